@@ -1,0 +1,1 @@
+"""Accounts, bearer tokens, roles and the auth decorator."""

@@ -1,0 +1,35 @@
+"""Request and response schemas for accounts and tokens."""
+from marshmallow import Schema, fields, validate
+
+from accounts.models import ROLES
+from core.schemas import UtcDateTime
+
+PASSWORD_MIN_LENGTH = 10
+
+
+class AccountCreateSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(PASSWORD_MIN_LENGTH, 1024)
+    )
+    display_name = fields.String(required=True, validate=validate.Length(1, 100))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class AccountReadSchema(Schema):
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    display_name = fields.String(required=True)
+    role = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class TokenCreateSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(1, 254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(1, 1024))
+
+
+class TokenReadSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = UtcDateTime(required=True)
+    account = fields.Nested(AccountReadSchema, required=True)

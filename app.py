@@ -1,0 +1,37 @@
+"""Schwarm: the Flask application factory."""
+import logging
+
+from flask import Flask
+
+import core.api
+import core.db
+import core.http
+import core.ops
+from accounts.routes import blp as accounts_blp
+from core import idempotency
+from core.config import load_config
+from core.scheduler import jobs_cli
+from notifications import jobs as notification_jobs
+from notifications.routes import blp as notifications_blp
+from venues.routes import blp as venues_blp
+
+BLUEPRINTS = (accounts_blp, venues_blp, notifications_blp)
+JOB_REGISTRIES = (idempotency.JOBS, notification_jobs.JOBS)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: configuration, database, HTTP conventions, API blueprints, jobs, CLI."""
+    app = Flask(__name__, static_folder=None)
+    app.config.update(load_config(config))
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    core.db.init_app(app)
+    core.http.init_app(app)
+    core.ops.init_app(app)
+    api = core.api.init_app(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.extensions["jobs"] = {name: job for registry in JOB_REGISTRIES for name, job in registry.items()}
+    app.cli.add_command(jobs_cli)
+    return app

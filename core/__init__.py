@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: config, database, errors, HTTP conventions, idempotency, scheduler."""

@@ -1,0 +1,84 @@
+"""The flask-smorest Api: OpenAPI document, offline Swagger UI, problem+json error docs."""
+import http
+from copy import deepcopy
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from core.errors import PROBLEM_JSON, handle_error
+from core.schemas import ProblemSchema
+
+SWAGGER_ASSETS_URL = "/api/docs/assets/"
+
+
+class SchwarmApi(Api):
+    """Api whose error responses are documented and rendered as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        self._app.register_error_handler(HTTPException, handle_error)
+        self._app.register_error_handler(Exception, handle_error)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def document_responses(func, statuses: list[int], security: list | None = None):
+    """Add problem responses (by status) and optionally a security requirement to a view's docs."""
+    func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+    responses = func._apidoc.setdefault("response", {}).setdefault("responses", {})
+    for status in statuses:
+        responses.setdefault(status, []).append(http.HTTPStatus(status).name)
+    if security is not None:
+        manual = func._apidoc.setdefault("manual_doc", {})
+        manual["security"] = security
+    return func
+
+
+def api_config() -> dict:
+    """flask-smorest settings: spec at /api/v1/openapi.json, Swagger UI at /api/docs."""
+    return {
+        "API_TITLE": "Schwarm",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": SWAGGER_ASSETS_URL,
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "Location-based group deals, check-ins and rewards. "
+                "Errors are RFC 9457 problem+json documents with a `code` member."
+            },
+            "servers": [{"url": "/"}],
+        },
+    }
+
+
+def init_app(app: Flask) -> SchwarmApi:
+    """Create the Api, the bearer security scheme and the offline Swagger UI asset route."""
+    for key, value in api_config().items():
+        app.config.setdefault(key, value)
+    api = SchwarmApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from POST /tokens"}
+    )
+
+    @app.get(SWAGGER_ASSETS_URL + "<path:filename>")
+    def swagger_assets(filename):
+        """Swagger UI's JS/CSS, bundled with the swagger-ui-bundle package (no CDN)."""
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    return api

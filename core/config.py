@@ -1,0 +1,50 @@
+"""Configuration from environment variables, with `DATABASE_URL` winning over everything."""
+import os
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:55432/schwarm"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Make plain `postgres://` / `postgresql://` URLs use the psycopg2 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the app configuration: defaults, then environment, then explicit overrides."""
+    config = {
+        "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        "DB_POOL_SIZE": _env_int("DB_POOL_SIZE", 10),
+        "TOKEN_TTL_DAYS": _env_int("TOKEN_TTL_DAYS", 30),
+        "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 10),
+        "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
+        "PASSWORD_HASH_FAST": _env_bool("PASSWORD_HASH_FAST", False),
+        "MAX_CONTENT_LENGTH": _env_int("MAX_BODY_BYTES", 1024 * 1024),
+        "IDEMPOTENCY_KEY_TTL_HOURS": _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24),
+        "PUSH_GATEWAY_URL": os.environ.get("PUSH_GATEWAY_URL") or None,
+        "WEBHOOK_ALLOW_LOOPBACK": _env_bool("WEBHOOK_ALLOW_LOOPBACK", False),
+        "SCHEDULER_STANDBY_POLL_SECONDS": _env_int("SCHEDULER_STANDBY_POLL_SECONDS", 2),
+        "JOB_INTERVAL_SECONDS": _env_int("JOB_INTERVAL_SECONDS", 30),
+        "DISPATCH_INTERVAL_SECONDS": _env_int("DISPATCH_INTERVAL_SECONDS", 5),
+        "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
+        "PROBLEM_TYPE_BASE": os.environ.get(
+            "PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"
+        ),
+    }
+    config.update(overrides or {})
+    config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
+    return config

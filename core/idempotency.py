@@ -1,0 +1,148 @@
+"""Idempotency keys: replay the first response of a creating POST, atomically with its effect.
+
+The view runs inside one database transaction that also holds a transaction-scoped advisory
+lock on (scope, key) and, on success, stores the response. The request session is bound to
+that transaction with `create_savepoint`, so the service's single `commit()` only releases a
+savepoint and the effect and the stored response become durable together (or not at all).
+A concurrent request with the same key finds the lock taken and gets 409; a later one finds
+the stored row and replays it.
+"""
+import hashlib
+import json
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import Response, current_app, g, make_response, request
+from sqlalchemy import Integer, String, Text, delete, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.db import Base, close_session, get_engine, use_session
+from core.errors import Conflict, DomainError, ValidationFailed
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+REPLAYED_HEADERS = ("Content-Type", "Location")
+
+
+class IdempotencyKeyReused(DomainError):
+    status, code, title = 422, "idempotency-key-reused", "Idempotency key reused with another request"
+
+
+class IdempotencyKeyInUse(Conflict):
+    code, title = "idempotency-key-in-use", "A request with this idempotency key is still running"
+
+
+class IdempotencyKey(Base):
+    """A stored response, keyed by who sent it (account or anonymous) and their key."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_headers: Mapped[dict] = mapped_column(JSONB)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+
+def request_fingerprint() -> str:
+    """Method, path and the body's JSON (key order ignored) of the current request."""
+    body = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+    except ValueError:
+        canonical = body.decode("utf-8", "replace")
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _lock_id(scope: str, key: str) -> int:
+    digest = hashlib.sha256(f"{scope}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _replay(row: IdempotencyKey) -> Response:
+    response = Response(row.response_body, status=row.response_status)
+    for name, value in row.response_headers.items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view):
+    """Honour `Idempotency-Key` on a creating POST (place it above `@blp.arguments`)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise ValidationFailed({HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+        account = g.get("account")
+        scope = f"account:{account.id}" if account is not None else "anonymous"
+        fingerprint = request_fingerprint()
+        connection = get_engine().connect()
+        transaction = connection.begin()
+        try:
+            locked = connection.execute(select(func.pg_try_advisory_xact_lock(_lock_id(scope, key))))
+            if not locked.scalar_one():
+                raise IdempotencyKeyInUse("The first request with this key has not finished yet.")
+            stored = connection.execute(
+                select(IdempotencyKey.__table__).where(
+                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
+                )
+            ).one_or_none()
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    raise IdempotencyKeyReused(
+                        "This key was used with a different request; use a new key."
+                    )
+                transaction.commit()
+                return _replay(stored)
+            use_session(Session(bind=connection, join_transaction_mode="create_savepoint",
+                                expire_on_commit=False))
+            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
+            if 200 <= response.status_code < 300:
+                connection.execute(
+                    insert(IdempotencyKey).values(
+                        scope=scope,
+                        key=key,
+                        fingerprint=fingerprint,
+                        response_status=response.status_code,
+                        response_headers={
+                            name: response.headers[name]
+                            for name in REPLAYED_HEADERS
+                            if name in response.headers
+                        },
+                        response_body=response.get_data(as_text=True),
+                    )
+                )
+            transaction.commit()
+            return response
+        finally:
+            if transaction.is_active:
+                transaction.rollback()
+            close_session()
+            connection.close()
+
+    return wrapper
+
+
+def prune_idempotency_keys(*, session: Session, now: datetime, ttl: timedelta) -> int:
+    """Delete stored responses older than `ttl`; returns how many."""
+    deleted = session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < now - ttl)
+    ).rowcount
+    session.commit()
+    return deleted
+
+
+def prune_job(*, session: Session, now: datetime) -> dict:
+    """Scheduler job: drop idempotency keys past their retention."""
+    ttl = timedelta(hours=current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"])
+    return {"deleted": prune_idempotency_keys(session=session, now=now, ttl=ttl)}
+
+
+JOBS = {"prune-idempotency-keys": (prune_job, "PRUNE_INTERVAL_SECONDS")}

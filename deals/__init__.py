@@ -1,0 +1,1 @@
+"""Deals, commitments, vouchers and the deal sweeps."""

@@ -1,0 +1,16 @@
+"""Conversions between stored geography points and `{lat, lon}`."""
+from geoalchemy2.elements import WKBElement
+from geoalchemy2.shape import to_shape
+
+
+def to_ewkt(lat: float, lon: float) -> str:
+    """EWKT of a WGS84 point, for inserting into a geography column."""
+    return f"SRID=4326;POINT({lon!r} {lat!r})"
+
+
+def to_lat_lon(element: WKBElement | str | None) -> dict | None:
+    """`{"lat", "lon"}` of a stored point."""
+    if element is None:
+        return None
+    shape = to_shape(element)
+    return {"lat": shape.y, "lon": shape.x}

@@ -1,0 +1,1 @@
+"""Transactional outbox, in-app inbox and (later) push and webhook delivery."""

@@ -1,0 +1,104 @@
+"""Outbox and inbox verbs: enqueue events, deliver them to the inbox, read the inbox."""
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from notifications.models import EVENT_KINDS, Notification, OutboxEvent
+
+
+def enqueue(
+    session: Session, *, kind: str, recipients: Iterable[uuid.UUID], title: str, body: str,
+    payload: dict, dedupe_key: str,
+) -> int:
+    """Write one outbox row per recipient in the caller's transaction (no commit here).
+
+    `dedupe_key` names the event; a recipient gets it at most once, so enqueueing the same
+    event again is a no-op. Returns how many rows were new.
+    """
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    rows = [
+        {
+            "kind": kind, "recipient_id": recipient, "title": title, "body": body,
+            "payload": payload, "dedupe_key": f"{dedupe_key}:{recipient}",
+        }
+        for recipient in dict.fromkeys(recipients)
+    ]
+    if not rows:
+        return 0
+    result = session.execute(
+        pg_insert(OutboxEvent).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    return result.rowcount
+
+
+def deliver_to_inbox(*, session: Session, now: datetime, batch_size: int = 500) -> int:
+    """Claim pending events (SKIP LOCKED, so parallel dispatchers split the work) into the inbox."""
+    claimed = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+        .order_by(OutboxEvent.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+        .cte("claimed")
+    )
+    delivered = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_(select(claimed.c.id)))
+        .values(status="delivered", delivered_at=now, attempts=OutboxEvent.attempts + 1)
+        .returning(OutboxEvent.id)
+    ).scalars().all()
+    if delivered:
+        session.execute(
+            insert(Notification).from_select(
+                ["account_id", "event_id", "kind", "title", "body", "data", "created_at"],
+                select(
+                    OutboxEvent.recipient_id, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
+                    OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at,
+                ).where(OutboxEvent.id.in_(delivered)),
+            )
+        )
+    session.commit()
+    return len(delivered)
+
+
+def list_notifications(
+    *, session: Session, account_id: uuid.UUID, limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[Notification]:
+    """The account's inbox, newest first."""
+    query = (
+        select(Notification)
+        .where(Notification.account_id == account_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                Notification.created_at < created_at,
+                and_(Notification.created_at == created_at, Notification.id < last_id),
+            )
+        )
+    return list(session.scalars(query))
+
+
+def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.UUID, now: datetime) -> Notification:
+    """Mark one of the account's notifications read (idempotent); 404 for anyone else's."""
+    notification = session.scalars(
+        select(Notification).where(
+            Notification.id == notification_id, Notification.account_id == account_id
+        )
+    ).one_or_none()
+    if notification is None:
+        raise NotFound("No such notification.")
+    if notification.read_at is None:
+        notification.read_at = now
+    session.commit()
+    return notification

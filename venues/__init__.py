@@ -1,0 +1,1 @@
+"""Merchant venues: where deals run and check-ins happen."""

@@ -1,0 +1,59 @@
+"""Request and response schemas for venues."""
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from core.schemas import PageQuerySchema, UtcDateTime, list_schema
+from geo.schemas import LocationSchema, NearbyQuerySchema
+
+RADIUS_DEFAULT_M = 5000
+RADIUS_MAX_M = 50000
+
+
+def validate_timezone(name: str) -> None:
+    """Accept IANA zone names only."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("Not a known IANA time zone (e.g. Europe/Berlin).") from exc
+
+
+class VenuePatchSchema(Schema):
+    name = fields.String(validate=validate.Length(1, 200))
+    location = fields.Nested(LocationSchema)
+    address = fields.String(allow_none=True, validate=validate.Length(max=500))
+    category = fields.String(allow_none=True, validate=validate.Length(max=100))
+    checkin_radius_m = fields.Integer(validate=validate.Range(10, 1000))
+    timezone = fields.String(validate=[validate.Length(1, 64), validate_timezone])
+
+
+class VenueCreateSchema(VenuePatchSchema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    location = fields.Nested(LocationSchema, required=True)
+    checkin_radius_m = fields.Integer(load_default=100, validate=validate.Range(10, 1000))
+    timezone = fields.String(load_default="UTC", validate=[validate.Length(1, 64), validate_timezone])
+
+
+class VenueReadSchema(Schema):
+    id = fields.UUID(required=True)
+    merchant_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    location = fields.Nested(LocationSchema, attribute="point", required=True)
+    address = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    checkin_radius_m = fields.Integer(required=True)
+    timezone = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class NearbyVenueSchema(VenueReadSchema):
+    distance_m = fields.Float(required=True)
+
+
+class VenueNearbyQuerySchema(NearbyQuerySchema, PageQuerySchema):
+    radius_m = fields.Float(
+        load_default=RADIUS_DEFAULT_M, allow_nan=False, validate=validate.Range(1, RADIUS_MAX_M)
+    )
+
+
+NearbyVenueListSchema = list_schema(NearbyVenueSchema, "NearbyVenueList")

@@ -1,0 +1,76 @@
+"""Venue verbs: create, read, update, search nearby."""
+import uuid
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from accounts.models import Account
+from core.errors import NotFound
+from geo.points import to_ewkt
+from geo.postgis import distance_m, point, within_m
+from venues.models import Venue
+
+
+def _store_location(values: dict) -> dict:
+    location = values.pop("location", None)
+    if location is not None:
+        values["location"] = to_ewkt(location["lat"], location["lon"])
+    return values
+
+
+def create_venue(*, session: Session, merchant: Account, **values) -> Venue:
+    """Create a venue owned by `merchant`."""
+    venue = Venue(merchant_id=merchant.id, **_store_location(values))
+    session.add(venue)
+    session.commit()
+    session.refresh(venue)
+    return venue
+
+
+def get_venue(*, session: Session, venue_id: uuid.UUID) -> Venue:
+    """A venue by id; 404 if there is none."""
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise NotFound("No such venue.")
+    return venue
+
+
+def get_owned_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, lock: bool = False) -> Venue:
+    """A venue the merchant owns; 404 for anyone else's (its existence is not revealed)."""
+    query = select(Venue).where(Venue.id == venue_id, Venue.merchant_id == merchant.id)
+    venue = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if venue is None:
+        raise NotFound("No such venue.")
+    return venue
+
+
+def update_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, **changes) -> Venue:
+    """Change a venue's fields (owner only)."""
+    venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant, lock=True)
+    for name, value in _store_location(changes).items():
+        setattr(venue, name, value)
+    session.commit()
+    session.refresh(venue)
+    return venue
+
+
+def nearby_venues(
+    *, session: Session, lat: float, lon: float, radius_m: float, limit: int,
+    after: tuple[float, uuid.UUID] | None = None,
+) -> list[Venue]:
+    """Venues within `radius_m` of the point, nearest first (ties by id), each with `distance_m`."""
+    target = point(lat, lon)
+    distance = distance_m(Venue.location, target)
+    query = (
+        select(Venue, distance)
+        .where(within_m(Venue.location, target, radius_m))
+        .order_by(distance, Venue.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(distance, Venue.id) > tuple_(*after))
+    venues = []
+    for venue, metres in session.execute(query):
+        venue.distance_m = metres
+        venues.append(venue)
+    return venues

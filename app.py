@@ -11,12 +11,14 @@ from accounts.routes import blp as accounts_blp
 from core import idempotency
 from core.config import load_config
 from core.scheduler import jobs_cli
+from deals import jobs as deal_jobs
+from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
 from venues.routes import blp as venues_blp
 
-BLUEPRINTS = (accounts_blp, venues_blp, notifications_blp)
-JOB_REGISTRIES = (idempotency.JOBS, notification_jobs.JOBS)
+BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, notifications_blp)
+JOB_REGISTRIES = (idempotency.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -2,7 +2,8 @@
 from datetime import datetime, timezone
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine
+from sqlalchemy import DateTime, Engine, MetaData, Select, and_, bindparam, create_engine, func, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -69,3 +70,19 @@ def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def newest_first(query: Select, created_at, id_column, after: tuple | None) -> Select:
+    """Order by (created_at, id) descending and start after the cursor's (created_at, id)."""
+    query = query.order_by(created_at.desc(), id_column.desc())
+    if after is None:
+        return query
+    last_created_at, last_id = after
+    return query.where(
+        or_(created_at < last_created_at, and_(created_at == last_created_at, id_column < last_id))
+    )
+
+
+def any_of(column, values: list):
+    """`column = ANY(:array)`: one array parameter, however many values (unlike IN)."""
+    return column == func.any(bindparam(None, list(values), type_=ARRAY(column.type)))

@@ -68,6 +68,18 @@ class UnsupportedMediaType(DomainError):
     status, code, title = 415, "unsupported-media-type", "Send the body as application/json"
 
 
+class AlreadyRedeemed(Conflict):
+    code, title = "already-redeemed", "Already redeemed"
+
+
+class CodeExpired(Conflict):
+    code, title = "voucher-expired", "The code has expired"
+
+
+class CodeVoid(Conflict):
+    code, title = "voucher-void", "The code is void"
+
+
 HTTP_CODES = {
     400: "bad-request",
     401: "unauthorized",

@@ -3,6 +3,7 @@ import json
 import uuid
 
 from flask import Flask, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import MalformedJson, UnsupportedMediaType
 
@@ -20,6 +21,8 @@ def check_json_body() -> None:
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     body = request.get_data(cache=True)
+    if _streamed_body_too_large(body):
+        raise RequestEntityTooLarge()
     if not body:
         return
     if not request.is_json:
@@ -30,6 +33,20 @@ def check_json_body() -> None:
         json.loads(body)
     except ValueError as exc:
         raise MalformedJson(f"The body could not be parsed as JSON: {exc}.") from exc
+
+
+def _streamed_body_too_large(body: bytes) -> bool:
+    """Whether a body sent without Content-Length (chunked) went past MAX_CONTENT_LENGTH.
+
+    Werkzeug checks a declared Content-Length up front (413), but silently cuts a streamed
+    body at the limit; if the server's stream still has data after that, the body was too big.
+    """
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or len(body) < limit:
+        return False
+    if "wsgi.input_terminated" not in request.environ:
+        return False
+    return bool(request.environ["wsgi.input"].read(1))
 
 
 def add_request_id_header(response):

@@ -1,5 +1,5 @@
 """Conversions between stored geography points and `{lat, lon}`."""
-from geoalchemy2.elements import WKBElement
+from geoalchemy2.elements import WKBElement, WKTElement
 from geoalchemy2.shape import to_shape
 
 
@@ -12,5 +12,7 @@ def to_lat_lon(element: WKBElement | str | None) -> dict | None:
     """`{"lat", "lon"}` of a stored point."""
     if element is None:
         return None
+    if isinstance(element, str):  # EWKT as written by `to_ewkt`, before a refresh
+        element = WKTElement(element, extended=element.upper().startswith("SRID="))
     shape = to_shape(element)
     return {"lat": shape.y, "lon": shape.x}

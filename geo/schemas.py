@@ -1,5 +1,7 @@
 """Marshmallow fields for locations: finite lat/lon within range."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from geo.bbox import BBox, parse_bbox
 
 LATITUDE = validate.Range(-90, 90)
 LONGITUDE = validate.Range(-180, 180)
@@ -27,3 +29,15 @@ class NearbyQuerySchema(Schema):
 
     lat = latitude(required=True)
     lon = longitude(required=True)
+
+
+class BBoxField(fields.Field):
+    """A `minLon,minLat,maxLon,maxLat` query value, loaded as a `BBox`."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> BBox:
+        if not isinstance(value, str):
+            raise ValidationError("Expected minLon,minLat,maxLon,maxLat.")
+        try:
+            return parse_bbox(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc

@@ -3,10 +3,11 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Select, String, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core.db import newest_first
 from core.errors import NotFound
 from notifications.models import EVENT_KINDS, Notification, OutboxEvent
 
@@ -33,6 +34,30 @@ def enqueue(
         return 0
     result = session.execute(
         pg_insert(OutboxEvent).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    return result.rowcount
+
+
+def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
+    """Set-based `enqueue`: `rows` selects `recipient_id, title, body, payload, event_key`.
+
+    Each row becomes one outbox event with dedupe key `event_key:recipient_id`; rows already
+    enqueued are skipped. Runs in the caller's transaction. Returns how many rows were new.
+    """
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    source = rows.subquery()
+    result = session.execute(
+        pg_insert(OutboxEvent)
+        .from_select(
+            ["kind", "recipient_id", "title", "body", "payload", "dedupe_key"],
+            select(
+                literal(kind), source.c.recipient_id, source.c.title, source.c.body,
+                source.c.payload,
+                source.c.event_key + literal(":") + source.c.recipient_id.cast(String),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
     return result.rowcount
 
@@ -72,21 +97,8 @@ def list_notifications(
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Notification]:
     """The account's inbox, newest first."""
-    query = (
-        select(Notification)
-        .where(Notification.account_id == account_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit)
-    )
-    if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            or_(
-                Notification.created_at < created_at,
-                and_(Notification.created_at == created_at, Notification.id < last_id),
-            )
-        )
-    return list(session.scalars(query))
+    query = select(Notification).where(Notification.account_id == account_id).limit(limit)
+    return list(session.scalars(newest_first(query, Notification.created_at, Notification.id, after)))
 
 
 def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.UUID, now: datetime) -> Notification:

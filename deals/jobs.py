@@ -1,0 +1,98 @@
+"""Deal sweeps: set-based, idempotent statements that take `now` (run by the scheduler)."""
+from datetime import datetime
+
+from sqlalchemy import String, case, delete, func, literal, select, union, update
+from sqlalchemy.orm import Session
+
+from core.db import any_of
+from deals.models import Commitment, Deal, DealParticipant, Voucher
+from notifications.services import enqueue_select
+
+
+def activate_deals(*, session: Session, now: datetime) -> dict:
+    """scheduled -> active once `starts_at` has come (and the deal has not already ended)."""
+    activated = session.execute(
+        update(Deal)
+        .where(Deal.status == "scheduled", Deal.starts_at <= now, Deal.ends_at > now)
+        .values(status="active")
+        .returning(Deal.id)
+    ).scalars().all()
+    session.commit()
+    return {"activated": len(activated)}
+
+
+def _outcome_events(session: Session, kind: str, deal_ids: list, committers, title: str,
+                    body: str) -> int:
+    """Enqueue `kind` for each deal's committers (commitments matching `committers`) and merchant."""
+    if not deal_ids:
+        return 0
+    recipients = union(
+        select(Commitment.deal_id, Commitment.account_id.label("recipient_id"))
+        .where(any_of(Commitment.deal_id, deal_ids), committers),
+        select(Deal.id, Deal.merchant_id).where(any_of(Deal.id, deal_ids)),
+    ).subquery()
+    rows = select(
+        recipients.c.recipient_id,
+        literal(title).label("title"),
+        (literal(body) + Deal.title + literal("”")).label("body"),
+        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
+                                "committed_count", Deal.committed_count).label("payload"),
+        (literal(f"{kind}:") + Deal.id.cast(String)).label("event_key"),
+    ).join(Deal, Deal.id == recipients.c.deal_id)
+    return enqueue_select(session, kind=kind, rows=rows)
+
+
+def close_deals(*, session: Session, now: datetime) -> dict:
+    """At `ends_at`: tipped -> closed, active (or never activated) -> failed, releasing commitments.
+
+    One UPDATE decides every deal's fate, so concurrent or repeated runs transition each deal
+    once; events carry dedupe keys, so they are enqueued once.
+    """
+    ended = session.execute(
+        update(Deal)
+        .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)
+        .values(
+            status=case((Deal.status == "tipped", "closed"), else_="failed"),
+            committed_count=case((Deal.status == "tipped", Deal.committed_count), else_=0),
+            closed_at=now,
+        )
+        .returning(Deal.id, Deal.status)
+    ).all()
+    closed = [row.id for row in ended if row.status == "closed"]
+    failed = [row.id for row in ended if row.status == "failed"]
+    released = 0
+    if failed:
+        released = session.execute(
+            update(Commitment)
+            .where(any_of(Commitment.deal_id, failed), Commitment.status == "pending")
+            .values(status="released", released_at=now)
+        ).rowcount
+        session.execute(delete(DealParticipant).where(any_of(DealParticipant.deal_id, failed)))
+    events = _outcome_events(
+        session, "deal.closed", closed, Commitment.status == "confirmed", "Deal closed",
+        "Your vouchers are ready: “",
+    ) + _outcome_events(
+        session, "deal.failed", failed, Commitment.released_at == now, "Deal did not tip",
+        "Not enough people committed; nothing is charged: “",
+    )
+    session.commit()
+    return {"closed": len(closed), "failed": len(failed), "released_commitments": released,
+            "events": events}
+
+
+def expire_vouchers(*, session: Session, now: datetime) -> dict:
+    """issued -> expired after `redeem_until`."""
+    expired = session.execute(
+        update(Voucher)
+        .where(Voucher.status == "issued", Voucher.redeem_until < now)
+        .values(status="expired")
+    ).rowcount
+    session.commit()
+    return {"expired": expired}
+
+
+JOBS = {
+    "activate-deals": (activate_deals, "JOB_INTERVAL_SECONDS"),
+    "close-deals": (close_deals, "JOB_INTERVAL_SECONDS"),
+    "expire-vouchers": (expire_vouchers, "JOB_INTERVAL_SECONDS"),
+}

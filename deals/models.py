@@ -1,0 +1,135 @@
+"""Deals, commitments, per-account open quantities and vouchers."""
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geography
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+from geo.points import to_lat_lon
+
+DEAL_STATUSES = ("scheduled", "active", "tipped", "closed", "failed", "cancelled")
+OPEN_STATUSES = ("active", "tipped")
+COMMITMENT_STATUSES = ("pending", "confirmed", "released")
+VOUCHER_STATUSES = ("issued", "redeemed", "void", "expired")
+
+
+class Deal(Base):
+    """A group deal at a venue: tips at `min_commitments`, never sells past `max_commitments`."""
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        CheckConstraint("status IN ('scheduled','active','tipped','closed','failed','cancelled')",
+                        name="status"),
+        CheckConstraint("committed_count >= 0", name="committed_count_not_negative"),
+        CheckConstraint("max_commitments IS NULL OR committed_count <= max_commitments",
+                        name="committed_count_within_max"),
+        CheckConstraint("min_commitments >= 1", name="min_commitments_positive"),
+        CheckConstraint("max_commitments IS NULL OR max_commitments >= min_commitments",
+                        name="max_not_below_min"),
+        CheckConstraint("per_user_limit >= 1", name="per_user_limit_positive"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("redeem_until >= ends_at", name="redeemable_after_end"),
+        CheckConstraint("(status IN ('tipped','closed')) = (tipped_at IS NOT NULL) "
+                        "OR status = 'cancelled'", name="tipped_at_matches_status"),
+        # Nearby search: geography KNN / ST_DWithin over open deals only.
+        Index("ix_deals_open_location", "location", postgresql_using="gist",
+              postgresql_where=text("status IN ('active', 'tipped')")),
+        # Map viewport: lat/lon rectangles are geometry boxes (edges along parallels).
+        Index("ix_deals_open_geometry", text("geometry(location)"), postgresql_using="gist",
+              postgresql_where=text("status IN ('active', 'tipped')")),
+        Index("ix_deals_merchant_created", "merchant_id", "created_at"),
+        Index("ix_deals_scheduled_starts", "starts_at", postgresql_where=text("status = 'scheduled'")),
+        Index("ix_deals_open_ends", "ends_at",
+              postgresql_where=text("status IN ('scheduled', 'active', 'tipped')")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"), index=True)
+    merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price_cents: Mapped[int]
+    original_price_cents: Mapped[int | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    location: Mapped[str] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False)
+    )
+    min_commitments: Mapped[int]
+    max_commitments: Mapped[int | None]
+    per_user_limit: Mapped[int] = mapped_column(server_default=text("1"))
+    committed_count: Mapped[int] = mapped_column(server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    tipped_at: Mapped[datetime | None]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    redeem_until: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @property
+    def point(self) -> dict:
+        """The location as `{"lat", "lon"}`."""
+        return to_lat_lon(self.location)
+
+    @property
+    def remaining(self) -> int | None:
+        """Units still available, or None without a cap."""
+        if self.max_commitments is None:
+            return None
+        return self.max_commitments - self.committed_count
+
+
+class Commitment(Base):
+    """Units one account committed to a deal in one request."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint("status IN ('pending','confirmed','released')", name="status"),
+        Index("ix_commitments_deal_status", "deal_id", "status"),
+        Index("ix_commitments_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    quantity: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    confirmed_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+
+
+class DealParticipant(Base):
+    """An account's open (pending + confirmed) quantity on a deal: the per-user limit lives here."""
+
+    __tablename__ = "deal_participants"
+    __table_args__ = (CheckConstraint("open_quantity >= 0", name="open_quantity_not_negative"),)
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    open_quantity: Mapped[int]
+
+
+class Voucher(Base):
+    """One redeemable unit of a confirmed commitment."""
+
+    __tablename__ = "vouchers"
+    __table_args__ = (
+        CheckConstraint("status IN ('issued','redeemed','void','expired')", name="status"),
+        Index("ix_vouchers_account_created", "account_id", "created_at"),
+        Index("ix_vouchers_issued_redeem_until", "redeem_until", postgresql_where=text("status = 'issued'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    code: Mapped[str] = mapped_column(String(14), unique=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    commitment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'issued'"))
+    redeem_until: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    redeemed_at: Mapped[datetime | None]

@@ -1,0 +1,224 @@
+"""HTTP routes for deals, commitments and vouchers."""
+import uuid
+
+from flask import jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from accounts.auth import auth_required, current_account
+from core.db import get_session, utcnow
+from core.idempotency import idempotent
+from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
+from deals import services
+from deals.schemas import (
+    BboxQuerySchema,
+    CommitmentCreateSchema,
+    CommitmentListSchema,
+    CommitmentResultSchema,
+    DealCreateSchema,
+    DealListSchema,
+    DealPatchSchema,
+    DealNearbyQuerySchema,
+    DealReadSchema,
+    MerchantDealListSchema,
+    MerchantDealQuerySchema,
+    NearbyDealListSchema,
+    NearbyDealSchema,
+    VoucherListSchema,
+    VoucherReadSchema,
+    WithdrawalResultSchema,
+)
+from geo.geojson import feature_collection, point_feature
+
+blp = Blueprint("deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers")
+
+GEOJSON = "application/geo+json"
+NEWEST_FIRST_CURSOR = (parse_datetime, uuid.UUID)
+
+
+def _newest_first_cursor(args):
+    return decode_cursor(args["cursor"], NEWEST_FIRST_CURSOR) if args["cursor"] else None
+
+
+def _created_key(item) -> list:
+    return [item.created_at.isoformat(), str(item.id)]
+
+
+def _wants_geojson() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", GEOJSON]) == GEOJSON
+
+
+def _as_geojson(page: dict):
+    schema = NearbyDealSchema()
+    features = []
+    for deal in page["items"]:
+        properties = schema.dump(deal)
+        location = properties.pop("location")
+        features.append(point_feature(location["lat"], location["lon"], deal.id, properties))
+    response = jsonify(feature_collection(features, next_cursor=page["next_cursor"]))
+    response.mimetype = GEOJSON
+    return response
+
+
+@blp.route("/deals")
+class Deals(MethodView):
+    @auth_required("merchant")
+    @idempotent
+    @blp.arguments(DealCreateSchema)
+    @blp.response(201, DealReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data):
+        """Create a deal at one of your venues."""
+        return services.create_deal(
+            session=get_session(), merchant=current_account(), now=utcnow(), **data
+        )
+
+    @auth_required()
+    @blp.arguments(BboxQuerySchema, location="query")
+    @blp.response(200, DealListSchema)
+    def get(self, args):
+        """Open deals inside a map viewport (`minLon > maxLon` crosses the antimeridian)."""
+        after = decode_cursor(args["cursor"], (uuid.UUID,))[0] if args["cursor"] else None
+        deals = services.deals_in_bbox(
+            session=get_session(), bbox=args["bbox"], limit=args["limit"] + 1,
+            now=utcnow(), after=after,
+        )
+        return page_of(deals, args["limit"], lambda deal: [str(deal.id)])
+
+
+@blp.route("/deals/nearby")
+class NearbyDeals(MethodView):
+    @auth_required()
+    @blp.arguments(DealNearbyQuerySchema, location="query")
+    @blp.response(200, NearbyDealListSchema)
+    @blp.alt_response(200, success=True, content_type=GEOJSON,
+                      description="GeoJSON FeatureCollection (send Accept: application/geo+json)")
+    def get(self, args):
+        """Open deals near a point, nearest first, with `distance_m`."""
+        after = decode_cursor(args["cursor"], (float, uuid.UUID)) if args["cursor"] else None
+        deals = services.nearby_deals(
+            session=get_session(), lat=args["lat"], lon=args["lon"], radius_m=args["radius_m"],
+            limit=args["limit"] + 1, now=utcnow(), after=after,
+        )
+        page = page_of(deals, args["limit"], lambda deal: [deal.distance_m, str(deal.id)])
+        return _as_geojson(page) if _wants_geojson() else page
+
+
+@blp.route("/deals/<uuid:deal_id>")
+class DealById(MethodView):
+    @auth_required()
+    @blp.response(200, DealReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, deal_id: uuid.UUID):
+        """A deal."""
+        return services.get_deal(session=get_session(), deal_id=deal_id)
+
+    @auth_required("merchant")
+    @blp.arguments(DealPatchSchema)
+    @blp.response(200, DealReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, changes, deal_id: uuid.UUID):
+        """Change your deal (terms only before the first commitment)."""
+        return services.update_deal(
+            session=get_session(), deal_id=deal_id, merchant=current_account(), now=utcnow(), **changes
+        )
+
+
+@blp.route("/deals/<uuid:deal_id>/cancel")
+class CancelDeal(MethodView):
+    @auth_required("merchant")
+    @blp.response(200, DealReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, deal_id: uuid.UUID):
+        """Cancel your deal: commitments released, vouchers void, committers notified."""
+        return services.cancel_deal(
+            session=get_session(), deal_id=deal_id, merchant=current_account(), now=utcnow()
+        )
+
+
+@blp.route("/merchant/deals")
+class MerchantDeals(MethodView):
+    @auth_required("merchant")
+    @blp.arguments(MerchantDealQuerySchema, location="query")
+    @blp.response(200, MerchantDealListSchema)
+    def get(self, args):
+        """Your deals, any status, newest first, with commitment and voucher counts."""
+        deals = services.merchant_deals(
+            session=get_session(), merchant=current_account(), limit=args["limit"] + 1,
+            status=args.get("status"), after=_newest_first_cursor(args),
+        )
+        return page_of(deals, args["limit"], _created_key)
+
+
+@blp.route("/deals/<uuid:deal_id>/commitments")
+class Commitments(MethodView):
+    @auth_required("customer")
+    @idempotent
+    @blp.arguments(CommitmentCreateSchema)
+    @blp.response(201, CommitmentResultSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data, deal_id: uuid.UUID):
+        """Commit to units of a deal."""
+        commitment, deal = services.commit_units(
+            session=get_session(), deal_id=deal_id, account=current_account(),
+            quantity=data["quantity"], now=utcnow(),
+        )
+        return {"commitment": commitment, "deal": deal}
+
+
+@blp.route("/deals/<uuid:deal_id>/commitments/mine")
+class MyDealCommitments(MethodView):
+    @auth_required("customer")
+    @blp.response(200, WithdrawalResultSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, deal_id: uuid.UUID):
+        """Withdraw your commitments before the deal tips."""
+        released, deal = services.withdraw(
+            session=get_session(), deal_id=deal_id, account=current_account(), now=utcnow()
+        )
+        return {"released_quantity": released, "deal": deal}
+
+
+@blp.route("/me/commitments")
+class MyCommitments(MethodView):
+    @auth_required("customer")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, CommitmentListSchema)
+    def get(self, args):
+        """Your commitments, newest first."""
+        rows = services.my_commitments(
+            session=get_session(), account=current_account(), limit=args["limit"] + 1,
+            after=_newest_first_cursor(args),
+        )
+        return page_of(rows, args["limit"], _created_key)
+
+
+@blp.route("/me/vouchers")
+class MyVouchers(MethodView):
+    @auth_required("customer")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, VoucherListSchema)
+    def get(self, args):
+        """Your vouchers, newest first."""
+        rows = services.my_vouchers(
+            session=get_session(), account=current_account(), limit=args["limit"] + 1,
+            after=_newest_first_cursor(args),
+        )
+        return page_of(rows, args["limit"], _created_key)
+
+
+@blp.route("/vouchers/<string:code>/redeem")
+class RedeemVoucher(MethodView):
+    @auth_required("merchant")
+    @blp.response(200, VoucherReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, code: str):
+        """Redeem a voucher of one of your deals."""
+        return services.redeem_voucher(
+            session=get_session(), code=code, merchant=current_account(), now=utcnow()
+        )

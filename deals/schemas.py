@@ -1,0 +1,133 @@
+"""Request and response schemas for deals, commitments and vouchers."""
+from marshmallow import Schema, fields, validate
+
+from core.schemas import PageQuerySchema, UtcDateTime, list_schema
+from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
+from deals.models import DEAL_STATUSES
+
+RADIUS_DEFAULT_M = 5000
+RADIUS_MAX_M = 50000
+MAX_UNITS = 1_000_000
+
+money = validate.Range(0, 100_000_000_00)
+units = validate.Range(1, MAX_UNITS)
+
+
+class DealPatchSchema(Schema):
+    title = fields.String(validate=validate.Length(1, 200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    price_cents = fields.Integer(strict=True, validate=money)
+    original_price_cents = fields.Integer(strict=True, allow_none=True, validate=money)
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."))
+    min_commitments = fields.Integer(strict=True, validate=units)
+    max_commitments = fields.Integer(strict=True, allow_none=True, validate=units)
+    per_user_limit = fields.Integer(strict=True, validate=units)
+    starts_at = UtcDateTime()
+    ends_at = UtcDateTime()
+    redeem_until = UtcDateTime()
+
+
+class DealCreateSchema(DealPatchSchema):
+    venue_id = fields.UUID(required=True)
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    price_cents = fields.Integer(strict=True, required=True, validate=money)
+    currency = fields.String(load_default="EUR",
+                             validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."))
+    min_commitments = fields.Integer(strict=True, required=True, validate=units)
+    per_user_limit = fields.Integer(strict=True, load_default=1, validate=units)
+    ends_at = UtcDateTime(required=True)
+
+
+class DealReadSchema(Schema):
+    id = fields.UUID(required=True)
+    venue_id = fields.UUID(required=True)
+    merchant_id = fields.UUID(required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True, required=True)
+    price_cents = fields.Integer(required=True)
+    original_price_cents = fields.Integer(allow_none=True, required=True)
+    currency = fields.String(required=True)
+    location = fields.Nested(LocationSchema, attribute="point", required=True)
+    min_commitments = fields.Integer(required=True)
+    max_commitments = fields.Integer(allow_none=True, required=True)
+    per_user_limit = fields.Integer(required=True)
+    committed_count = fields.Integer(required=True)
+    remaining = fields.Integer(allow_none=True, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(DEAL_STATUSES))
+    tipped_at = UtcDateTime(allow_none=True, required=True)
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True)
+    redeem_until = UtcDateTime(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class NearbyDealSchema(DealReadSchema):
+    distance_m = fields.Float(required=True)
+
+
+class VoucherCountsSchema(Schema):
+    issued = fields.Integer(required=True)
+    redeemed = fields.Integer(required=True)
+    void = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
+
+
+class MerchantDealSchema(DealReadSchema):
+    commitments = fields.Integer(required=True, metadata={"description": "Open commitments"})
+    committers = fields.Integer(required=True, metadata={"description": "Distinct accounts with open commitments"})
+    vouchers = fields.Nested(VoucherCountsSchema, required=True)
+
+
+class DealNearbyQuerySchema(NearbyQuerySchema, PageQuerySchema):
+    radius_m = fields.Float(
+        load_default=RADIUS_DEFAULT_M, allow_nan=False, validate=validate.Range(1, RADIUS_MAX_M)
+    )
+
+
+class BboxQuerySchema(PageQuerySchema):
+    bbox = BBoxField(required=True, metadata={
+        "description": "minLon,minLat,maxLon,maxLat; minLon > maxLon crosses the antimeridian",
+        "type": "string", "example": "13.3,52.4,13.5,52.6",
+    })
+
+
+class MerchantDealQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(DEAL_STATUSES))
+
+
+class CommitmentCreateSchema(Schema):
+    quantity = fields.Integer(strict=True, load_default=1, validate=units)
+
+
+class CommitmentReadSchema(Schema):
+    id = fields.UUID(required=True)
+    deal_id = fields.UUID(required=True)
+    quantity = fields.Integer(required=True)
+    status = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class CommitmentResultSchema(Schema):
+    commitment = fields.Nested(CommitmentReadSchema, required=True)
+    deal = fields.Nested(DealReadSchema, required=True)
+
+
+class WithdrawalResultSchema(Schema):
+    released_quantity = fields.Integer(required=True)
+    deal = fields.Nested(DealReadSchema, required=True)
+
+
+class VoucherReadSchema(Schema):
+    code = fields.String(required=True)
+    deal_id = fields.UUID(required=True)
+    commitment_id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    redeem_until = UtcDateTime(required=True)
+    redeemed_at = UtcDateTime(allow_none=True, required=True)
+
+
+DealListSchema = list_schema(DealReadSchema, "DealList")
+NearbyDealListSchema = list_schema(NearbyDealSchema, "NearbyDealList")
+MerchantDealListSchema = list_schema(MerchantDealSchema, "MerchantDealList")
+CommitmentListSchema = list_schema(CommitmentReadSchema, "CommitmentList")
+VoucherListSchema = list_schema(VoucherReadSchema, "VoucherList")

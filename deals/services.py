@@ -1,0 +1,345 @@
+"""Deal verbs: create, change, cancel, search, commit, withdraw, redeem; each commits once."""
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from accounts.models import Account
+from core.codes import new_code, normalise_code, refuse_redemption
+from core.db import newest_first
+from core.errors import NotFound, ValidationFailed
+from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLimit, SoldOut
+from deals.models import OPEN_STATUSES, Commitment, Deal, DealParticipant, Voucher
+from deals.rules import initial_status, term_errors, with_defaults
+from geo.bbox import BBox, split_at_antimeridian
+from geo.postgis import distance_m, point, within_m
+from notifications.services import enqueue
+from venues.services import get_owned_venue
+
+TEXT_FIELDS = frozenset({"title", "description"})
+COMMITTABLE_STATUSES = ("scheduled", "active", "tipped")
+
+
+def _deal_event(session: Session, kind: str, deal: Deal, recipients, title: str, body: str,
+                event_key: str, **payload) -> None:
+    enqueue(session, kind=kind, recipients=recipients, title=title, body=body,
+            payload={"deal_id": str(deal.id), "title": deal.title, **payload},
+            dedupe_key=event_key)
+
+
+def get_deal(*, session: Session, deal_id: uuid.UUID) -> Deal:
+    """A deal by id; 404 if there is none."""
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound("No such deal.")
+    return deal
+
+
+def _owned_deal(session: Session, deal_id: uuid.UUID, merchant: Account) -> Deal:
+    deal = session.scalars(
+        select(Deal).where(Deal.id == deal_id, Deal.merchant_id == merchant.id).with_for_update()
+    ).one_or_none()
+    if deal is None:
+        raise NotFound("No such deal.")
+    return deal
+
+
+def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now: datetime, **terms) -> Deal:
+    """Create a deal at one of the merchant's venues (location copied from the venue)."""
+    venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant)
+    terms = with_defaults(terms, now)
+    errors = term_errors(terms, now)
+    if errors:
+        raise ValidationFailed(errors)
+    deal = Deal(
+        venue_id=venue.id, merchant_id=merchant.id, location=venue.location,
+        status=initial_status(terms["starts_at"], now), **terms,
+    )
+    session.add(deal)
+    session.commit()
+    session.refresh(deal)
+    return deal
+
+
+def update_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now: datetime, **changes) -> Deal:
+    """Change a deal: title/description any time, other terms only before the first commitment."""
+    deal = _owned_deal(session, deal_id, merchant)
+    term_changes = {k: v for k, v in changes.items() if k not in TEXT_FIELDS}
+    if term_changes:
+        if session.scalar(select(exists().where(Commitment.deal_id == deal.id))):
+            raise DealHasCommitments("People have committed; only title and description can change.")
+        if deal.status not in ("scheduled", "active"):
+            raise DealNotOpen(f"The deal is {deal.status}; its terms can no longer change.")
+        current = {name: getattr(deal, name) for name in (
+            "price_cents", "original_price_cents", "currency", "min_commitments",
+            "max_commitments", "per_user_limit", "starts_at", "ends_at", "redeem_until")}
+        merged = {**current, **term_changes}
+        errors = term_errors(merged, now)
+        if errors:
+            raise ValidationFailed(errors)
+        deal.status = initial_status(merged["starts_at"], now)
+    for name, value in changes.items():
+        setattr(deal, name, value)
+    session.commit()
+    session.refresh(deal)
+    return deal
+
+
+def _release_all(session: Session, deal: Deal, now: datetime) -> list[uuid.UUID]:
+    """Release every open commitment of a deal; returns the distinct accounts affected."""
+    released = session.execute(
+        update(Commitment)
+        .where(Commitment.deal_id == deal.id, Commitment.status.in_(("pending", "confirmed")))
+        .values(status="released", released_at=now)
+        .returning(Commitment.account_id)
+    ).scalars().all()
+    session.execute(delete(DealParticipant).where(DealParticipant.deal_id == deal.id))
+    return list(dict.fromkeys(released))
+
+
+def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now: datetime) -> Deal:
+    """Cancel an unfinished deal: release commitments, void vouchers, tell the committers."""
+    deal = _owned_deal(session, deal_id, merchant)
+    if deal.status not in COMMITTABLE_STATUSES or deal.ends_at <= now:
+        raise DealNotOpen(f"The deal has ended ({deal.status}); it can no longer be cancelled.")
+    committers = _release_all(session, deal, now)
+    session.execute(
+        update(Voucher).where(Voucher.deal_id == deal.id, Voucher.status == "issued").values(status="void")
+    )
+    deal.status, deal.committed_count, deal.closed_at = "cancelled", 0, now
+    _deal_event(session, "deal.cancelled", deal, committers, "Deal cancelled",
+                f"“{deal.title}” was cancelled by the merchant; your commitment is released.",
+                f"deal.cancelled:{deal.id}")
+    session.commit()
+    session.refresh(deal)
+    return deal
+
+
+def _open_deals(now: datetime):
+    return and_(Deal.status.in_(OPEN_STATUSES), Deal.ends_at > now)
+
+
+def nearby_deals(
+    *, session: Session, lat: float, lon: float, radius_m: float, limit: int, now: datetime,
+    after: tuple[float, uuid.UUID] | None = None,
+) -> list[Deal]:
+    """Open deals within `radius_m`, nearest first (ties by id), each with `distance_m`."""
+    target = point(lat, lon)
+    distance = distance_m(Deal.location, target)
+    query = (
+        select(Deal, distance)
+        .where(_open_deals(now), within_m(Deal.location, target, radius_m))
+        .order_by(distance, Deal.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(or_(distance > after[0], and_(distance == after[0], Deal.id > after[1])))
+    deals = []
+    for deal, metres in session.execute(query):
+        deal.distance_m = metres
+        deals.append(deal)
+    return deals
+
+
+def deals_in_bbox(
+    *, session: Session, bbox: BBox, limit: int, now: datetime, after: uuid.UUID | None = None,
+) -> list[Deal]:
+    """Open deals inside a lat/lon viewport (split at the antimeridian when it crosses it), by id."""
+    geometry = func.geometry(Deal.location)
+    inside = or_(*[
+        func.ST_Intersects(geometry, func.ST_MakeEnvelope(*box, 4326))
+        for box in split_at_antimeridian(bbox)
+    ])
+    query = select(Deal).where(_open_deals(now), inside).order_by(Deal.id).limit(limit)
+    if after is not None:
+        query = query.where(Deal.id > after)
+    return list(session.scalars(query))
+
+
+def merchant_deals(
+    *, session: Session, merchant: Account, limit: int, status: str | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[Deal]:
+    """The merchant's deals, newest first, with commitment and voucher counts."""
+    open_commitments = and_(Commitment.deal_id == Deal.id, Commitment.status != "released")
+    voucher_counts = {
+        name: select(func.count()).where(Voucher.deal_id == Deal.id, Voucher.status == name)
+        .correlate(Deal).scalar_subquery()
+        for name in ("issued", "redeemed", "void", "expired")
+    }
+    query = select(
+        Deal,
+        select(func.count()).where(open_commitments).correlate(Deal).scalar_subquery(),
+        select(func.count(distinct(Commitment.account_id))).where(open_commitments)
+        .correlate(Deal).scalar_subquery(),
+        *voucher_counts.values(),
+    ).where(Deal.merchant_id == merchant.id).limit(limit)
+    if status is not None:
+        query = query.where(Deal.status == status)
+    deals = []
+    for deal, commitments, committers, *vouchers in session.execute(
+        newest_first(query, Deal.created_at, Deal.id, after)
+    ):
+        deal.commitments, deal.committers = commitments, committers
+        deal.vouchers = dict(zip(voucher_counts, vouchers))
+        deals.append(deal)
+    return deals
+
+
+def _explain_refusal(session: Session, deal_id: uuid.UUID, quantity: int, now: datetime) -> None:
+    deal = session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound("No such deal.")
+    if deal.status not in COMMITTABLE_STATUSES or deal.starts_at > now or deal.ends_at <= now:
+        raise DealNotOpen("The deal is not open for commitments.")
+    raise SoldOut(f"Only {deal.remaining} unit(s) left; you asked for {quantity}.")
+
+
+def _issue_vouchers(session: Session, deal_id: uuid.UUID, redeem_until: datetime, commitments) -> None:
+    rows = [
+        {"code": new_code(), "deal_id": deal_id, "commitment_id": commitment_id,
+         "account_id": account_id, "redeem_until": redeem_until}
+        for commitment_id, account_id, quantity in commitments
+        for _ in range(quantity)
+    ]
+    if rows:
+        session.execute(pg_insert(Voucher), rows)
+
+
+def commit_units(
+    *, session: Session, deal_id: uuid.UUID, account: Account, quantity: int, now: datetime,
+) -> tuple[Commitment, Deal]:
+    """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers."""
+    new_count = Deal.committed_count + quantity
+    tips = and_(Deal.tipped_at.is_(None), new_count >= Deal.min_commitments)
+    taken = session.execute(
+        update(Deal)
+        .where(
+            Deal.id == deal_id,
+            Deal.status.in_(COMMITTABLE_STATUSES),
+            Deal.starts_at <= now,
+            Deal.ends_at > now,
+            or_(Deal.max_commitments.is_(None), new_count <= Deal.max_commitments),
+        )
+        .values(
+            committed_count=new_count,
+            tipped_at=case((tips, now), else_=Deal.tipped_at),
+            status=case((tips, "tipped"), (Deal.status == "scheduled", "active"), else_=Deal.status),
+        )
+        .returning(Deal.committed_count, Deal.min_commitments, Deal.per_user_limit,
+                   Deal.tipped_at, Deal.redeem_until)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if taken is None:
+        session.rollback()
+        _explain_refusal(session, deal_id, quantity, now)
+    just_tipped = taken.committed_count - quantity < taken.min_commitments <= taken.committed_count
+    participant = pg_insert(DealParticipant).values(
+        deal_id=deal_id, account_id=account.id, open_quantity=quantity
+    )
+    within_limit = quantity <= taken.per_user_limit and session.execute(
+        participant.on_conflict_do_update(
+            index_elements=["deal_id", "account_id"],
+            set_={"open_quantity": DealParticipant.open_quantity + participant.excluded.open_quantity},
+            where=DealParticipant.open_quantity + participant.excluded.open_quantity
+            <= taken.per_user_limit,
+        ).returning(DealParticipant.open_quantity)
+    ).one_or_none() is not None
+    if not within_limit:
+        session.rollback()
+        raise PerUserLimit(f"At most {taken.per_user_limit} unit(s) per account on this deal.")
+    tipped_before = taken.tipped_at is not None and not just_tipped
+    commitment = Commitment(
+        deal_id=deal_id, account_id=account.id, quantity=quantity,
+        status="confirmed" if tipped_before else "pending",
+        confirmed_at=now if tipped_before else None,
+    )
+    session.add(commitment)
+    session.flush()
+    deal = session.get(Deal, deal_id, populate_existing=True)
+    if tipped_before:
+        _issue_vouchers(session, deal_id, taken.redeem_until, [(commitment.id, account.id, quantity)])
+    if just_tipped:
+        confirmed = session.execute(
+            update(Commitment)
+            .where(Commitment.deal_id == deal_id, Commitment.status == "pending")
+            .values(status="confirmed", confirmed_at=now)
+            .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
+            .execution_options(synchronize_session=False)
+        ).all()
+        _issue_vouchers(session, deal_id, taken.redeem_until, confirmed)
+        committers = [row.account_id for row in confirmed]
+        _deal_event(session, "deal.tipped", deal, [*committers, deal.merchant_id], "Deal tipped!",
+                    f"“{deal.title}” reached {deal.min_commitments} commitments: it's on.",
+                    f"deal.tipped:{deal.id}", committed_count=deal.committed_count)
+    _deal_event(session, "commitment.created", deal, [deal.merchant_id], "New commitment",
+                f"{quantity} unit(s) of “{deal.title}”; {deal.committed_count} committed so far.",
+                f"commitment.created:{commitment.id}", commitment_id=str(commitment.id),
+                quantity=quantity, committed_count=deal.committed_count)
+    session.commit()
+    session.refresh(commitment)
+    return commitment, deal
+
+
+def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: datetime) -> tuple[int, Deal]:
+    """Release the account's pending commitments on a deal that has not tipped."""
+    deal = session.scalars(select(Deal).where(Deal.id == deal_id).with_for_update()).one_or_none()
+    if deal is None:
+        raise NotFound("No such deal.")
+    if deal.status in ("tipped", "closed"):
+        raise DealTipped("The deal has tipped; your vouchers are issued.")
+    released = sum(session.execute(
+        update(Commitment)
+        .where(Commitment.deal_id == deal.id, Commitment.account_id == account.id,
+               Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.quantity)
+    ).scalars())
+    if released:
+        deal.committed_count -= released
+        session.execute(delete(DealParticipant).where(
+            DealParticipant.deal_id == deal.id, DealParticipant.account_id == account.id))
+    session.commit()
+    session.refresh(deal)
+    return released, deal
+
+
+def my_commitments(*, session: Session, account: Account, limit: int, after=None) -> list[Commitment]:
+    """The account's commitments, newest first."""
+    query = select(Commitment).where(Commitment.account_id == account.id).limit(limit)
+    return list(session.scalars(newest_first(query, Commitment.created_at, Commitment.id, after)))
+
+
+def my_vouchers(*, session: Session, account: Account, limit: int, after=None) -> list[Voucher]:
+    """The account's vouchers, newest first."""
+    query = select(Voucher).where(Voucher.account_id == account.id).limit(limit)
+    return list(session.scalars(newest_first(query, Voucher.created_at, Voucher.id, after)))
+
+
+def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datetime) -> Voucher:
+    """Redeem a voucher of one of the merchant's deals, once; 404 for anyone else's."""
+    canonical = normalise_code(code)
+    if canonical is None:
+        raise NotFound("No such voucher.")
+    owned = exists().where(Deal.id == Voucher.deal_id, Deal.merchant_id == merchant.id)
+    redeemed = session.execute(
+        update(Voucher)
+        .where(Voucher.code == canonical, Voucher.status == "issued",
+               Voucher.redeem_until >= now, owned)
+        .values(status="redeemed", redeemed_at=now)
+        .returning(Voucher.id)
+    ).scalar_one_or_none()
+    if redeemed is None:
+        voucher = session.scalars(select(Voucher).where(Voucher.code == canonical, owned)).one_or_none()
+        if voucher is None:
+            raise NotFound("No such voucher.")
+        refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
+    voucher = session.get(Voucher, redeemed)
+    deal = session.get(Deal, voucher.deal_id)
+    _deal_event(session, "voucher.redeemed", deal, [merchant.id, voucher.account_id],
+                "Voucher redeemed", f"A voucher for “{deal.title}” was redeemed.",
+                f"voucher.redeemed:{voucher.id}", code=voucher.code)
+    session.commit()
+    return voucher

@@ -8,6 +8,7 @@ import core.db
 import core.http
 import core.ops
 from accounts.routes import blp as accounts_blp
+from checkins.routes import blp as checkins_blp
 from core import idempotency
 from core.config import load_config
 from core.scheduler import jobs_cli
@@ -17,7 +18,7 @@ from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
 from venues.routes import blp as venues_blp
 
-BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, notifications_blp)
+BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp)
 JOB_REGISTRIES = (idempotency.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
 
 

@@ -1,5 +1,6 @@
 """Every model, imported so that `Base.metadata` is complete (Alembic, tests)."""
 import accounts.models  # noqa: F401
+import checkins.models  # noqa: F401
 import core.idempotency  # noqa: F401
 import deals.models  # noqa: F401
 import notifications.models  # noqa: F401

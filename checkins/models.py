@@ -1,0 +1,90 @@
+"""Check-ins, reward programs and rewards."""
+import uuid
+from datetime import date, datetime
+
+from geoalchemy2 import Geography
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+PROGRAM_KINDS = ("every_nth", "first_visit", "frequency", "mayor", "swarm", "flash")
+REWARD_STATUSES = ("issued", "redeemed", "void", "expired")
+
+
+class Checkin(Base):
+    """Every check-in is recorded; `counted` ones feed reward programs."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        # One counted check-in per account, venue and venue-local day, whatever races.
+        Index("uq_checkins_counted_per_day", "account_id", "venue_id", "local_day", unique=True,
+              postgresql_where=text("counted")),
+        Index("ix_checkins_account_counted", "account_id", "created_at", postgresql_where=text("counted")),
+        Index("ix_checkins_venue_counted", "venue_id", "created_at", postgresql_where=text("counted")),
+        Index("ix_checkins_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"))
+    location: Mapped[str] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    accuracy_m: Mapped[float | None]
+    is_mock: Mapped[bool]
+    message: Mapped[str | None] = mapped_column(Text)
+    distance_m: Mapped[float]
+    counted: Mapped[bool]
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    local_day: Mapped[date]
+    created_at: Mapped[datetime]
+
+
+class RewardProgram(Base):
+    """A venue's Foursquare-style special."""
+
+    __tablename__ = "reward_programs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('every_nth','first_visit','frequency','mayor','swarm','flash')",
+                        name="kind"),
+        CheckConstraint("max_rewards IS NULL OR rewards_issued <= max_rewards", name="within_max_rewards"),
+        CheckConstraint("kind <> 'flash' OR rewards_issued <= threshold", name="flash_within_threshold"),
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="ends_after_start"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    threshold: Mapped[int | None]
+    window_days: Mapped[int | None]
+    window_minutes: Mapped[int | None]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    max_rewards: Mapped[int | None]
+    rewards_issued: Mapped[int] = mapped_column(server_default=text("0"))
+    mayor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Reward(Base):
+    """A reward earned from a program; `dedupe_key` makes each earning happen once."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("status IN ('issued','redeemed','void','expired')", name="status"),
+        Index("ix_rewards_account_earned", "account_id", "earned_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    code: Mapped[str] = mapped_column(String(14), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_programs.id"), index=True)
+    venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    checkin_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkins.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'issued'"))
+    earned_at: Mapped[datetime]
+    redeemed_at: Mapped[datetime | None]

@@ -1,0 +1,102 @@
+"""HTTP routes for check-ins, reward programs and rewards."""
+import uuid
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from accounts.auth import auth_required, current_account
+from checkins import services
+from checkins.schemas import (
+    CheckinCreateSchema,
+    CheckinListSchema,
+    CheckinResultSchema,
+    ProgramCreateSchema,
+    ProgramListSchema,
+    ProgramReadSchema,
+    RewardListSchema,
+    RewardReadSchema,
+)
+from core.db import get_session, utcnow
+from core.idempotency import idempotent
+from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
+
+blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-ins and rewards")
+
+
+def _after(args):
+    return decode_cursor(args["cursor"], (parse_datetime, uuid.UUID)) if args["cursor"] else None
+
+
+@blp.route("/venues/<uuid:venue_id>/checkins")
+class VenueCheckins(MethodView):
+    @auth_required("customer")
+    @idempotent
+    @blp.arguments(CheckinCreateSchema)
+    @blp.response(201, CheckinResultSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, venue_id: uuid.UUID):
+        """Check in at a venue; see whether it counted, what it earned and your progress."""
+        checkin, rewards, progress = services.check_in(
+            session=get_session(), venue_id=venue_id, account=current_account(),
+            lat=data["location"]["lat"], lon=data["location"]["lon"],
+            accuracy_m=data.get("accuracy_m"), is_mock=data["is_mock"],
+            message=data.get("message"), now=utcnow(),
+        )
+        return {"checkin": checkin, "rewards": rewards, "progress": progress}
+
+
+@blp.route("/me/checkins")
+class MyCheckins(MethodView):
+    @auth_required("customer")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, CheckinListSchema)
+    def get(self, args):
+        """Your check-ins, newest first."""
+        rows = services.my_checkins(session=get_session(), account=current_account(),
+                                    limit=args["limit"] + 1, after=_after(args))
+        return page_of(rows, args["limit"], lambda c: [c.created_at.isoformat(), str(c.id)])
+
+
+@blp.route("/venues/<uuid:venue_id>/reward-programs")
+class VenuePrograms(MethodView):
+    @auth_required("merchant")
+    @idempotent
+    @blp.arguments(ProgramCreateSchema)
+    @blp.response(201, ProgramReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, venue_id: uuid.UUID):
+        """Create a reward program at your venue."""
+        return services.create_program(session=get_session(), venue_id=venue_id,
+                                       merchant=current_account(), now=utcnow(), **data)
+
+    @auth_required()
+    @blp.response(200, ProgramListSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, venue_id: uuid.UUID):
+        """The venue's reward programs."""
+        return {"items": services.venue_programs(session=get_session(), venue_id=venue_id),
+                "next_cursor": None}
+
+
+@blp.route("/me/rewards")
+class MyRewards(MethodView):
+    @auth_required("customer")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, RewardListSchema)
+    def get(self, args):
+        """Your rewards, newest first."""
+        rows = services.my_rewards(session=get_session(), account=current_account(),
+                                   limit=args["limit"] + 1, after=_after(args))
+        return page_of(rows, args["limit"], lambda r: [r.earned_at.isoformat(), str(r.id)])
+
+
+@blp.route("/rewards/<string:code>/redeem")
+class RedeemReward(MethodView):
+    @auth_required("merchant")
+    @blp.response(200, RewardReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, code: str):
+        """Redeem a reward earned at one of your venues."""
+        return services.redeem_reward(session=get_session(), code=code,
+                                      merchant=current_account(), now=utcnow())

@@ -40,6 +40,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "SCHEDULER_STANDBY_POLL_SECONDS": _env_int("SCHEDULER_STANDBY_POLL_SECONDS", 2),
         "JOB_INTERVAL_SECONDS": _env_int("JOB_INTERVAL_SECONDS", 30),
         "DISPATCH_INTERVAL_SECONDS": _env_int("DISPATCH_INTERVAL_SECONDS", 5),
+        "DISPATCH_BATCH_SIZE": _env_int("DISPATCH_BATCH_SIZE", 500),
+        "DISPATCH_WORKERS": _env_int("DISPATCH_WORKERS", 16),
+        "REMINDER_LEAD_MINUTES": _env_int("REMINDER_LEAD_MINUTES", 120),
+        "NEARBY_ALERTS_PER_DAY": _env_int("NEARBY_ALERTS_PER_DAY", 5),
         "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
         "PROBLEM_TYPE_BASE": os.environ.get(
             "PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"

@@ -1,10 +1,13 @@
 """Deal sweeps: set-based, idempotent statements that take `now` (run by the scheduler)."""
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from flask import current_app
 
 from sqlalchemy import String, case, delete, func, literal, select, union, update
 from sqlalchemy.orm import Session
 
 from core.db import any_of
+from deals.alerts import alert_nearby
 from deals.models import Commitment, Deal, DealParticipant, Voucher
 from notifications.services import enqueue_select
 
@@ -17,8 +20,10 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
         .values(status="active")
         .returning(Deal.id)
     ).scalars().all()
+    alerts = alert_nearby(session, deal_filter=any_of(Deal.id, activated), reason="opened",
+                          now=now) if activated else 0
     session.commit()
-    return {"activated": len(activated)}
+    return {"activated": len(activated), "nearby_alerts": alerts}
 
 
 def _outcome_events(session: Session, kind: str, deal_ids: list, committers, title: str,
@@ -80,6 +85,27 @@ def close_deals(*, session: Session, now: datetime) -> dict:
             "events": events}
 
 
+def deal_reminders(*, session: Session, now: datetime) -> dict:
+    """`deal.ending_soon` to the committers of untipped deals ending within the lead time, once."""
+    lead = timedelta(minutes=current_app.config["REMINDER_LEAD_MINUTES"])
+    units_needed = Deal.min_commitments - Deal.committed_count
+    rows = select(
+        Commitment.account_id.label("recipient_id"),
+        literal("A deal you joined ends soon").label("title"),
+        (literal("“") + Deal.title + literal("” still needs ") + units_needed.cast(String)
+         + literal(" unit(s) to tip.")).label("body"),
+        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
+                                "units_needed", units_needed, "ends_at", Deal.ends_at).label("payload"),
+        (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
+    ).join(Deal, Deal.id == Commitment.deal_id).where(
+        Deal.status == "active", Deal.ends_at > now, Deal.ends_at <= now + lead,
+        Commitment.status == "pending",
+    ).distinct()
+    reminded = enqueue_select(session, kind="deal.ending_soon", rows=rows)
+    session.commit()
+    return {"reminded": reminded}
+
+
 def expire_vouchers(*, session: Session, now: datetime) -> dict:
     """issued -> expired after `redeem_until`."""
     expired = session.execute(
@@ -95,4 +121,5 @@ JOBS = {
     "activate-deals": (activate_deals, "JOB_INTERVAL_SECONDS"),
     "close-deals": (close_deals, "JOB_INTERVAL_SECONDS"),
     "expire-vouchers": (expire_vouchers, "JOB_INTERVAL_SECONDS"),
+    "deal-reminders": (deal_reminders, "JOB_INTERVAL_SECONDS"),
 }

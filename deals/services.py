@@ -10,6 +10,7 @@ from accounts.models import Account
 from core.codes import new_code, normalise_code, refuse_redemption
 from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
+from deals.alerts import alert_nearby, enters_about_to_tip
 from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLimit, SoldOut
 from deals.models import OPEN_STATUSES, Commitment, Deal, DealParticipant, Voucher
 from deals.rules import initial_status, term_errors, with_defaults
@@ -58,6 +59,9 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
         status=initial_status(terms["starts_at"], now), **terms,
     )
     session.add(deal)
+    session.flush()
+    if deal.status == "active":
+        alert_nearby(session, deal_filter=Deal.id == deal.id, reason="opened", now=now)
     session.commit()
     session.refresh(deal)
     return deal
@@ -274,6 +278,8 @@ def commit_units(
         _deal_event(session, "deal.tipped", deal, [*committers, deal.merchant_id], "Deal tipped!",
                     f"“{deal.title}” reached {deal.min_commitments} commitments: it's on.",
                     f"deal.tipped:{deal.id}", committed_count=deal.committed_count)
+    if enters_about_to_tip(deal.min_commitments, deal.committed_count - quantity, deal.committed_count):
+        alert_nearby(session, deal_filter=Deal.id == deal.id, reason="about_to_tip", now=now)
     _deal_event(session, "commitment.created", deal, [deal.merchant_id], "New commitment",
                 f"{quantity} unit(s) of “{deal.title}”; {deal.committed_count} committed so far.",
                 f"commitment.created:{commitment.id}", commitment_id=str(commitment.id),

@@ -1,17 +1,22 @@
 """Scheduled jobs of the notifications domain."""
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
-from notifications.services import deliver_to_inbox
+from notifications.dispatcher import DispatchSettings, dispatch
 
 
 def dispatch_notifications(*, session: Session, now: datetime) -> dict:
-    """Deliver pending outbox events to the in-app inbox until none is left."""
-    total = 0
-    while delivered := deliver_to_inbox(session=session, now=now):
-        total += delivered
-    return {"delivered": total}
+    """Fan out pending events (inbox, push, webhooks) and send every due delivery."""
+    config = current_app.config
+    settings = DispatchSettings(
+        push_gateway_url=config["PUSH_GATEWAY_URL"],
+        allow_loopback=config["WEBHOOK_ALLOW_LOOPBACK"],
+        batch_size=config["DISPATCH_BATCH_SIZE"],
+        workers=config["DISPATCH_WORKERS"],
+    )
+    return dispatch(session=session, now=now, settings=settings)
 
 
 JOBS = {"dispatch-notifications": (dispatch_notifications, "DISPATCH_INTERVAL_SECONDS")}

@@ -2,17 +2,22 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from geoalchemy2 import Geography
+from sqlalchemy import (
+    BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from geo.points import to_lat_lon
 
 EVENT_KINDS = (
     "deal.tipped", "deal.closed", "deal.failed", "deal.cancelled", "deal.ending_soon",
     "deal.nearby", "voucher.expiring", "reward.earned", "mayor.lost", "commitment.created",
     "voucher.redeemed", "checkin.created",
 )
+DEVICE_PLATFORMS = ("ios", "android", "web")
 
 
 class OutboxEvent(Base):
@@ -53,3 +58,76 @@ class Notification(Base):
     data: Mapped[dict] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     read_at: Mapped[datetime | None]
+
+
+class Device(Base):
+    """A phone or browser registered for push; a token belongs to one account at a time."""
+
+    __tablename__ = "devices"
+    __table_args__ = (CheckConstraint("platform IN ('ios','android','web')", name="platform"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(4096), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Webhook(Base):
+    """A merchant's endpoint for signed event deliveries (Standard Webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    deleted_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """One outbox event on its way to one device (push) or one webhook, with its retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint("channel IN ('push','webhook')", name="channel"),
+        CheckConstraint("status IN ('pending','delivered','dead')", name="status"),
+        UniqueConstraint("event_id", "channel", "target_id", name="uq_deliveries_event_target"),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_deliveries_target_created", "target_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+class AlertArea(Base):
+    """A circle in which an account wants to hear about new and almost-tipped deals."""
+
+    __tablename__ = "alert_areas"
+    __table_args__ = (
+        CheckConstraint("radius_m BETWEEN 100 AND 50000", name="radius"),
+        Index("ix_alert_areas_location", "location", postgresql_using="gist"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    radius_m: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    @property
+    def point(self) -> dict:
+        """The centre as `{"lat", "lon"}`."""
+        return to_lat_lon(self.location)

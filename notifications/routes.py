@@ -1,6 +1,7 @@
 """HTTP routes for the in-app inbox."""
 import uuid
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -8,9 +9,28 @@ from accounts.auth import auth_required, current_account
 from core.db import get_session, utcnow
 from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
 from notifications import services
-from notifications.schemas import NotificationListSchema, NotificationReadSchema
+from core.idempotency import idempotent
+from notifications.schemas import (
+    AlertAreaCreateSchema,
+    AlertAreaListSchema,
+    AlertAreaReadSchema,
+    DeliveryListSchema,
+    DeviceCreateSchema,
+    DeviceReadSchema,
+    NotificationListSchema,
+    NotificationReadSchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookListSchema,
+    WebhookReadSchema,
+)
 
-blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="In-app inbox")
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1",
+                description="Inbox, devices, webhooks and alert areas")
+
+
+def _after(args, id_type=uuid.UUID):
+    return decode_cursor(args["cursor"], (parse_datetime, id_type)) if args["cursor"] else None
 
 
 @blp.route("/me/notifications")
@@ -20,10 +40,9 @@ class MyNotifications(MethodView):
     @blp.response(200, NotificationListSchema)
     def get(self, args):
         """Your notifications, newest first."""
-        after = decode_cursor(args["cursor"], (parse_datetime, uuid.UUID)) if args["cursor"] else None
         rows = services.list_notifications(
             session=get_session(), account_id=current_account().id,
-            limit=args["limit"] + 1, after=after,
+            limit=args["limit"] + 1, after=_after(args),
         )
         return page_of(rows, args["limit"], lambda n: [n.created_at.isoformat(), str(n.id)])
 
@@ -39,3 +58,110 @@ class ReadNotification(MethodView):
             session=get_session(), account_id=current_account().id,
             notification_id=notification_id, now=utcnow(),
         )
+
+
+@blp.route("/me/devices")
+class MyDevices(MethodView):
+    @auth_required()
+    @idempotent
+    @blp.arguments(DeviceCreateSchema)
+    @blp.response(201, DeviceReadSchema)
+    def post(self, data):
+        """Register a device for push notifications."""
+        return services.register_device(session=get_session(), account_id=current_account().id, **data)
+
+
+@blp.route("/me/devices/<uuid:device_id>")
+class MyDevice(MethodView):
+    @auth_required()
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, device_id: uuid.UUID):
+        """Unregister a device."""
+        services.remove_device(session=get_session(), account_id=current_account().id, device_id=device_id)
+
+
+@blp.route("/webhooks")
+class Webhooks(MethodView):
+    @auth_required("merchant")
+    @idempotent
+    @blp.arguments(WebhookCreateSchema)
+    @blp.response(201, WebhookCreatedSchema)
+    def post(self, data):
+        """Register a webhook; the signing secret is shown only in this response."""
+        return services.create_webhook(
+            session=get_session(), account_id=current_account().id, url=data["url"],
+            events=data["events"], allow_loopback=current_app.config["WEBHOOK_ALLOW_LOOPBACK"],
+        )
+
+    @auth_required("merchant")
+    @blp.response(200, WebhookListSchema)
+    def get(self):
+        """Your webhooks."""
+        return {"items": services.list_webhooks(session=get_session(), account_id=current_account().id),
+                "next_cursor": None}
+
+
+@blp.route("/webhooks/<uuid:webhook_id>")
+class WebhookById(MethodView):
+    @auth_required("merchant")
+    @blp.response(200, WebhookReadSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, webhook_id: uuid.UUID):
+        """One of your webhooks."""
+        return services.get_webhook(session=get_session(), account_id=current_account().id,
+                                    webhook_id=webhook_id)
+
+    @auth_required("merchant")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, webhook_id: uuid.UUID):
+        """Delete a webhook (no further deliveries)."""
+        services.delete_webhook(session=get_session(), account_id=current_account().id,
+                                webhook_id=webhook_id, now=utcnow())
+
+
+@blp.route("/webhooks/<uuid:webhook_id>/deliveries")
+class WebhookDeliveries(MethodView):
+    @auth_required("merchant")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, DeliveryListSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, webhook_id: uuid.UUID):
+        """A webhook's deliveries, newest first, with attempts and last error."""
+        rows = services.webhook_deliveries(
+            session=get_session(), account_id=current_account().id, webhook_id=webhook_id,
+            limit=args["limit"] + 1, after=_after(args, int),
+        )
+        return page_of(rows, args["limit"], lambda d: [d.created_at.isoformat(), d.id])
+
+
+@blp.route("/me/alert-areas")
+class MyAlertAreas(MethodView):
+    @auth_required("customer")
+    @idempotent
+    @blp.arguments(AlertAreaCreateSchema)
+    @blp.response(201, AlertAreaReadSchema)
+    def post(self, data):
+        """Watch an area for deals that open or are about to tip."""
+        return services.create_alert_area(
+            session=get_session(), account_id=current_account().id, label=data.get("label"),
+            lat=data["location"]["lat"], lon=data["location"]["lon"], radius_m=data["radius_m"],
+        )
+
+    @auth_required("customer")
+    @blp.response(200, AlertAreaListSchema)
+    def get(self):
+        """Your alert areas."""
+        return {"items": services.list_alert_areas(session=get_session(), account_id=current_account().id),
+                "next_cursor": None}
+
+
+@blp.route("/me/alert-areas/<uuid:area_id>")
+class MyAlertArea(MethodView):
+    @auth_required("customer")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, area_id: uuid.UUID):
+        """Stop watching an area."""
+        services.delete_alert_area(session=get_session(), account_id=current_account().id, area_id=area_id)

@@ -1,7 +1,9 @@
 """Schemas for the in-app inbox."""
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from core.schemas import UtcDateTime, list_schema
+from geo.schemas import LocationSchema
+from notifications.models import DEVICE_PLATFORMS, EVENT_KINDS
 
 
 class NotificationReadSchema(Schema):
@@ -15,3 +17,65 @@ class NotificationReadSchema(Schema):
 
 
 NotificationListSchema = list_schema(NotificationReadSchema, "NotificationList")
+
+
+class DeviceCreateSchema(Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(DEVICE_PLATFORMS))
+    token = fields.String(required=True, validate=validate.Length(1, 4096))
+
+
+class DeviceReadSchema(Schema):
+    id = fields.UUID(required=True)
+    platform = fields.String(required=True)
+    token = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class WebhookCreateSchema(Schema):
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2048))
+    events = fields.List(fields.String(validate=validate.OneOf(EVENT_KINDS)), load_default=list,
+                         validate=validate.Length(max=len(EVENT_KINDS)),
+                         metadata={"description": "Event kinds to receive; empty = all"})
+
+
+class WebhookReadSchema(Schema):
+    id = fields.UUID(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(), required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class WebhookCreatedSchema(WebhookReadSchema):
+    secret = fields.String(required=True, metadata={"description": "Shown once: keep it"})
+
+
+class DeliveryReadSchema(Schema):
+    id = fields.Integer(required=True)
+    event_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True, required=True)
+    next_attempt_at = UtcDateTime(required=True)
+    delivered_at = UtcDateTime(allow_none=True, required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class AlertAreaCreateSchema(Schema):
+    label = fields.String(allow_none=True, validate=validate.Length(max=100))
+    location = fields.Nested(LocationSchema, required=True)
+    radius_m = fields.Integer(strict=True, required=True, validate=validate.Range(100, 50000))
+
+
+class AlertAreaReadSchema(Schema):
+    id = fields.UUID(required=True)
+    label = fields.String(allow_none=True, required=True)
+    location = fields.Nested(LocationSchema, attribute="point", required=True)
+    radius_m = fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+WebhookListSchema = list_schema(WebhookReadSchema, "WebhookList")
+DeliveryListSchema = list_schema(DeliveryReadSchema, "DeliveryList")
+AlertAreaListSchema = list_schema(AlertAreaReadSchema, "AlertAreaList")

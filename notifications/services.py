@@ -1,15 +1,21 @@
-"""Outbox and inbox verbs: enqueue events, deliver them to the inbox, read the inbox."""
+"""Notification verbs: enqueue events (outbox), inbox, devices, webhooks, alert areas."""
+import base64
+import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, String, insert, literal, select, update
+from sqlalchemy import Select, String, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from core.db import newest_first
-from core.errors import NotFound
-from notifications.models import EVENT_KINDS, Notification, OutboxEvent
+from core.errors import NotFound, ValidationFailed
+from geo.points import to_ewkt
+from notifications.models import (
+    EVENT_KINDS, AlertArea, Delivery, Device, Notification, OutboxEvent, Webhook,
+)
+from notifications.ssrf import url_refusal
 
 
 def enqueue(
@@ -62,36 +68,6 @@ def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
     return result.rowcount
 
 
-def deliver_to_inbox(*, session: Session, now: datetime, batch_size: int = 500) -> int:
-    """Claim pending events (SKIP LOCKED, so parallel dispatchers split the work) into the inbox."""
-    claimed = (
-        select(OutboxEvent.id)
-        .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
-        .order_by(OutboxEvent.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-        .cte("claimed")
-    )
-    delivered = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id.in_(select(claimed.c.id)))
-        .values(status="delivered", delivered_at=now, attempts=OutboxEvent.attempts + 1)
-        .returning(OutboxEvent.id)
-    ).scalars().all()
-    if delivered:
-        session.execute(
-            insert(Notification).from_select(
-                ["account_id", "event_id", "kind", "title", "body", "data", "created_at"],
-                select(
-                    OutboxEvent.recipient_id, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
-                    OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at,
-                ).where(OutboxEvent.id.in_(delivered)),
-            )
-        )
-    session.commit()
-    return len(delivered)
-
-
 def list_notifications(
     *, session: Session, account_id: uuid.UUID, limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
@@ -114,3 +90,144 @@ def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.
         notification.read_at = now
     session.commit()
     return notification
+
+
+def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetime, daily_cap: int) -> int:
+    """`deal.nearby` for every account whose alert area contains one of `deals`, once per reason.
+
+    `deals` selects `deal_id, location, title, units_needed`. A spatial join (ST_DWithin on
+    geography) finds the accounts; each account gets at most `daily_cap` such alerts a UTC day.
+    """
+    source = deals.subquery()
+    pairs = (
+        select(
+            AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed,
+            func.min(func.ST_Distance(AlertArea.location, source.c.location)).label("distance"),
+        )
+        .join(source, func.ST_DWithin(AlertArea.location, source.c.location, AlertArea.radius_m))
+        .group_by(AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed)
+        .subquery()
+    )
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    sent_today = (
+        select(func.count()).where(
+            OutboxEvent.recipient_id == pairs.c.account_id, OutboxEvent.kind == "deal.nearby",
+            OutboxEvent.created_at >= day_start,
+        ).correlate(pairs).scalar_subquery()
+    )
+    matches = select(
+        pairs.c.account_id.label("recipient_id"), pairs.c.deal_id, pairs.c.title,
+        pairs.c.units_needed, sent_today.label("sent_today"),
+        func.row_number().over(partition_by=pairs.c.account_id, order_by=pairs.c.distance).label("rank"),
+    ).subquery()
+    title = "A deal near you" if reason == "opened" else "A deal near you is about to tip"
+    rows = select(
+        matches.c.recipient_id,
+        literal(title).label("title"),
+        matches.c.title.label("body"),
+        func.jsonb_build_object(
+            "deal_id", matches.c.deal_id.cast(String), "title", matches.c.title,
+            "reason", reason, "units_needed", matches.c.units_needed,
+        ).label("payload"),
+        (literal("deal.nearby:") + matches.c.deal_id.cast(String) + literal(f":{reason}")).label("event_key"),
+    ).where(matches.c.sent_today + matches.c.rank <= daily_cap)
+    return enqueue_select(session, kind="deal.nearby", rows=rows)
+
+
+def register_device(*, session: Session, account_id: uuid.UUID, platform: str, token: str) -> Device:
+    """Register a push token for the account (a token moves to whoever registers it last)."""
+    device_id = session.execute(
+        pg_insert(Device).values(account_id=account_id, platform=platform, token=token)
+        .on_conflict_do_update(index_elements=["token"],
+                               set_={"account_id": account_id, "platform": platform})
+        .returning(Device.id)
+    ).scalar_one()
+    session.commit()
+    return session.get(Device, device_id, populate_existing=True)
+
+
+def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str):
+    found = session.scalars(select(model).where(model.id == object_id, model.account_id == account_id)).one_or_none()
+    if found is None or getattr(found, "deleted_at", None) is not None:
+        raise NotFound(f"No such {what}.")
+    return found
+
+
+def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UUID) -> None:
+    """Unregister one of the account's devices."""
+    session.delete(_owned(session, Device, device_id, account_id, "device"))
+    session.commit()
+
+
+def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events: list[str],
+                   allow_loopback: bool) -> Webhook:
+    """Register a webhook endpoint (SSRF-checked) with a fresh `whsec_` signing secret."""
+    refusal = url_refusal(url, allow_loopback=allow_loopback)
+    if refusal:
+        raise ValidationFailed({"url": [refusal]})
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    webhook = Webhook(account_id=account_id, url=url, events=sorted(set(events)), secret=secret)
+    session.add(webhook)
+    session.commit()
+    session.refresh(webhook)
+    return webhook
+
+
+def list_webhooks(*, session: Session, account_id: uuid.UUID) -> list[Webhook]:
+    """The account's live webhooks."""
+    return list(session.scalars(
+        select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
+        .order_by(Webhook.created_at, Webhook.id)
+    ))
+
+
+def get_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:
+    """One of the account's webhooks; 404 for anyone else's."""
+    return _owned(session, Webhook, webhook_id, account_id, "webhook")
+
+
+def delete_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, now: datetime) -> None:
+    """Stop deliveries to a webhook (kept, soft-deleted, so its delivery log stays readable)."""
+    _owned(session, Webhook, webhook_id, account_id, "webhook").deleted_at = now
+    session.commit()
+
+
+def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID,
+                       limit: int, after=None) -> list:
+    """A webhook's deliveries, newest first, with their event kind."""
+    get_webhook(session=session, account_id=account_id, webhook_id=webhook_id)
+    query = (
+        select(Delivery, OutboxEvent.kind)
+        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+        .where(Delivery.channel == "webhook", Delivery.target_id == webhook_id)
+        .limit(limit)
+    )
+    deliveries = []
+    for delivery, kind in session.execute(newest_first(query, Delivery.created_at, Delivery.id, after)):
+        delivery.kind = kind
+        deliveries.append(delivery)
+    return deliveries
+
+
+def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | None, lat: float,
+                      lon: float, radius_m: int) -> AlertArea:
+    """Watch a circle for new and almost-tipped deals."""
+    area = AlertArea(account_id=account_id, label=label, location=to_ewkt(lat, lon), radius_m=radius_m)
+    session.add(area)
+    session.commit()
+    session.refresh(area)
+    return area
+
+
+def list_alert_areas(*, session: Session, account_id: uuid.UUID) -> list[AlertArea]:
+    """The account's alert areas."""
+    return list(session.scalars(
+        select(AlertArea).where(AlertArea.account_id == account_id)
+        .order_by(AlertArea.created_at, AlertArea.id)
+    ))
+
+
+def delete_alert_area(*, session: Session, account_id: uuid.UUID, area_id: uuid.UUID) -> None:
+    """Stop watching an area."""
+    session.delete(_owned(session, AlertArea, area_id, account_id, "alert area"))
+    session.commit()

@@ -1,0 +1,204 @@
+"""The dispatcher: fans outbox events out to inbox, push and webhooks, and delivers with retries.
+
+Phase 1 claims pending outbox events with FOR UPDATE SKIP LOCKED, writes their inbox rows and
+one `deliveries` row per device / subscribed webhook, all in one transaction. Phase 2 leases
+due deliveries (SKIP LOCKED, then `next_attempt_at` pushed past the lease so parallel
+dispatchers skip them), sends them outside any transaction, and records each outcome:
+delivered, retried with exponential backoff and jitter, or dead after the retry horizon.
+Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
+same on every retry.
+"""
+import random
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from sqlalchemy import DateTime, String, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from core.db import any_of
+from notifications.models import Delivery, Device, Notification, OutboxEvent, Webhook
+from notifications.transports import Outcome, send_push, send_webhook
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Knobs of one dispatcher run."""
+
+    push_gateway_url: str | None
+    allow_loopback: bool
+    batch_size: int = 500
+    lease: timedelta = timedelta(seconds=60)
+    retry_base: timedelta = timedelta(seconds=10)
+    retry_cap: timedelta = timedelta(hours=1)
+    retry_horizon: timedelta = timedelta(hours=24)
+    workers: int = 16
+
+
+def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> dict:
+    """Claim a batch of pending events: inbox rows plus one delivery per device and webhook."""
+    claimed = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+        .order_by(OutboxEvent.id)
+        .limit(settings.batch_size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    event_ids = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_(claimed))
+        .values(status="dispatched", delivered_at=now, attempts=OutboxEvent.attempts + 1)
+        .returning(OutboxEvent.id)
+    ).scalars().all()
+    if not event_ids:
+        session.commit()
+        return {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0}
+    claimed_events = any_of(OutboxEvent.id, event_ids)
+    session.execute(insert(Notification).from_select(
+        ["account_id", "event_id", "kind", "title", "body", "data", "created_at"],
+        select(OutboxEvent.recipient_id, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
+               OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at).where(claimed_events),
+    ))
+    due = literal(now, DateTime(timezone=True))
+    device_targets = select(OutboxEvent.id, literal("push"), Device.id, due, due).join(
+        Device, Device.account_id == OutboxEvent.recipient_id).where(claimed_events)
+    push = push_skipped = 0
+    if settings.push_gateway_url:
+        push = _add_deliveries(session, device_targets)
+    else:
+        push_skipped = session.scalar(select(func.count()).select_from(device_targets.subquery()))
+    webhook_targets = select(OutboxEvent.id, literal("webhook"), Webhook.id, due, due).join(
+        Webhook, and_(Webhook.account_id == OutboxEvent.recipient_id, Webhook.deleted_at.is_(None),
+                      or_(func.cardinality(Webhook.events) == 0,
+                          OutboxEvent.kind.cast(String) == func.any(Webhook.events))),
+    ).where(claimed_events)
+    webhooks = _add_deliveries(session, webhook_targets)
+    session.commit()
+    return {"events": len(event_ids), "push": push, "push_skipped": push_skipped, "webhooks": webhooks}
+
+
+def _add_deliveries(session: Session, targets) -> int:
+    return session.execute(
+        pg_insert(Delivery).from_select(
+            ["event_id", "channel", "target_id", "next_attempt_at", "created_at"], targets)
+        .on_conflict_do_nothing(constraint="uq_deliveries_event_target")
+    ).rowcount
+
+
+@dataclass(frozen=True)
+class Job:
+    """A leased delivery with everything needed to send it."""
+
+    delivery_id: int
+    channel: str
+    target_id: uuid.UUID
+    created_at: datetime
+    attempts: int
+    event_id: int
+    kind: str
+    title: str
+    body: str
+    payload: dict
+    event_created_at: datetime
+    token: str | None
+    url: str | None
+    secret: str | None
+
+
+def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) -> list[Job]:
+    """Take a batch of due deliveries for this dispatcher (others skip them until the lease ends)."""
+    due = (
+        select(Delivery.id)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(settings.batch_size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    leased = session.execute(
+        update(Delivery).where(Delivery.id.in_(due))
+        .values(next_attempt_at=now + settings.lease)
+        .returning(Delivery.id)
+    ).scalars().all()
+    session.commit()
+    if not leased:
+        return []
+    rows = session.execute(
+        select(Delivery.id, Delivery.channel, Delivery.target_id, Delivery.created_at,
+               Delivery.attempts, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
+               OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at, Device.token,
+               Webhook.url, Webhook.secret)
+        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+        .outerjoin(Device, and_(Delivery.channel == "push", Device.id == Delivery.target_id))
+        .outerjoin(Webhook, and_(Delivery.channel == "webhook", Webhook.id == Delivery.target_id,
+                                 Webhook.deleted_at.is_(None)))
+        .where(any_of(Delivery.id, leased))
+    ).all()
+    session.commit()
+    return [Job(*row) for row in rows]
+
+
+def attempt(job: Job, http: requests.Session, settings: DispatchSettings, now: datetime) -> Outcome:
+    """Send one delivery."""
+    if job.channel == "push":
+        if job.token is None:
+            return Outcome(False, "device removed", permanent=True)
+        return send_push(http, settings.push_gateway_url, job.token, job.title, job.body,
+                         {"kind": job.kind, **job.payload})
+    if job.url is None:
+        return Outcome(False, "webhook deleted", permanent=True)
+    return send_webhook(http, job.url, job.secret, f"msg_{job.event_id}", job.kind,
+                        job.event_created_at, job.payload, now, settings.allow_loopback)
+
+
+def retry_delay(attempts: int, settings: DispatchSettings) -> timedelta:
+    """Exponential backoff (base * 2^(n-1), capped) with full jitter in [50 %, 150 %]."""
+    delay = min(settings.retry_base * (2 ** max(attempts - 1, 0)), settings.retry_cap)
+    return delay * random.uniform(0.5, 1.5)
+
+
+def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetime,
+           settings: DispatchSettings) -> dict:
+    """Store each outcome: delivered, retry later, or dead past the horizon (or permanent)."""
+    counts = {"delivered": 0, "retried": 0, "dead": 0}
+    for job, outcome in results:
+        attempts = job.attempts + 1
+        if outcome.ok:
+            values = {"status": "delivered", "delivered_at": now, "last_error": None}
+            counts["delivered"] += 1
+        elif outcome.permanent or now - job.created_at >= settings.retry_horizon:
+            values = {"status": "dead", "last_error": outcome.error}
+            counts["dead"] += 1
+        else:
+            values = {"next_attempt_at": now + retry_delay(attempts, settings),
+                      "last_error": outcome.error}
+            counts["retried"] += 1
+        session.execute(update(Delivery).where(Delivery.id == job.delivery_id)
+                        .values(attempts=attempts, **values))
+        if outcome.unregistered:
+            session.execute(delete(Device).where(Device.id == job.target_id))
+    session.commit()
+    return counts
+
+
+def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
+             http: requests.Session | None = None) -> dict:
+    """One dispatcher run: fan out every pending event, then send every due delivery."""
+    totals = {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0,
+              "delivered": 0, "retried": 0, "dead": 0}
+    while (fanned := fan_out(session=session, now=now, settings=settings))["events"]:
+        for key, value in fanned.items():
+            totals[key] += value
+    http = http or requests.Session()
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+        while jobs := lease_due(session=session, now=now, settings=settings):
+            outcomes = list(pool.map(lambda job: attempt(job, http, settings, now), jobs))
+            counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
+                            settings=settings)
+            for key, value in counts.items():
+                totals[key] += value
+    return totals

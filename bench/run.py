@@ -1,0 +1,386 @@
+"""`make bench`: every hot path against a production-like gunicorn, next to its raw PostGIS ceiling.
+
+Needs a seeded database (`make seed`). Prints one table (figure, value, ceiling, ratio, goal) and
+writes it with the machine facts to BENCHMARKS.md. Load comes from wrk (Lua scripts in
+bench/lua/) and pgbench (raw SQL ceilings), both on loopback.
+"""
+import contextlib
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import click
+import requests
+from sqlalchemy import create_engine, text
+
+from bench.seed import bench_token
+from core.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+
+# --------------------------------------------------------------------------- load tools
+
+def parse_wrk(output: str) -> dict:
+    """Requests/s and latency percentiles (ms) from `wrk --latency` output."""
+    def ms(value: str) -> float:
+        number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+(?:us|ms|s))", output)
+        result[f"p{pct}"] = ms(match.group(1)) if match else None
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non2xx"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+def wrk(url: str, script: str, env: dict, connections: int, duration: int, threads: int = 2) -> dict:
+    """Run wrk with one of our Lua scripts; returns parse_wrk's figures."""
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+         "-s", str(LUA_DIR / script), url],
+        env={**os.environ, "BENCH_LUA_DIR": str(LUA_DIR), **env},
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return parse_wrk(output)
+
+
+def pgbench(database_url: str, sql: str, clients: int, duration: int) -> dict:
+    """Transactions/s and latency of a custom pgbench script on the same database."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(sql)
+    output = subprocess.run(
+        ["pgbench", "-n", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+         "-U", url.username or "postgres", "-c", str(clients), "-j", "2", "-T", str(duration),
+         "-r", "-f", script.name, url.database],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(script.name)
+    tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    return {"tps": tps, "latency_ms": latency}
+
+
+@contextlib.contextmanager
+def gunicorn(database_url: str, port: int, workers: int, threads: int):
+    """A production-like API server; yields (base_url, process)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DB_POOL_SIZE": str(threads + 2)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads), "--log-level", "warning", "app:create_app()"],
+        cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(base + "/healthz", timeout=1).ok:
+                break
+        time.sleep(0.1)
+    try:
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Peak RSS (VmHWM) of each gunicorn worker, in MB."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)
+    return peaks
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+NEARBY_SQL = r"""
+\set c random(0, 2)
+\set lat 52.52 + (random(0, 24000) - 12000) / 100000.0
+\set lon 13.405 + (random(0, 38000) - 19000) / 100000.0
+SELECT d.*, ST_Distance(d.location, p.pt, true) AS distance_m
+FROM deals d, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS pt) p
+WHERE d.status IN ('active', 'tipped') AND d.ends_at > now()
+  AND ST_DWithin(d.location, p.pt, 5000, true)
+ORDER BY ST_Distance(d.location, p.pt, true), d.id LIMIT 21;
+"""
+
+BBOX_SQL = r"""
+\set lat 52.52 + (random(0, 24000) - 12000) / 100000.0
+\set lon 13.405 + (random(0, 38000) - 19000) / 100000.0
+SELECT d.* FROM deals d
+WHERE d.status IN ('active', 'tipped') AND d.ends_at > now()
+  AND ST_Intersects(geometry(d.location), ST_MakeEnvelope(:lon - 0.016, :lat - 0.01, :lon + 0.016, :lat + 0.01, 4326))
+ORDER BY d.id LIMIT 21;
+"""
+
+COMMIT_SQL = r"""
+UPDATE deals SET committed_count = committed_count + 1
+WHERE id = '{deal}' AND status IN ('active', 'tipped') AND ends_at > now()
+  AND (max_commitments IS NULL OR committed_count + 1 <= max_commitments)
+RETURNING committed_count;
+"""
+
+
+def create_hot_deal(engine, cap: int) -> str:
+    """One open deal with a large cap and per-user limit, for the commit benchmark."""
+    with engine.begin() as connection:
+        return str(connection.execute(text("""
+            INSERT INTO deals (venue_id, merchant_id, title, price_cents, currency, location,
+                               min_commitments, max_commitments, per_user_limit, committed_count,
+                               status, starts_at, ends_at, redeem_until)
+            SELECT id, merchant_id, 'Hot deal', 990, 'EUR', location, 100, :cap, :cap, 0, 'active',
+                   now() - interval '1 hour', now() + interval '2 days', now() + interval '90 days'
+            FROM venues ORDER BY id LIMIT 1 RETURNING id
+        """), {"cap": cap}).scalar_one())
+
+
+def hot_deal_consistency(engine, deal_id: str) -> dict:
+    """committed_count vs the open commitment rows, and the cap."""
+    with engine.connect() as connection:
+        row = connection.execute(text("""
+            SELECT d.committed_count, d.max_commitments,
+                   (SELECT coalesce(sum(quantity), 0) FROM commitments c
+                    WHERE c.deal_id = d.id AND c.status <> 'released') AS rows_sum,
+                   (SELECT count(*) FROM vouchers v WHERE v.deal_id = d.id) AS vouchers,
+                   (SELECT coalesce(sum(quantity), 0) FROM commitments c
+                    WHERE c.deal_id = d.id AND c.status = 'confirmed') AS confirmed
+            FROM deals d WHERE d.id = :id
+        """), {"id": deal_id}).one()
+    return dict(row._mapping)
+
+
+def venue_sample(engine, path: Path, count: int) -> None:
+    """Write `id,lat,lon` of venues around the first city for the check-in script."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("""
+            SELECT id, ST_Y(location::geometry), ST_X(location::geometry) FROM venues
+            WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(13.405, 52.52), 4326)::geography, 20000)
+            ORDER BY random() LIMIT :n
+        """), {"n": count}).all()
+    path.write_text("".join(f"{r[0]},{r[1]:.6f},{r[2]:.6f}\n" for r in rows))
+
+
+def add_reward_programs(engine, venues_file: Path) -> None:
+    """Every-5th, first-visit and mayor programs at the sampled venues."""
+    ids = [line.split(",")[0] for line in venues_file.read_text().splitlines()]
+    with engine.begin() as connection:
+        for kind, threshold in (("every_nth", 5), ("first_visit", None), ("mayor", None)):
+            connection.execute(text("""
+                INSERT INTO reward_programs (venue_id, kind, title, threshold, starts_at)
+                SELECT unnest(CAST(:ids AS uuid[])), :kind, :kind, :threshold, now() - interval '1 day'
+            """), {"ids": ids, "kind": kind, "threshold": threshold})
+
+
+def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
+    """close-deals over `deals` ended deals holding deals*commitments_per_deal commitments."""
+    from app import create_app
+    from deals.jobs import close_deals
+
+    with engine.begin() as connection:
+        connection.execute(text("""
+            CREATE TEMP TABLE sweep_deals AS SELECT id FROM deals
+            WHERE status = 'active' AND title <> 'Hot deal' ORDER BY id LIMIT :n
+        """), {"n": deals})
+        connection.execute(text("""
+            INSERT INTO commitments (deal_id, account_id, quantity, status, created_at)
+            SELECT s.id, a.id, 1, 'pending', now() - interval '2 hours'
+            FROM sweep_deals s
+            CROSS JOIN LATERAL (SELECT id FROM accounts WHERE role = 'customer'
+                                ORDER BY id OFFSET (abs(hashtext(s.id::text)) % 1000) LIMIT :k) a
+        """), {"k": commitments_per_deal})
+        connection.execute(text("""
+            UPDATE deals SET committed_count = :k, starts_at = now() - interval '3 days',
+                   ends_at = now() - interval '1 minute'
+            WHERE id IN (SELECT id FROM sweep_deals)
+        """), {"k": commitments_per_deal})
+        half = connection.execute(text("""
+            UPDATE deals SET status = 'tipped', tipped_at = now() - interval '1 hour', min_commitments = 1
+            WHERE id IN (SELECT id FROM sweep_deals ORDER BY id LIMIT :h) RETURNING id
+        """), {"h": deals // 2}).rowcount
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE deals"))
+        connection.execute(text("VACUUM ANALYZE commitments"))
+    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False)})
+    with app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        started = time.monotonic()
+        result = close_deals(session=session, now=datetime.now(timezone.utc))
+        elapsed = time.monotonic() - started
+        session.close()
+    return {"seconds": elapsed, "tipped": half, **result}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    received = 0
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 (http.server API)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with _Receiver.lock:
+            _Receiver.received += 1
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def dispatch(engine, events: int) -> dict:
+    """Events/s delivered by the dispatcher to a local webhook receiver."""
+    from app import create_app
+    from notifications.jobs import dispatch_notifications
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with engine.begin() as connection:
+        merchant = connection.execute(text(
+            "SELECT id FROM accounts WHERE email = 'bench-merchant-1@example.com'")).scalar_one()
+        connection.execute(text("UPDATE outbox_events SET status = 'dispatched' WHERE status = 'pending'"))
+        connection.execute(text("UPDATE deliveries SET status = 'dead' WHERE status = 'pending'"))
+        connection.execute(text("""
+            INSERT INTO webhooks (account_id, url, events, secret)
+            VALUES (:m, :url, '{}', 'whsec_' || encode(gen_random_bytes(32), 'base64'))
+        """), {"m": merchant, "url": url})
+        connection.execute(text("""
+            INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key)
+            SELECT 'checkin.created', :m, 'Bench', 'Bench event', jsonb_build_object('n', g),
+                   'bench:' || g || ':' || gen_random_uuid()
+            FROM generate_series(1, :n) g
+        """), {"m": merchant, "n": events})
+    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False),
+                      "WEBHOOK_ALLOW_LOOPBACK": True})
+    _Receiver.received = 0
+    with app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        started = time.monotonic()
+        result = dispatch_notifications(session=session, now=datetime.now(timezone.utc))
+        elapsed = time.monotonic() - started
+        session.close()
+    server.shutdown()
+    return {"seconds": elapsed, "received": _Receiver.received, **result}
+
+
+# --------------------------------------------------------------------------- report
+
+def machine_facts(engine) -> dict:
+    """Cores, memory, versions and data size, for the report."""
+    with engine.connect() as connection:
+        pg = connection.execute(text("SHOW server_version")).scalar_one()
+        postgis = connection.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        deals = connection.execute(text("SELECT count(*) FROM deals")).scalar_one()
+        venues = connection.execute(text("SELECT count(*) FROM venues")).scalar_one()
+    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    cpu = re.search(r"model name\s+:\s+(.*)", Path("/proc/cpuinfo").read_text())
+    return {
+        "cores": os.cpu_count(), "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "cpu": cpu.group(1) if cpu else platform.processor(), "python": platform.python_version(),
+        "postgresql": pg, "postgis": postgis, "deals": deals, "venues": venues,
+    }
+
+
+def render(rows: list[tuple], facts: dict, settings: dict) -> str:
+    """The Markdown report."""
+    lines = [
+        "# Benchmarks", "",
+        f"Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` "
+        f"(bench/run.py). Machine: {facts['cores']} cores ({facts['cpu']}), "
+        f"{facts['memory_gib']} GiB, Python {facts['python']}, PostgreSQL {facts['postgresql']}, "
+        f"PostGIS {facts['postgis']}. Data: {facts['deals']:,} deals at {facts['venues']:,} venues "
+        f"(`make seed`). Server: gunicorn {settings['workers']} workers x {settings['threads']} "
+        f"threads; load: wrk {settings['connections']} connections for {settings['duration']} s; "
+        "ceilings: pgbench with the same SQL on the same database in the same run.", "",
+        "| figure | value | raw ceiling | ratio | goal |", "|---|---|---|---|---|",
+    ]
+    for figure, value, ceiling, ratio, goal in rows:
+        lines.append(f"| {figure} | {value} | {ceiling} | {ratio} | {goal} |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command()
+@click.option("--workers", default=2, show_default=True)
+@click.option("--threads", default=8, show_default=True)
+@click.option("--connections", default=64, show_default=True)
+@click.option("--duration", default=15, show_default=True, help="Seconds per HTTP benchmark.")
+@click.option("--port", default=8099, show_default=True)
+@click.option("--sweep-deals", default=100_000, show_default=True)
+@click.option("--sweep-commitments", default=10, show_default=True, help="Per swept deal.")
+@click.option("--dispatch-events", default=20_000, show_default=True)
+@click.option("--output", default=str(ROOT / "BENCHMARKS.md"), show_default=True)
+def main(workers, threads, connections, duration, port, sweep_deals, sweep_commitments,
+         dispatch_events, output):
+    """Run every benchmark and write the report."""
+    database_url = load_config()["DATABASE_URL"]
+    engine = create_engine(database_url)
+    facts = machine_facts(engine)
+    rows = []
+
+    def row(figure, value, ceiling="", ratio="", goal=""):
+        rows.append((figure, value, ceiling, ratio, goal))
+        click.echo(f"{figure:<42} {value:<28} {ceiling:<26} {ratio:<8} {goal}")
+
+    token = bench_token("customer", 1)
+    hot_deal = create_hot_deal(engine, cap=10_000_000)
+    workdir = Path(tempfile.mkdtemp(prefix="schwarm-bench-"))
+    venues_file = workdir / "venues.csv"
+    venue_sample(engine, venues_file, 2000)
+    add_reward_programs(engine, venues_file)
+
+    with gunicorn(database_url, port, workers, threads) as (base, server):
+        nearby = wrk(base, "nearby.lua", {"BENCH_TOKEN": token}, connections, duration)
+        raw = pgbench(database_url, NEARBY_SQL, connections // 4, duration)
+        row("nearby search (GET /deals/nearby, 5 km)", f"{nearby['rps']:.0f} req/s, p50 {nearby['p50']:.1f} ms, p99 {nearby['p99']:.1f} ms",
+            f"{raw['tps']:.0f} q/s (pgbench)", f"{nearby['rps'] / raw['tps']:.2f}", ">= 1500 req/s, p99 <= 25 ms")
+        rss = worker_rss_mb(server.pid)
+        row("API worker peak RSS (under nearby load)", ", ".join(f"{mb:.0f} MB" for mb in rss), "", "", "<= 150 MB")
+        bbox = wrk(base, "bbox.lua", {"BENCH_TOKEN": token}, connections, duration)
+        raw = pgbench(database_url, BBOX_SQL, connections // 4, duration)
+        row("map viewport (GET /deals?bbox=)", f"{bbox['rps']:.0f} req/s, p50 {bbox['p50']:.1f} ms, p99 {bbox['p99']:.1f} ms",
+            f"{raw['tps']:.0f} q/s (pgbench)", f"{bbox['rps'] / raw['tps']:.2f}", "")
+        commits = wrk(base, "commit.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                                           "BENCH_ACCOUNTS": "20000", "BENCH_DEAL": hot_deal},
+                      64, duration)
+        consistency = hot_deal_consistency(engine, hot_deal)
+        raw = pgbench(database_url, COMMIT_SQL.format(deal=hot_deal), 64, duration)
+        row("hot deal: 64 clients commit to one deal", f"{commits['rps']:.0f} commits/s, p99 {commits['p99']:.1f} ms, non-2xx {commits['non2xx']}",
+            f"{raw['tps']:.0f} UPDATE/s (pgbench)", f"{commits['rps'] / raw['tps']:.2f}", ">= 1500/s, no oversell")
+        row("hot deal consistency", f"count {consistency['committed_count']}, rows {consistency['rows_sum']}, "
+            f"vouchers {consistency['vouchers']} = confirmed {consistency['confirmed']}", "", "", "count == rows")
+        checkins = wrk(base, "checkin.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                                             "BENCH_ACCOUNTS": "20000",
+                                             "BENCH_VENUES_FILE": str(venues_file)},
+                       connections, duration)
+        row("check-ins (3 programs per venue)", f"{checkins['rps']:.0f} check-ins/s, p99 {checkins['p99']:.1f} ms, non-2xx {checkins['non2xx']}",
+            "", "", ">= 1000/s")
+    result = sweep(engine, sweep_deals, sweep_commitments)
+    row(f"close-deals sweep ({sweep_deals:,} deals, {sweep_deals * sweep_commitments:,} commitments)",
+        f"{result['seconds']:.1f} s, {result['events']:,} events", "", "", "<= 10 s")
+    result = dispatch(engine, dispatch_events)
+    row(f"dispatch ({dispatch_events:,} events to a local webhook)",
+        f"{dispatch_events / result['seconds']:.0f} events/s ({result['received']} received)", "", "", ">= 3000/s")
+    Path(output).write_text(render(rows, facts, {"workers": workers, "threads": threads,
+                                                 "connections": connections, "duration": duration}))
+    click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -43,12 +43,13 @@ IS_ROOT=0
 log() { printf 'db.sh: %s\n' "$*" >&2; }
 die() { printf 'db.sh: error: %s\n' "$*" >&2; exit 1; }
 
-# Run a PostgreSQL server-side binary as the cluster owner.
+# Run a PostgreSQL server-side binary as the cluster owner. fd 9 (the start lock) is
+# closed so that the server does not inherit, and hold, the lock forever.
 as_owner() {
     if [ "$IS_ROOT" -eq 1 ]; then
-        (cd / && runuser -u postgres -- "$@")
+        (cd / && runuser -u postgres -- "$@" 9>&-)
     else
-        (cd / && "$@")
+        (cd / && "$@" 9>&-)
     fi
 }
 
@@ -130,7 +131,7 @@ psql_local() {
         "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U "$DBUSER" "$@"
 }
 
-port_answers() { "$PGBIN/pg_isready" -q -h "$HOST" -p "$PORT" -t 2 >/dev/null 2>&1; }
+port_answers() { "$PGBIN/pg_isready" -q -h "$HOST" -p "$PORT" -U "$DBUSER" -d postgres -t 2 >/dev/null 2>&1; }
 
 # PID from postmaster.pid if that process is alive and is a postgres server.
 postmaster_pid() {
@@ -207,23 +208,44 @@ ensure_databases() {
 }
 
 start_server() {
-    local attempt
-    for attempt in 1 2 3; do
-        if as_owner "$PGBIN/pg_ctl" start -D "$PGDATA_DIR" -w -t "$START_TIMEOUT" -s \
-            -l "$LOGFILE" \
-            -o "-p $PORT -k '$SOCK_DIR' -c listen_addresses=$HOST -c max_connections=200 -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c timezone=UTC -c log_timezone=UTC"; then
+    local attempt=0 bind_waits=0 before out newlog
+    local opts="-p $PORT -k '$SOCK_DIR' -c listen_addresses=$HOST -c max_connections=200"
+    opts+=" -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    opts+=" -c timezone=UTC -c log_timezone=UTC"
+    while :; do
+        attempt=$(( attempt + 1 ))
+        before="$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0)"
+        if out="$(as_owner "$PGBIN/pg_ctl" start -D "$PGDATA_DIR" -w -t "$START_TIMEOUT" -s \
+                -l "$LOGFILE" -o "$opts" 2>&1)"; then
             return 0
         fi
-        # Typical transient cause: the crashed server's shared memory is still attached.
+        newlog="$(tail -c +"$(( before + 1 ))" "$LOGFILE" 2>/dev/null || true)"
+        if grep -q 'Address already in use' <<<"$newlog"; then
+            # The port is taken: by another listener, or (it lies in Linux's ephemeral range
+            # 32768-60999) by a client connection that happens to use it as its local port.
+            # The latter goes away by itself; give it some time.
+            bind_waits=$(( bind_waits + 1 ))
+            if [ "$bind_waits" -le 10 ]; then
+                [ "$bind_waits" -eq 1 ] && log "port $PORT on $HOST is busy; waiting for it to become free..."
+                sleep 3
+                continue
+            fi
+            log "port $PORT on $HOST stayed busy; last lines of $LOGFILE:"
+            tail -n 8 <<<"$newlog" >&2
+            die "port $PORT is in use (another server or a client socket); set SCHWARM_PG_PORT to a free port"
+        fi
+        # Other transient cause: a crashed server's shared memory is still attached.
         if [ "$attempt" -lt 3 ] && ! port_answers; then
             log "start attempt $attempt failed; retrying"
             sleep 2
             wait_for_previous && return 0
+            continue
         fi
+        [ -n "$out" ] && printf '%s\n' "$out" >&2
+        log "PostgreSQL failed to start; last lines of $LOGFILE:"
+        tail -n 20 <<<"$newlog" >&2
+        return 1
     done
-    log "PostgreSQL failed to start; last lines of $LOGFILE:"
-    tail -n 20 "$LOGFILE" >&2 2>/dev/null || true
-    return 1
 }
 
 cmd_deps() {

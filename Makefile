@@ -1,0 +1,52 @@
+# Schwarm developer tasks. `make run` serves the API + scheduler on a project-local
+# PostGIS; `make test` runs the whole suite against it. See scripts/db.sh for the DB.
+PYTHON ?= python3
+VENV = .venv
+PYTEST_ARGS ?=
+
+SHELL := /bin/bash
+DB := bash scripts/db.sh
+
+.PHONY: venv db migrate run test db-stop db-destroy db-url psql clean
+
+venv: $(VENV)/.installed
+
+# The stamp carries the time the install *started*, so an edit of pyproject.toml made
+# while pip runs still triggers a reinstall next time.
+$(VENV)/.installed: pyproject.toml
+	@mkdir -p $(VENV) && touch $@.new
+	$(PYTHON) -m venv $(VENV) || { echo 'make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv (or set PYTHON=...)' >&2; exit 1; }
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install -e '.[dev]'
+	mv $@.new $@
+
+db:
+	$(DB) deps && $(DB) start
+
+migrate: venv db
+	DATABASE_URL=$${DATABASE_URL:-$$($(DB) url)} $(VENV)/bin/alembic upgrade head
+
+run: venv db migrate
+	bash scripts/serve.sh
+
+test: venv db
+	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then url="$$TEST_DATABASE_URL"; \
+	elif [ -n "$${DATABASE_URL:-}" ]; then url="$$DATABASE_URL"; \
+	else url="$$($(DB) url schwarm_test)"; fi; \
+	echo "TEST_DATABASE_URL=$$url $(VENV)/bin/pytest $(PYTEST_ARGS)"; \
+	TEST_DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+db-stop:
+	$(DB) stop
+
+db-destroy:
+	$(DB) destroy
+
+db-url:
+	@$(DB) url
+
+psql:
+	$(DB) psql
+
+clean:
+	rm -rf $(VENV)

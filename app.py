@@ -9,7 +9,7 @@ import core.http
 import core.ops
 from accounts.routes import blp as accounts_blp
 from checkins.routes import blp as checkins_blp
-from core import idempotency
+from core import idempotency, ratelimit
 from core.config import load_config
 from core.scheduler import jobs_cli
 from deals import jobs as deal_jobs
@@ -19,7 +19,7 @@ from notifications.routes import blp as notifications_blp
 from venues.routes import blp as venues_blp
 
 BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp)
-JOB_REGISTRIES = (idempotency.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
+JOB_REGISTRIES = (idempotency.JOBS, ratelimit.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
 
 
 def create_app(config: dict | None = None) -> Flask:

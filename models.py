@@ -2,6 +2,7 @@
 import accounts.models  # noqa: F401
 import checkins.models  # noqa: F401
 import core.idempotency  # noqa: F401
+import core.ratelimit  # noqa: F401
 import deals.models  # noqa: F401
 import notifications.models  # noqa: F401
 import venues.models  # noqa: F401

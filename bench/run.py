@@ -82,16 +82,17 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
     env = {**os.environ, "DATABASE_URL": database_url, "DB_POOL_SIZE": str(threads + 2)}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--log-level", "warning", "app:create_app()"],
+         "--threads", str(threads), "--log-level", "warning", "--no-control-socket",
+         "app:create_app()"],
         cwd=ROOT, env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(base + "/healthz", timeout=1).ok:
-                break
-        time.sleep(0.1)
     try:
+        for _ in range(300):
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(base + "/healthz", timeout=1).ok:
+                    break
+            time.sleep(0.1)
         yield base, process
     finally:
         process.send_signal(signal.SIGTERM)

@@ -30,6 +30,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
         "DB_POOL_SIZE": _env_int("DB_POOL_SIZE", 10),
         "TOKEN_TTL_DAYS": _env_int("TOKEN_TTL_DAYS", 30),
+        "CHECKINS_PER_MINUTE": _env_int("CHECKINS_PER_MINUTE", 20),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
         "PASSWORD_HASH_FAST": _env_bool("PASSWORD_HASH_FAST", False),

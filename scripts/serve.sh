@@ -76,7 +76,7 @@ log "API on http://127.0.0.1:${PORT:-8000} ; scheduler: flask --app app jobs run
 # prints no job-status lines.
 set -m
 "$GUNICORN" --bind "127.0.0.1:${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
-    --threads "${GUNICORN_THREADS:-4}" 'app:create_app()' &
+    --threads "${GUNICORN_THREADS:-4}" --no-control-socket 'app:create_app()' &
 WEB_PID=$!
 "$FLASK" --app app jobs run &
 JOBS_PID=$!

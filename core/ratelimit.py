@@ -1,0 +1,75 @@
+"""Fixed-window rate limits kept in PostgreSQL, keyed on the account (never on the client IP)."""
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask import current_app, g
+from sqlalchemy import DateTime, Integer, String, delete
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.db import Base, get_engine, utcnow
+from core.errors import RateLimited
+
+
+class RateLimitCounter(Base):
+    """Hits of one key in one window."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window `now` falls in."""
+    epoch = now.timestamp()
+    return datetime.fromtimestamp(epoch - epoch % window.total_seconds(), tz=now.tzinfo)
+
+
+def count_hit(connection, *, key: str, limit: int, window: timedelta, now: datetime) -> None:
+    """Record one hit; 429 with Retry-After once `limit` hits fall in the current window."""
+    start = window_start(now, window)
+    statement = insert(RateLimitCounter).values(key=key, window_start=start, hits=1)
+    hits = connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key", "window_start"],
+            set_={"hits": RateLimitCounter.hits + 1},
+        ).returning(RateLimitCounter.hits)
+    ).scalar_one()
+    if hits > limit:
+        raise RateLimited((start + window - now).total_seconds(),
+                          f"At most {limit} requests per {int(window.total_seconds())} s; slow down.")
+
+
+def rate_limited(bucket: str, limit_key: str, window: timedelta = timedelta(minutes=1)):
+    """Limit a view per authenticated account (place it below `auth_required`)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            with get_engine().begin() as connection:
+                count_hit(connection, key=f"{bucket}:{g.account.id}",
+                          limit=current_app.config[limit_key], window=window, now=utcnow())
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def prune_counters(*, session: Session, now: datetime, older_than: timedelta = timedelta(hours=1)) -> int:
+    """Drop counters of windows long gone."""
+    deleted = session.execute(
+        delete(RateLimitCounter).where(RateLimitCounter.window_start < now - older_than)
+    ).rowcount
+    session.commit()
+    return deleted
+
+
+def prune_job(*, session: Session, now: datetime) -> dict:
+    """Scheduler job: drop old rate-limit counters."""
+    return {"deleted": prune_counters(session=session, now=now)}
+
+
+JOBS = {"prune-rate-limits": (prune_job, "PRUNE_INTERVAL_SECONDS")}

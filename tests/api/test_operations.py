@@ -1,0 +1,126 @@
+"""Operations: liveness, readiness (DB up and at head), the OpenAPI document, offline docs."""
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from alembic import command
+from openapi_spec_validator import validate
+
+from tests.conftest import alembic_config, free_port
+
+
+def test_healthz_answers_200_while_the_process_runs(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_healthz_does_not_need_the_database(make_app):
+    down = make_app(DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/nowhere")
+    assert down.test_client().get("/healthz").status_code == 200
+
+
+def test_readyz_is_200_when_the_database_is_at_the_migration_head(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["status"] == "ready"
+    assert response.json["revision"]
+
+
+def test_readyz_is_503_on_a_database_without_migrations(make_app, empty_database_url):
+    response = make_app(DATABASE_URL=empty_database_url).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["reason"] == "migrations behind"
+    assert response.json["current"] == []
+
+
+def test_readyz_is_503_when_migrations_are_behind_and_200_once_upgraded(
+    make_app, empty_database_url
+):
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    command.downgrade(config, "base")
+    client = make_app(DATABASE_URL=empty_database_url).test_client()
+    behind = client.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json["reason"] == "migrations behind"
+    assert behind.json["expected"]
+    command.upgrade(config, "head")
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(make_app):
+    closed_port = free_port()
+    down = make_app(DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{closed_port}/schwarm")
+    response = down.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert response.json["reason"].startswith("database")
+    assert "127.0.0.1" not in response.get_data(as_text=True)  # no connection details leak
+
+
+def test_the_openapi_document_is_valid_openapi_3(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.json
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+    for path in ("/api/v1/accounts", "/api/v1/tokens", "/api/v1/tokens/current", "/api/v1/me",
+                 "/api/v1/venues", "/api/v1/venues/{venue_id}", "/api/v1/venues/nearby",
+                 "/api/v1/me/notifications", "/api/v1/me/notifications/{notification_id}/read"):
+        assert path in spec["paths"], path
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_the_openapi_document_describes_errors_as_problem_json(client):
+    spec = client.get("/api/v1/openapi.json").json
+    not_found = spec["components"]["responses"]["NOT_FOUND"]
+    assert "application/problem+json" in not_found["content"]
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "code"} <= set(problem["required"])
+
+
+class AssetCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+        self.inline_scripts = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "script" and attributes.get("src"):
+            self.urls.append(attributes["src"])
+        if tag == "link" and attributes.get("href"):
+            self.urls.append(attributes["href"])
+        if tag == "img" and attributes.get("src"):
+            self.urls.append(attributes["src"])
+
+    def handle_data(self, data):
+        if self.lasttag == "script":
+            self.inline_scripts.append(data)
+
+
+def test_the_docs_page_loads_only_local_assets_and_they_are_served(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    collector = AssetCollector()
+    collector.feed(page)
+    scripts = [url for url in collector.urls if url.endswith(".js")]
+    styles = [url for url in collector.urls if url.endswith(".css")]
+    assert scripts and styles
+    for url in collector.urls:
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc, f"{url} is not local"
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.get_data()) > 1000, url
+    # nothing else on the page (inline config included) points off the machine
+    assert not re.search(r"https?://(?!localhost|127\.0\.0\.1)", page)
+    assert "/api/v1/openapi.json" in "".join(collector.inline_scripts)
+
+
+def test_unknown_docs_assets_are_404_not_a_directory_listing_or_traversal(client):
+    assert client.get("/api/docs/assets/nope.js").status_code == 404
+    assert client.get("/api/docs/assets/../../../etc/passwd").status_code == 404

@@ -157,14 +157,18 @@ class Evaluation:
     def swarm(self, program: RewardProgram) -> None:
         program = self.lock(program)
         window_start = max(self.now - timedelta(minutes=program.window_minutes), program.starts_at)
-        members = self.session.scalars(select(Checkin.account_id).distinct().where(
-            Checkin.venue_id == self.venue.id, Checkin.counted,
-            Checkin.created_at >= window_start, Checkin.created_at <= self.now,
-        )).all()
+        # Each member with the local day of their own visit in the window: a swarm that spans
+        # midnight must not pay last night's members a second time for the same visit.
+        members = self.session.execute(
+            select(Checkin.account_id, func.max(Checkin.local_day)).where(
+                Checkin.venue_id == self.venue.id, Checkin.counted,
+                Checkin.created_at >= window_start, Checkin.created_at <= self.now,
+            ).group_by(Checkin.account_id)
+        ).all()
         earned, progress = rules.swarm(len(members), program.threshold)
         if earned and self.checkin.counted:
-            for member in sorted(members):
-                self.issue(program, member, f"{member}:{self.checkin.local_day}")
+            for member, day in sorted(members):
+                self.issue(program, member, f"{member}:{day}")
         self.record(program, progress)
 
     def flash(self, program: RewardProgram) -> None:

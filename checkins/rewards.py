@@ -45,11 +45,18 @@ def frequency(counted_in_window: int, threshold: int, rewarded_in_window: bool) 
     return earned, Progress(min(counted_in_window, threshold), threshold, earned or rewarded_in_window)
 
 
-def becomes_mayor(days: int, incumbent_days: int | None, is_incumbent: bool) -> bool:
-    """Most distinct counted days wins; a tie keeps the incumbent."""
+def becomes_mayor(days: int, incumbent_days: int | None, is_incumbent: bool,
+                  best_rival_days: int = 0) -> bool:
+    """Most distinct counted days wins; a tie keeps the incumbent.
+
+    Without an incumbent (a new program at a venue with history) the account must have at
+    least as many days as anyone else, so a newcomer cannot take it from a regular.
+    """
     if is_incumbent or days == 0:
         return False
-    return incumbent_days is None or days > incumbent_days
+    if incumbent_days is None:
+        return days >= best_rival_days
+    return days > incumbent_days
 
 
 def mayor_progress(days: int, incumbent_days: int | None, is_mayor: bool) -> Progress:

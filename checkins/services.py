@@ -135,13 +135,23 @@ class Evaluation:
             Checkin.local_day >= first_day, Checkin.local_day <= self.checkin.local_day,
         ))
 
+    def best_rival_days(self) -> int:
+        """The most distinct counted days any other account has here in the mayor window."""
+        first_day = self.checkin.local_day - timedelta(days=rules.MAYOR_WINDOW_DAYS - 1)
+        per_account = select(func.count(distinct(Checkin.local_day)).label("days")).where(
+            Checkin.venue_id == self.venue.id, Checkin.counted, Checkin.account_id != self.account_id,
+            Checkin.local_day >= first_day, Checkin.local_day <= self.checkin.local_day,
+        ).group_by(Checkin.account_id).subquery()
+        return self.session.scalar(select(func.coalesce(func.max(per_account.c.days), 0)))
+
     def mayor(self, program: RewardProgram) -> None:
         program = self.lock(program)
         days = self.mayor_days(self.account_id)
         incumbent = program.mayor_id
         incumbent_days = self.mayor_days(incumbent) if incumbent else None
         is_incumbent = incumbent == self.account_id
-        if self.checkin.counted and rules.becomes_mayor(days, incumbent_days, is_incumbent):
+        rival_days = self.best_rival_days() if incumbent is None and self.checkin.counted else 0
+        if self.checkin.counted and rules.becomes_mayor(days, incumbent_days, is_incumbent, rival_days):
             program.mayor_id = self.account_id
             self.session.flush()
             self.issue(program, self.account_id, f"mayor:{self.account_id}:{self.checkin.local_day}")

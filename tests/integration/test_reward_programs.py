@@ -226,6 +226,22 @@ def test_mayor_days_are_distinct_counted_days_within_the_last_60(engine, program
     assert [recipient for recipient, _ in events(engine, "mayor.lost")] == [uid(anna)]
 
 
+def test_a_new_mayor_program_does_not_crown_a_newcomer_over_a_regular(
+        engine, program, visit, customers):
+    anna, ben = customers(2)
+    for n in range(5):  # anna's history at the venue predates the program
+        visit(anna, T0 + timedelta(days=n))
+    mayor = program("mayor", starts_at=T0 + timedelta(days=5))
+
+    _, rewards, _ = visit(ben, T0 + timedelta(days=6))
+    assert rewards == []
+    assert scalar(engine, "SELECT mayor_id FROM reward_programs") is None
+
+    _, rewards, _ = visit(anna, T0 + timedelta(days=6))
+    assert [r.program_id for r in rewards] == [mayor.id]
+    assert scalar(engine, "SELECT mayor_id::text FROM reward_programs") == uid(anna)
+
+
 def test_refused_check_ins_never_make_a_mayor(engine, program, visit, customers):
     program("mayor")
     anna, ben = customers(2)

@@ -93,6 +93,11 @@ def test_the_first_visitor_with_a_counted_day_becomes_mayor_of_a_venue_without_o
     assert rules.becomes_mayor(0, None, False) is False
 
 
+def test_without_a_mayor_a_newcomer_does_not_beat_a_regular_with_more_days():
+    assert rules.becomes_mayor(1, None, False, best_rival_days=10) is False
+    assert rules.becomes_mayor(10, None, False, best_rival_days=10) is True
+
+
 def test_one_more_distinct_day_than_the_mayor_takes_over():
     assert rules.becomes_mayor(8, 7, False) is True
 

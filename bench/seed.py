@@ -97,11 +97,12 @@ def seed_deals(connection, count: int, progress) -> None:
         connection.execute(text("""
             INSERT INTO deals (venue_id, merchant_id, title, price_cents, original_price_cents,
                                currency, location, min_commitments, max_commitments, per_user_limit,
-                               committed_count, status, starts_at, ends_at, redeem_until)
+                               committed_count, status, starts_at, ends_at, redeem_until,
+                               announced_at)
             SELECT v.id, v.merchant_id, 'Deal ' || g, 500 + (g % 50) * 100, 1500 + (g % 50) * 150,
                    'EUR', v.location, 10 + (g % 90), 1000, 4, 0, 'active',
                    now() - interval '1 day', now() + (1 + g % 30) * interval '1 day',
-                   now() + (91 + g % 30) * interval '1 day'
+                   now() + (91 + g % 30) * interval '1 day', now()
             FROM generate_series(:start, :stop) g
             JOIN seed_venues v ON v.n = 1 + (g % :venues)
         """), {"start": done + 1, "stop": done + size, "venues": venues})

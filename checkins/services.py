@@ -297,17 +297,13 @@ def my_rewards(*, session: Session, account: Account, limit: int, after=None) ->
 def redeem_reward(*, session: Session, code: str, merchant: Account, now: datetime) -> Reward:
     """Redeem a reward earned at one of the merchant's venues, once; 404 for anyone else's."""
     canonical = normalise_code(code)
-    if canonical is None:
-        raise NotFound("No such reward.")
     owned = exists().where(and_(Venue.id == Reward.venue_id, Venue.merchant_id == merchant.id))
-    redeemed = session.execute(
-        update(Reward).where(Reward.code == canonical, Reward.status == "issued", owned)
-        .values(status="redeemed", redeemed_at=now).returning(Reward.id)
-    ).scalar_one_or_none()
-    if redeemed is None:
-        reward = session.scalars(select(Reward).where(Reward.code == canonical, owned)).one_or_none()
-        if reward is None:
-            raise NotFound("No such reward.")
-        refuse_redemption(status=reward.status, valid_until=None, now=now)
+    reward = session.scalars(
+        select(Reward).where(Reward.code == canonical, owned).with_for_update()
+    ).one_or_none() if canonical else None
+    if reward is None:
+        raise NotFound("No such reward.")
+    refuse_redemption(status=reward.status, valid_until=None, now=now)
+    reward.status, reward.redeemed_at = "redeemed", now
     session.commit()
-    return session.get(Reward, redeemed)
+    return reward

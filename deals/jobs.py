@@ -13,15 +13,25 @@ from notifications.services import enqueue_select
 
 
 def activate_deals(*, session: Session, now: datetime) -> dict:
-    """scheduled -> active once `starts_at` has come (and the deal has not already ended)."""
+    """scheduled -> active once `starts_at` has come; then announce every newly open deal.
+
+    A commitment or a PATCH can open a scheduled deal before this job runs, so the
+    announcement ("a deal near you") is driven by `announced_at`, not by this run's UPDATE.
+    """
     activated = session.execute(
         update(Deal)
         .where(Deal.status == "scheduled", Deal.starts_at <= now, Deal.ends_at > now)
         .values(status="active")
         .returning(Deal.id)
     ).scalars().all()
-    alerts = alert_nearby(session, deal_filter=any_of(Deal.id, activated), reason="opened",
-                          now=now) if activated else 0
+    announced = session.execute(
+        update(Deal)
+        .where(Deal.announced_at.is_(None), Deal.status.in_(("active", "tipped")), Deal.ends_at > now)
+        .values(announced_at=now)
+        .returning(Deal.id)
+    ).scalars().all()
+    alerts = alert_nearby(session, deal_filter=any_of(Deal.id, announced), reason="opened",
+                          now=now) if announced else 0
     session.commit()
     return {"activated": len(activated), "nearby_alerts": alerts}
 

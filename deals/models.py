@@ -42,6 +42,8 @@ class Deal(Base):
               postgresql_where=text("status IN ('active', 'tipped')")),
         Index("ix_deals_merchant_created", "merchant_id", "created_at"),
         Index("ix_deals_scheduled_starts", "starts_at", postgresql_where=text("status = 'scheduled'")),
+        Index("ix_deals_unannounced", "id",
+              postgresql_where=text("announced_at IS NULL AND status IN ('active', 'tipped')")),
         Index("ix_deals_open_ends", "ends_at",
               postgresql_where=text("status IN ('scheduled', 'active', 'tipped')")),
     )
@@ -67,6 +69,8 @@ class Deal(Base):
     ends_at: Mapped[datetime]
     redeem_until: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # When "a deal near you" went out for its opening (NULL: still to announce).
+    announced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     @property

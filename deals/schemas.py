@@ -35,7 +35,9 @@ class DealCreateSchema(DealPatchSchema):
                              validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."))
     min_commitments = fields.Integer(strict=True, required=True, validate=units)
     per_user_limit = fields.Integer(strict=True, load_default=1, validate=units)
+    starts_at = UtcDateTime(allow_none=True, metadata={"description": "Default: now"})
     ends_at = UtcDateTime(required=True)
+    redeem_until = UtcDateTime(allow_none=True, metadata={"description": "Default: ends_at + 90 days"})
 
 
 class DealReadSchema(Schema):

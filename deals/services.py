@@ -54,13 +54,14 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
     errors = term_errors(terms, now)
     if errors:
         raise ValidationFailed(errors)
+    status = initial_status(terms["starts_at"], now)
     deal = Deal(
-        venue_id=venue.id, merchant_id=merchant.id, location=venue.location,
-        status=initial_status(terms["starts_at"], now), **terms,
+        venue_id=venue.id, merchant_id=merchant.id, location=venue.location, status=status,
+        announced_at=now if status == "active" else None, **terms,
     )
     session.add(deal)
     session.flush()
-    if deal.status == "active":
+    if status == "active":
         alert_nearby(session, deal_filter=Deal.id == deal.id, reason="opened", now=now)
     session.commit()
     session.refresh(deal)
@@ -327,22 +328,14 @@ def my_vouchers(*, session: Session, account: Account, limit: int, after=None) -
 def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datetime) -> Voucher:
     """Redeem a voucher of one of the merchant's deals, once; 404 for anyone else's."""
     canonical = normalise_code(code)
-    if canonical is None:
-        raise NotFound("No such voucher.")
     owned = exists().where(Deal.id == Voucher.deal_id, Deal.merchant_id == merchant.id)
-    redeemed = session.execute(
-        update(Voucher)
-        .where(Voucher.code == canonical, Voucher.status == "issued",
-               Voucher.redeem_until >= now, owned)
-        .values(status="redeemed", redeemed_at=now)
-        .returning(Voucher.id)
-    ).scalar_one_or_none()
-    if redeemed is None:
-        voucher = session.scalars(select(Voucher).where(Voucher.code == canonical, owned)).one_or_none()
-        if voucher is None:
-            raise NotFound("No such voucher.")
-        refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
-    voucher = session.get(Voucher, redeemed)
+    voucher = session.scalars(
+        select(Voucher).where(Voucher.code == canonical, owned).with_for_update()
+    ).one_or_none() if canonical else None
+    if voucher is None:
+        raise NotFound("No such voucher.")
+    refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
+    voucher.status, voucher.redeemed_at = "redeemed", now
     deal = session.get(Deal, voucher.deal_id)
     _deal_event(session, "voucher.redeemed", deal, [merchant.id, voucher.account_id],
                 "Voucher redeemed", f"A voucher for “{deal.title}” was redeemed.",

@@ -1,0 +1,423 @@
+"""The notification dispatcher against a real local HTTP receiver (webhooks and push gateway).
+
+Time is passed in as `now`; the receiver is a real `ThreadingHTTPServer` on 127.0.0.1 that can
+answer 500, redirect, or be down (connection refused).
+"""
+import threading
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from standardwebhooks import Webhook as StandardWebhook
+
+from notifications.dispatcher import DispatchSettings, dispatch
+from notifications.jobs import dispatch_notifications
+from notifications.services import enqueue
+from tests.conftest import Api
+from tests.factories import commit, rows, scalar
+from tests.receiver import Receiver
+
+API = "/api/v1"
+SETTINGS = DispatchSettings(push_gateway_url=None, allow_loopback=True)
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def loopback(make_app, database_url) -> Api:
+    """An `Api` on an app that lets webhooks target 127.0.0.1 (the local receiver)."""
+    return Api(make_app(WEBHOOK_ALLOW_LOOPBACK=True).test_client())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_webhook(api: Api, merchant: dict, url: str, events=()) -> dict:
+    response = api.client.post(f"{API}/webhooks", json={"url": url, "events": list(events)},
+                               headers=merchant["headers"])
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def enqueue_events(db, engine, account: dict, count: int, *, kind="commitment.created",
+                   at: datetime | None = None) -> list[int]:
+    """`count` events for `account` (payload `{"n": i}`), optionally back-dated to `at`; their ids."""
+    tag = uuid.uuid4().hex
+    for number in range(count):
+        enqueue(db, kind=kind, recipients=[uuid.UUID(account["account"]["id"])],
+                title=f"Event {number}", body="Something happened.", payload={"n": number},
+                dedupe_key=f"test:{tag}:{number}")
+    db.commit()
+    if at is not None:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "UPDATE outbox_events SET created_at = :at, next_attempt_at = :at "
+                "WHERE dedupe_key LIKE :tag"), {"at": at, "tag": f"test:{tag}:%"})
+    return [row.id for row in rows(
+        engine, "SELECT id FROM outbox_events WHERE dedupe_key LIKE :tag ORDER BY id",
+        tag=f"test:{tag}:%")]
+
+
+def deliveries(engine, channel="webhook") -> list:
+    return rows(engine, "SELECT * FROM deliveries WHERE channel = :channel ORDER BY id",
+                channel=channel)
+
+
+def latest_due(engine) -> datetime:
+    """When every pending delivery is due again."""
+    return scalar(engine, "SELECT max(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+
+
+def signature_matches(secret: str, request) -> bool:
+    """The signature recomputed with the reference library for the request's own timestamp."""
+    timestamp = datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC)
+    expected = StandardWebhook(secret).sign(request.headers["webhook-id"], timestamp,
+                                            request.body.decode())
+    return expected in request.headers["webhook-signature"].split(" ")
+
+
+# --- webhooks: down, then back ------------------------------------------------------------------
+
+
+def test_events_for_a_receiver_that_is_down_are_all_delivered_once_it_is_back_with_stable_ids_and_valid_signatures(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    hook = create_webhook(loopback, merchant, receiver.url())
+    start = utcnow() - timedelta(hours=6)  # the retries below end before the real now
+    event_ids = enqueue_events(db, engine, merchant, 3, at=start)
+
+    receiver.mode = "error"
+    first = dispatch(session=db, now=start, settings=SETTINGS)
+    assert (first["events"], first["webhooks"], first["retried"]) == (3, 3, 3)
+    assert [request.status for request in receiver.received()] == [500, 500, 500]
+
+    receiver.stop()  # now the connection is refused
+    now = start
+    for _ in range(4):
+        now = latest_due(engine)
+        assert dispatch(session=db, now=now, settings=SETTINGS)["retried"] == 3
+    pending = deliveries(engine)
+    assert {(d.status, d.attempts) for d in pending} == {("pending", 5)}
+    assert all("Connection" in d.last_error for d in pending), [d.last_error for d in pending]
+    assert len(receiver.received()) == 3  # nothing got through while it was down
+
+    receiver.start()
+    receiver.mode = "ok"
+    assert latest_due(engine) <= utcnow()
+    assert dispatch(session=db, now=utcnow(), settings=SETTINGS)["delivered"] == 3
+
+    # every event arrived exactly once, under the id it had on its failed attempt
+    expected_ids = {f"msg_{event_id}" for event_id in event_ids}
+    assert receiver.accepted_ids() == {message_id: 1 for message_id in expected_ids}
+    ids_by_event = defaultdict(set)
+    for request in receiver.received():
+        ids_by_event[request.json()["data"]["n"]].add(request.headers["webhook-id"])
+    assert sorted(ids_by_event) == [0, 1, 2]
+    assert all(len(ids) == 1 for ids in ids_by_event.values()), ids_by_event
+    assert set().union(*ids_by_event.values()) == expected_ids
+
+    # signatures: the reference library verifies the fresh deliveries (timestamp tolerance
+    # included), and the failed attempts were signed for their own timestamps
+    verifier = StandardWebhook(hook["secret"])
+    for request in receiver.accepted():
+        message = verifier.verify(request.body, request.headers)
+        assert message["type"] == "commitment.created"
+        assert message["timestamp"] == start.isoformat().replace("+00:00", "Z")
+        assert request.headers["content-type"] == "application/json"
+    for request in receiver.received():
+        assert signature_matches(hook["secret"], request)
+    with pytest.raises(Exception):
+        StandardWebhook("whsec_" + "A" * 44).verify(receiver.accepted()[0].body,
+                                                     receiver.accepted()[0].headers)
+
+    listed = loopback.client.get(f"{API}/webhooks/{hook['id']}/deliveries",
+                                 headers=merchant["headers"])
+    assert listed.status_code == 200
+    assert {(d["status"], d["attempts"], d["last_error"]) for d in listed.json["items"]} == {
+        ("delivered", 6, None)}
+    assert scalar(engine, "SELECT count(*) FROM notifications") == 3  # inbox: once per event
+
+
+def test_a_failing_delivery_backs_off_exponentially_with_jitter_and_is_dead_after_24_hours(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    hook = create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 1)
+    receiver.mode = "error"
+    start = utcnow()
+
+    attempts_at, delays = [], []
+    now = start
+    for _ in range(200):
+        dispatch(session=db, now=now, settings=SETTINGS)
+        (delivery,) = deliveries(engine)
+        attempts_at.append(now)
+        if delivery.status != "pending":
+            break
+        delays.append(delivery.next_attempt_at - now)
+        now = delivery.next_attempt_at
+    else:
+        pytest.fail("the delivery was retried for ever")
+
+    assert delivery.status == "dead"
+    assert delivery.last_error == "HTTP 500"
+    assert delivery.attempts == len(attempts_at) == len(receiver.received())
+    # retried for 24 h, dead at the first attempt after that
+    assert attempts_at[-2] - start < timedelta(hours=24) <= attempts_at[-1] - start
+    # base 10 s doubling per attempt, capped at 1 h, jittered into [50 %, 150 %]
+    slack = timedelta(milliseconds=1)
+    for number, delay in enumerate(delays):
+        nominal = min(timedelta(seconds=10) * 2 ** number, timedelta(hours=1))
+        assert nominal * 0.5 - slack <= delay <= nominal * 1.5 + slack, (number, delay)
+    assert delays[8] > delays[0] * 50
+    assert len({round(d.total_seconds(), 3) for d in delays[-5:]}) == 5  # jitter, not lockstep
+    assert {r.headers["webhook-id"] for r in receiver.received()} == {
+        receiver.received()[0].headers["webhook-id"]}
+
+    # dead means dead: nothing more is sent, however late the dispatcher runs
+    dispatch(session=db, now=now + timedelta(days=3), settings=SETTINGS)
+    assert len(receiver.received()) == delivery.attempts
+
+    listed = loopback.client.get(f"{API}/webhooks/{hook['id']}/deliveries",
+                                 headers=merchant["headers"])
+    assert listed.status_code == 200
+    (item,) = listed.json["items"]
+    assert (item["status"], item["last_error"], item["attempts"], item["kind"]) == (
+        "dead", "HTTP 500", delivery.attempts, "commitment.created")
+    assert item["delivered_at"] is None
+
+
+def test_a_redirect_from_the_receiver_is_not_followed(loopback, db, engine, receiver):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url("/hook"))
+    enqueue_events(db, engine, merchant, 1)
+    receiver.mode, receiver.redirect_to = "redirect", receiver.url("/landed")
+
+    result = dispatch(session=db, now=utcnow(), settings=SETTINGS)
+
+    assert [(r.path, r.status) for r in receiver.received()] == [("/hook", 302)]
+    assert receiver.received("/landed") == []
+    assert result["delivered"] == 0
+    (delivery,) = deliveries(engine)
+    assert delivery.status == "pending" and "redirect" in delivery.last_error.lower()
+
+
+def test_a_loopback_webhook_is_refused_at_delivery_when_loopback_is_not_allowed(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url())  # registered while loopback was allowed
+    enqueue_events(db, engine, merchant, 1)
+
+    dispatch(session=db, now=utcnow(), settings=DispatchSettings(push_gateway_url=None,
+                                                                 allow_loopback=False))
+
+    assert receiver.received() == []
+    (delivery,) = deliveries(engine)
+    assert delivery.status == "dead"
+    assert "loopback" in delivery.last_error
+
+
+def test_four_dispatchers_in_parallel_deliver_each_of_1000_events_exactly_once(
+    app, loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url())
+    with engine.begin() as connection:  # 1,000 pending events in one statement
+        connection.execute(text(
+            "INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key) "
+            "SELECT 'commitment.created', :recipient, 'New commitment', 'n = ' || n, "
+            "jsonb_build_object('n', n), 'bulk:' || n FROM generate_series(1, 1000) AS n"),
+            {"recipient": merchant["account"]["id"]})
+    event_ids = [row.id for row in rows(engine, "SELECT id FROM outbox_events")]
+    settings = DispatchSettings(push_gateway_url=None, allow_loopback=True, batch_size=50,
+                                workers=4)
+    now = utcnow()
+    start_together = threading.Barrier(4)
+    sessions = [app.extensions["db_sessionmaker"]() for _ in range(4)]
+
+    def run(session):
+        start_together.wait(timeout=10)
+        try:
+            return dispatch(session=session, now=now, settings=settings)
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, sessions, timeout=60))
+
+    assert receiver.accepted_ids() == {f"msg_{event_id}": 1 for event_id in event_ids}
+    assert len(receiver.received()) == 1000
+    assert sum(r["events"] for r in results) == 1000
+    assert sum(r["delivered"] for r in results) == 1000
+    assert sum(1 for r in results if r["events"] or r["delivered"]) >= 2, results  # in parallel
+    assert scalar(engine, "SELECT count(*) FROM notifications") == 1000
+    assert rows(engine, "SELECT status, count(*) FROM deliveries GROUP BY status") == [
+        ("delivered", 1000)]
+
+
+# --- push -------------------------------------------------------------------------------------------
+
+
+def register_device(api: Api, user: dict, token: str, platform="android") -> dict:
+    response = api.client.post(f"{API}/me/devices", json={"platform": platform, "token": token},
+                               headers=user["headers"])
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def device_tokens(engine) -> list[str]:
+    return [row.token for row in rows(engine, "SELECT token FROM devices ORDER BY token")]
+
+
+def test_push_messages_reach_the_gateway_in_fcm_shape_and_an_unregistered_token_is_removed(
+    api, make_app, db, engine, receiver,
+):
+    push_app = make_app(PUSH_GATEWAY_URL=receiver.url("/push"), WEBHOOK_ALLOW_LOOPBACK=False)
+    alice, bob = api.register(), api.register()
+    register_device(api, alice, "token-alive", "android")
+    register_device(api, alice, "token-gone", "ios")
+    register_device(api, bob, "token-bob", "web")
+    receiver.unregistered_tokens = {"token-gone"}
+    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])],
+            title="Deal tipped!", body="It's on.",
+            payload={"deal_id": "d-1", "committed_count": 5}, dedupe_key="deal.tipped:d-1")
+    db.commit()
+
+    with push_app.app_context():
+        result = dispatch_notifications(session=db, now=utcnow())
+
+    assert (result["push"], result["push_skipped"], result["delivered"], result["dead"]) == (
+        2, 0, 1, 1)
+    messages = {r.json()["message"]["token"]: r for r in receiver.received("/push")}
+    assert sorted(messages) == ["token-alive", "token-gone"]  # bob's device got nothing
+    assert messages["token-alive"].status == 200 and messages["token-gone"].status == 404
+    assert messages["token-alive"].json() == {"message": {
+        "token": "token-alive",
+        "notification": {"title": "Deal tipped!", "body": "It's on."},
+        "data": {"kind": "deal.tipped", "deal_id": "d-1", "committed_count": "5"},
+    }}
+    assert device_tokens(engine) == ["token-alive", "token-bob"]
+
+    # the next event goes to the remaining device only
+    enqueue(db, kind="deal.closed", recipients=[uuid.UUID(alice["account"]["id"])],
+            title="Deal closed", body="Vouchers ready.", payload={"deal_id": "d-1"},
+            dedupe_key="deal.closed:d-1")
+    db.commit()
+    with push_app.app_context():
+        assert dispatch_notifications(session=db, now=utcnow())["delivered"] == 1
+    assert [r.json()["message"]["token"] for r in receiver.received("/push")][2:] == [
+        "token-alive"]
+
+
+def test_a_push_gateway_error_is_retried_and_keeps_the_device(api, db, engine, receiver):
+    alice = api.register()
+    register_device(api, alice, "token-alive")
+    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])], title="t",
+            body="b", payload={}, dedupe_key="deal.tipped:x")
+    db.commit()
+    settings = DispatchSettings(push_gateway_url=receiver.url("/push"), allow_loopback=False)
+    receiver.mode = "error"
+    now = utcnow()
+
+    assert dispatch(session=db, now=now, settings=settings)["retried"] == 1
+    assert device_tokens(engine) == ["token-alive"]
+    receiver.mode = "ok"
+    assert dispatch(session=db, now=latest_due(engine), settings=settings)["delivered"] == 1
+    assert [r.status for r in receiver.received("/push")] == [500, 200]
+    (delivery,) = deliveries(engine, "push")
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+
+
+def test_without_a_push_gateway_push_is_skipped_and_counted_and_the_inbox_still_gets_it(
+    api, client, make_app, db, engine, receiver,
+):
+    no_push_app = make_app(PUSH_GATEWAY_URL=None)
+    alice = api.register()
+    register_device(api, alice, "token-1")
+    register_device(api, alice, "token-2", "ios")
+    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])], title="t",
+            body="b", payload={}, dedupe_key="deal.tipped:y")
+    db.commit()
+
+    with no_push_app.app_context():
+        result = dispatch_notifications(session=db, now=utcnow())
+
+    assert (result["events"], result["push"], result["push_skipped"]) == (1, 0, 2)
+    assert receiver.received() == []
+    assert deliveries(engine, "push") == []
+    inbox = client.get(f"{API}/me/notifications", headers=alice["headers"]).json["items"]
+    assert [item["kind"] for item in inbox] == ["deal.tipped"]
+
+
+# --- the outbox is transactional ----------------------------------------------------------------------
+
+
+def test_a_commitment_refused_for_the_per_user_limit_leaves_no_event(api, engine):
+    merchant = api.register("merchant")
+    deal = api.create_deal(merchant, api.create_venue(merchant), min_commitments=5,
+                           per_user_limit=1)
+    customer = api.register()
+    assert commit(api, customer, deal).status_code == 201
+
+    refused = commit(api, customer, deal)
+
+    assert refused.status_code == 409 and refused.json["code"] == "per-user-limit"
+    assert scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind = 'commitment.created'") == 1
+    assert scalar(engine, "SELECT committed_count FROM deals WHERE id = :id", id=deal["id"]) == 1
+    assert scalar(engine, "SELECT count(*) FROM commitments") == 1
+
+
+@pytest.fixture
+def commit_refused_for(engine):
+    """Make COMMIT fail for transactions that add a commitment of a chosen account (a deferred
+    constraint trigger), as a lost connection or a serialization failure would."""
+    with engine.begin() as connection:
+        connection.execute(text(
+            "CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"))
+    account_ids = []
+
+    def refuse(account_id: str) -> None:
+        account_ids.append(account_id)
+        with engine.begin() as connection:
+            connection.execute(text(
+                f"CREATE CONSTRAINT TRIGGER test_refuse_commit_{len(account_ids)} "
+                "AFTER INSERT ON commitments DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                f"WHEN (NEW.account_id = '{uuid.UUID(account_id)}') "
+                "EXECUTE FUNCTION test_refuse_commit()"))
+
+    yield refuse
+    with engine.begin() as connection:
+        for number in range(1, len(account_ids) + 1):
+            connection.execute(text(
+                f"DROP TRIGGER IF EXISTS test_refuse_commit_{number} ON commitments"))
+        connection.execute(text("DROP FUNCTION IF EXISTS test_refuse_commit()"))
+
+
+def test_a_tipping_commitment_whose_transaction_fails_at_commit_leaves_no_event(
+    api, engine, commit_refused_for,
+):
+    merchant = api.register("merchant")
+    deal = api.create_deal(merchant, api.create_venue(merchant), min_commitments=2)
+    first, second = api.register(), api.register()
+    assert commit(api, first, deal).status_code == 201
+    events_before = rows(engine, "SELECT kind, recipient_id FROM outbox_events ORDER BY id")
+    commit_refused_for(second["account"]["id"])
+
+    failed = commit(api, second, deal)  # would tip the deal: deal.tipped x3, commitment.created
+
+    assert failed.status_code == 500
+    assert rows(engine, "SELECT kind, recipient_id FROM outbox_events ORDER BY id") == events_before
+    assert scalar(engine, "SELECT status FROM deals WHERE id = :id", id=deal["id"]) == "active"
+    assert scalar(engine, "SELECT count(*) FROM vouchers") == 0

@@ -15,7 +15,7 @@ from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLim
 from deals.models import OPEN_STATUSES, Commitment, Deal, DealParticipant, Voucher
 from deals.rules import initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
-from geo.postgis import distance_m, point, within_m
+from geo.postgis import nearest_first
 from notifications.services import enqueue
 from venues.services import get_owned_venue
 
@@ -131,21 +131,13 @@ def nearby_deals(
     after: tuple[float, uuid.UUID] | None = None,
 ) -> list[Deal]:
     """Open deals within `radius_m`, nearest first (ties by id), each with `distance_m`."""
-    target = point(lat, lon)
-    distance = distance_m(Deal.location, target)
-    query = (
-        select(Deal, distance)
-        .where(_open_deals(now), within_m(Deal.location, target, radius_m))
-        .order_by(distance, Deal.id)
-        .limit(limit)
+    found = nearest_first(
+        session, select(Deal).where(_open_deals(now)), Deal.location, Deal.id,
+        lat=lat, lon=lon, radius_m=radius_m, limit=limit, after=after,
     )
-    if after is not None:
-        query = query.where(or_(distance > after[0], and_(distance == after[0], Deal.id > after[1])))
-    deals = []
-    for deal, metres in session.execute(query):
+    for deal, metres in found:
         deal.distance_m = metres
-        deals.append(deal)
-    return deals
+    return [deal for deal, _ in found]
 
 
 def deals_in_bbox(

@@ -1,13 +1,13 @@
 """Venue verbs: create, read, update, search nearby."""
 import uuid
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.errors import NotFound
 from geo.points import to_ewkt
-from geo.postgis import distance_m, point, within_m
+from geo.postgis import nearest_first
 from venues.models import Venue
 
 
@@ -59,18 +59,8 @@ def nearby_venues(
     after: tuple[float, uuid.UUID] | None = None,
 ) -> list[Venue]:
     """Venues within `radius_m` of the point, nearest first (ties by id), each with `distance_m`."""
-    target = point(lat, lon)
-    distance = distance_m(Venue.location, target)
-    query = (
-        select(Venue, distance)
-        .where(within_m(Venue.location, target, radius_m))
-        .order_by(distance, Venue.id)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(tuple_(distance, Venue.id) > tuple_(*after))
-    venues = []
-    for venue, metres in session.execute(query):
+    found = nearest_first(session, select(Venue), Venue.location, Venue.id, lat=lat, lon=lon,
+                          radius_m=radius_m, limit=limit, after=after)
+    for venue, metres in found:
         venue.distance_m = metres
-        venues.append(venue)
-    return venues
+    return [venue for venue, _ in found]

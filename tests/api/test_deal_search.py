@@ -239,6 +239,19 @@ def test_nearby_pages_have_no_duplicates_or_gaps_even_at_identical_locations(
     assert keys == sorted(keys)
 
 
+def test_a_crowd_of_deals_at_one_spot_pages_exactly_through_the_fallback_query(
+    api, engine, client, viewer, merchant, captured_sql
+):
+    venue = api.create_venue(merchant, location=CENTER)
+    expected = {api.create_deal(merchant, venue)["id"] for _ in range(30)}
+
+    paged = all_pages(lambda **q: nearby(client, viewer, **q), **CENTER, limit=2)
+
+    assert [item["id"] for item in paged] == sorted(expected)  # equal distances: by id
+    # 30 equal distances exceed the KNN candidates of a 2-item page: the exact query answered.
+    assert [s for s, _ in captured_sql if "ST_DWithin" in s]
+
+
 # --- GeoJSON -------------------------------------------------------------------------------------
 
 
@@ -427,7 +440,9 @@ def test_nearby_search_uses_the_partial_gist_index_on_location(
         session=db, lat=50.0, lon=10.0, radius_m=20_000, limit=21, now=utcnow()
     )
     assert found, "expected some of the random deals within 20 km"
-    ((statement, parameters),) = [(s, p) for s, p in captured_sql if "ST_DWithin" in s]
+    # One KNN query answers (no fallback to the exact ST_DWithin + sort query).
+    assert not [s for s, _ in captured_sql if "ST_DWithin" in s]
+    ((statement, parameters),) = [(s, p) for s, p in captured_sql if "<->" in s]
 
     plan = explain(engine, statement, parameters)
 

@@ -18,6 +18,7 @@ from checkins.schemas import (
 )
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
+from core.ratelimit import rate_limited
 from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
 
 blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-ins and rewards")
@@ -30,10 +31,12 @@ def _after(args):
 @blp.route("/venues/<uuid:venue_id>/checkins")
 class VenueCheckins(MethodView):
     @auth_required("customer")
+    @rate_limited("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS")
     @idempotent
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data, venue_id: uuid.UUID):
         """Check in at a venue; see whether it counted, what it earned and your progress."""
         checkin, rewards, progress = services.check_in(

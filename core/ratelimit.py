@@ -42,15 +42,19 @@ def count_hit(connection, *, key: str, limit: int, window: timedelta, now: datet
                           f"At most {limit} requests per {int(window.total_seconds())} s; slow down.")
 
 
-def rate_limited(bucket: str, limit_key: str, window: timedelta = timedelta(minutes=1)):
-    """Limit a view per authenticated account (place it below `auth_required`)."""
+def rate_limited(bucket: str, limit_key: str, window_key: str):
+    """Limit a view per authenticated account (place it below `auth_required`).
+
+    `limit_key` and `window_key` name the config values: hits allowed per window, window seconds.
+    """
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            config = current_app.config
             with get_engine().begin() as connection:
-                count_hit(connection, key=f"{bucket}:{g.account.id}",
-                          limit=current_app.config[limit_key], window=window, now=utcnow())
+                count_hit(connection, key=f"{bucket}:{g.account.id}", limit=config[limit_key],
+                          window=timedelta(seconds=config[window_key]), now=utcnow())
             return view(*args, **kwargs)
 
         return wrapper

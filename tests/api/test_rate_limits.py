@@ -1,0 +1,59 @@
+"""Rate limits answer 429 with Retry-After and key on the account, never on the client IP."""
+from datetime import datetime, timedelta, timezone
+
+from core.ratelimit import window_start
+from tests.conftest import Api
+
+BERLIN = {"lat": 52.52, "lon": 13.405}
+
+
+def checkin(client, customer, venue):
+    return client.post(f"/api/v1/venues/{venue['id']}/checkins", headers=customer["headers"],
+                       json={"location": BERLIN, "accuracy_m": 10})
+
+
+def test_check_ins_past_the_per_minute_limit_get_429_with_retry_after(database_url, make_app):
+    client = make_app(CHECKIN_RATE_LIMIT=3, CHECKIN_RATE_WINDOW_SECONDS=3600).test_client()
+    api = Api(client)
+    merchant, anna = api.register("merchant"), api.register("customer")
+    venue = api.create_venue(merchant, location=BERLIN)
+
+    statuses = [checkin(client, anna, venue).status_code for _ in range(3)]
+    refused = checkin(client, anna, venue)
+
+    assert statuses == [201, 201, 201]
+    assert refused.status_code == 429
+    assert refused.json["code"] == "rate-limited"
+    assert refused.mimetype == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+
+
+def test_the_check_in_limit_is_per_account_not_per_address(database_url, make_app):
+    client = make_app(CHECKIN_RATE_LIMIT=2, CHECKIN_RATE_WINDOW_SECONDS=3600).test_client()
+    api = Api(client)
+    merchant = api.register("merchant")
+    venue = api.create_venue(merchant, location=BERLIN)
+    anna, ben = api.register("customer"), api.register("customer")
+
+    for _ in range(2):
+        checkin(client, anna, venue)
+    assert checkin(client, anna, venue).status_code == 429
+    assert checkin(client, ben, venue).status_code == 201  # same client address, other account
+
+
+def test_a_refused_check_in_is_not_recorded(database_url, make_app, engine):
+    client = make_app(CHECKIN_RATE_LIMIT=1, CHECKIN_RATE_WINDOW_SECONDS=3600).test_client()
+    api = Api(client)
+    merchant, anna = api.register("merchant"), api.register("customer")
+    venue = api.create_venue(merchant, location=BERLIN)
+    checkin(client, anna, venue)
+    checkin(client, anna, venue)
+
+    listed = client.get("/api/v1/me/checkins", headers=anna["headers"]).json["items"]
+    assert len(listed) == 1
+
+
+def test_windows_are_aligned_to_their_length():
+    moment = datetime(2026, 11, 23, 10, 17, 42, 500000, tzinfo=timezone.utc)
+    assert window_start(moment, timedelta(minutes=1)) == datetime(2026, 11, 23, 10, 17, tzinfo=timezone.utc)
+    assert window_start(moment, timedelta(hours=1)) == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)

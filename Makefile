@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 SHELL := /bin/bash
 DB := bash scripts/db.sh
 
-.PHONY: venv db migrate run test db-stop db-destroy db-url psql clean
+.PHONY: venv db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,20 @@ test: venv db
 	else url="$$($(DB) url schwarm_test)"; fi; \
 	echo "TEST_DATABASE_URL=$$url $(VENV)/bin/pytest $(PYTEST_ARGS)"; \
 	TEST_DATABASE_URL="$$url" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+fuzz: venv db
+	@url="$${TEST_DATABASE_URL:-$${DATABASE_URL:-$$($(DB) url schwarm_test)}}"; \
+	TEST_DATABASE_URL="$$url" FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
+
+# The bench data live in their own database (schwarm_bench): seeding empties its tables.
+seed: venv db
+	@url="$${DATABASE_URL:-$$($(DB) url schwarm_bench)}"; \
+	DATABASE_URL="$$url" $(VENV)/bin/alembic upgrade head && \
+	DATABASE_URL="$$url" $(VENV)/bin/python -m bench.seed $(SEED_ARGS)
+
+bench: venv db
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends wrk; }
+	DATABASE_URL="$${DATABASE_URL:-$$($(DB) url schwarm_bench)}" $(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 db-stop:
 	$(DB) stop

@@ -3,7 +3,6 @@ from datetime import timedelta
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from accounts import services
 from accounts.auth import auth_required, current_account
@@ -13,6 +12,7 @@ from accounts.schemas import (
     TokenCreateSchema,
     TokenReadSchema,
 )
+from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
 

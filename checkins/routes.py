@@ -2,7 +2,6 @@
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from accounts.auth import auth_required, current_account
 from checkins import services
@@ -16,6 +15,7 @@ from checkins.schemas import (
     RewardListSchema,
     RewardReadSchema,
 )
+from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
 from core.ratelimit import rate_limited

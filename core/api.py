@@ -2,10 +2,13 @@
 import http
 from copy import deepcopy
 
+import flask_smorest
 import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from marshmallow import fields, validate
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from core.errors import PROBLEM_JSON, handle_error
@@ -67,11 +70,23 @@ def api_config() -> dict:
     }
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def no_nul_pattern(self, field, **kwargs) -> dict:
+    """Document that free-text strings may not hold NUL (PostgreSQL text cannot; we answer 422)."""
+    free_text = isinstance(field, fields.String) and not isinstance(
+        field, (fields.UUID, fields.Email, fields.Url))
+    has_pattern = any(isinstance(v, validate.Regexp) for v in field.validators)
+    return {"pattern": NO_NUL_PATTERN} if free_text and not has_pattern else {}
+
+
 def init_app(app: Flask) -> SchwarmApi:
     """Create the Api, the bearer security scheme and the offline Swagger UI asset route."""
     for key, value in api_config().items():
         app.config.setdefault(key, value)
     api = SchwarmApi(app)
+    api.ma_plugin.converter.add_attribute_function(no_nul_pattern)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from POST /tokens"}
     )
@@ -82,3 +97,9 @@ def init_app(app: Flask) -> SchwarmApi:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     return api
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest Blueprint whose query arguments refuse unknown names (422), like bodies."""
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)

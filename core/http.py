@@ -5,7 +5,7 @@ import uuid
 from flask import Flask, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.errors import MalformedJson, UnsupportedMediaType
+from core.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -30,9 +30,28 @@ def check_json_body() -> None:
             f"Expected Content-Type application/json, got {request.mimetype or 'none'}."
         )
     try:
-        json.loads(body)
+        document = json.loads(body)
     except ValueError as exc:
         raise MalformedJson(f"The body could not be parsed as JSON: {exc}.") from exc
+    fields_with_nul = sorted(_paths_with_nul(document))
+    if fields_with_nul:
+        raise ValidationFailed({path: ["Must not contain NUL (\\u0000) characters."]
+                                for path in fields_with_nul})
+
+
+def _paths_with_nul(value, path: str = "") -> list[str]:
+    """Where a JSON document holds a string (or key) with a NUL, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return [path or "_body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            found += [child] if "\x00" in key else _paths_with_nul(item, child)
+        return found
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _paths_with_nul(item, f"{path}.{index}")]
+    return []
 
 
 def _streamed_body_too_large(body: bytes) -> bool:

@@ -39,7 +39,11 @@ class PageQuerySchema(Schema):
     """`limit` and `cursor` query arguments shared by every list."""
 
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500), metadata={
+        "format": "cursor",
+        "description": "Opaque: the `next_cursor` of the previous page (only values the server "
+                       "issued are valid)",
+    })
 
 
 def list_schema(item_schema: type[Schema], name: str) -> type[Schema]:

@@ -3,9 +3,9 @@ import uuid
 
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from accounts.auth import auth_required, current_account
+from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
 from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime

@@ -88,8 +88,9 @@ class DealNearbyQuerySchema(NearbyQuerySchema, PageQuerySchema):
 
 class BboxQuerySchema(PageQuerySchema):
     bbox = BBoxField(required=True, metadata={
-        "description": "minLon,minLat,maxLon,maxLat; minLon > maxLon crosses the antimeridian",
-        "type": "string", "example": "13.3,52.4,13.5,52.6",
+        "description": "minLon,minLat,maxLon,maxLat (lon in [-180, 180], lat in [-90, 90], "
+                       "minLat <= maxLat); minLon > maxLon crosses the antimeridian",
+        "type": "string", "format": "bbox", "example": "13.3,52.4,13.5,52.6",
     })
 
 

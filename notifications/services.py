@@ -146,9 +146,10 @@ def register_device(*, session: Session, account_id: uuid.UUID, platform: str, t
     return session.get(Device, device_id, populate_existing=True)
 
 
-def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str):
+def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str,
+           include_deleted: bool = False):
     found = session.scalars(select(model).where(model.id == object_id, model.account_id == account_id)).one_or_none()
-    if found is None or getattr(found, "deleted_at", None) is not None:
+    if found is None or (getattr(found, "deleted_at", None) is not None and not include_deleted):
         raise NotFound(f"No such {what}.")
     return found
 
@@ -194,8 +195,8 @@ def delete_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.
 
 def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID,
                        limit: int, after=None) -> list:
-    """A webhook's deliveries, newest first, with their event kind."""
-    get_webhook(session=session, account_id=account_id, webhook_id=webhook_id)
+    """A webhook's deliveries, newest first, with their event kind (also of a deleted webhook)."""
+    _owned(session, Webhook, webhook_id, account_id, "webhook", include_deleted=True)
     query = (
         select(Delivery, OutboxEvent.kind)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)

@@ -1,7 +1,7 @@
 """Delivery transports: the push gateway (FCM HTTP v1 shaped) and signed webhooks."""
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import requests
 from standardwebhooks import Webhook as StandardWebhook
@@ -62,6 +62,7 @@ def send_webhook(http: requests.Session, url: str, secret: str, message_id: str,
     if refusal:
         return Outcome(False, refusal, permanent=True)
     body = webhook_body(kind, event_time, data)
+    now = now.astimezone(UTC)  # the library signs now.replace(tzinfo=UTC)
     headers = {
         "content-type": "application/json",
         "webhook-id": message_id,

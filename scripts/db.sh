@@ -26,7 +26,7 @@ POSTGIS_CONTROL="/usr/share/postgresql/${PG_VERSION}/extension/postgis.control"
 PORT="${SCHWARM_PG_PORT:-55432}"
 HOST=127.0.0.1
 DBUSER=postgres
-DATABASES=(schwarm schwarm_test)
+DATABASES=(schwarm schwarm_test schwarm_bench)
 START_TIMEOUT=300   # seconds pg_ctl may wait (crash recovery can take a while)
 WAIT_OLD_TIMEOUT=120 # seconds to wait for a previous server that is still starting/stopping
 

@@ -2,9 +2,9 @@
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from accounts.auth import auth_required, current_account
+from core.api import Blueprint
 from core.db import get_session
 from core.idempotency import idempotent
 from core.schemas import decode_cursor, page_of

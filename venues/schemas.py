@@ -1,5 +1,6 @@
 """Request and response schemas for venues."""
 from functools import cache
+from functools import cache
 from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -12,11 +13,16 @@ RADIUS_MAX_M = 50000
 
 
 @cache
+@cache
 def iana_timezones() -> frozenset[str]:
     """IANA zone names known to zoneinfo. Not merely "a file ZoneInfo can open": that would
     also accept `localtime` (this machine's zone, a symlink to /etc/localtime), `posixrules`,
     `posix/...` and `right/...`."""
     return frozenset(available_timezones()) - {"localtime"}
+
+
+TIMEZONE_DOC = {"format": "iana-timezone", "example": "Europe/Berlin",
+                "description": "An IANA time zone name"}
 
 
 def validate_timezone(name: str) -> None:
@@ -31,7 +37,8 @@ class VenuePatchSchema(Schema):
     address = fields.String(allow_none=True, validate=validate.Length(max=500))
     category = fields.String(allow_none=True, validate=validate.Length(max=100))
     checkin_radius_m = fields.Integer(strict=True, validate=validate.Range(10, 1000))
-    timezone = fields.String(validate=[validate.Length(1, 64), validate_timezone])
+    timezone = fields.String(validate=[validate.Length(1, 64), validate_timezone],
+                             metadata=TIMEZONE_DOC)
 
 
 class VenueCreateSchema(VenuePatchSchema):
@@ -40,7 +47,8 @@ class VenueCreateSchema(VenuePatchSchema):
     checkin_radius_m = fields.Integer(
         load_default=100, strict=True, validate=validate.Range(10, 1000)
     )
-    timezone = fields.String(load_default="UTC", validate=[validate.Length(1, 64), validate_timezone])
+    timezone = fields.String(load_default="UTC", validate=[validate.Length(1, 64), validate_timezone],
+                             metadata=TIMEZONE_DOC)
 
 
 class VenueReadSchema(Schema):

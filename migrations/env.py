@@ -8,6 +8,14 @@ from models import metadata
 
 config = context.config
 
+# geoalchemy2's helpers keep autogenerate from dropping spatial_ref_sys or doubling spatial indexes.
+CONFIGURE = {
+    "target_metadata": metadata,
+    "include_object": alembic_helpers.include_object,
+    "process_revision_directives": alembic_helpers.writer,
+    "render_item": alembic_helpers.render_item,
+}
+
 
 def database_url() -> str:
     """An explicit `sqlalchemy.url` (tests) wins; else the app's DATABASE_URL."""
@@ -15,29 +23,17 @@ def database_url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(
-        url=database_url(),
-        target_metadata=metadata,
-        literal_binds=True,
-        include_object=alembic_helpers.include_object,
-        process_revision_directives=alembic_helpers.writer,
-        render_item=alembic_helpers.render_item,
-    )
+    """Emit SQL without a database connection."""
+    context.configure(url=database_url(), literal_binds=True, **CONFIGURE)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
+    """Migrate the database at `database_url()`."""
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=metadata,
-            compare_type=True,
-            include_object=alembic_helpers.include_object,
-            process_revision_directives=alembic_helpers.writer,
-            render_item=alembic_helpers.render_item,
-        )
+        context.configure(connection=connection, compare_type=True, **CONFIGURE)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -38,7 +38,7 @@ test: venv db
 
 fuzz: venv db
 	@url="$${TEST_DATABASE_URL:-$${DATABASE_URL:-$$($(DB) url schwarm_test)}}"; \
-	TEST_DATABASE_URL="$$url" FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
+	TEST_DATABASE_URL="$$url" FUZZ_RANDOM=true FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest tests/fuzz $(PYTEST_ARGS)
 
 # The bench data live in their own database (schwarm_bench): seeding empties its tables.
 seed: venv db

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Receiver:
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "Receiver":
+    def start(self) -> Self:
         """Listen (again) on 127.0.0.1, on the same port as before if there was one."""
         receiver = self
 
@@ -92,7 +93,7 @@ class Receiver:
             self.thread.join(timeout=5)
             self.server = None
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc) -> None:

@@ -8,12 +8,14 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
-from notifications.dispatcher import DispatchSettings, dispatch
+from notifications.dispatcher import DispatchSettings, dispatch, fan_out, lease_due
 from notifications.jobs import dispatch_notifications
 from notifications.services import enqueue
 from tests.conftest import Api
@@ -135,7 +137,7 @@ def test_events_for_a_receiver_that_is_down_are_all_delivered_once_it_is_back_wi
         assert request.headers["content-type"] == "application/json"
     for request in receiver.received():
         assert signature_matches(hook["secret"], request)
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):  # and another secret does not verify
         StandardWebhook("whsec_" + "A" * 44).verify(receiver.accepted()[0].body,
                                                      receiver.accepted()[0].headers)
 
@@ -197,19 +199,35 @@ def test_a_failing_delivery_backs_off_exponentially_with_jitter_and_is_dead_afte
     assert item["delivered_at"] is None
 
 
-def test_a_redirect_from_the_receiver_is_not_followed(loopback, db, engine, receiver):
+@pytest.mark.parametrize("target", ["receiver", "metadata"])
+def test_a_redirect_from_the_receiver_is_not_followed(loopback, db, engine, receiver, target):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url("/hook"))
     enqueue_events(db, engine, merchant, 1)
-    receiver.mode, receiver.redirect_to = "redirect", receiver.url("/landed")
+    receiver.mode = "redirect"
+    receiver.redirect_to = {"receiver": receiver.url("/landed"),
+                            "metadata": "http://169.254.169.254/latest/meta-data/"}[target]
 
     result = dispatch(session=db, now=utcnow(), settings=SETTINGS)
 
     assert [(r.path, r.status) for r in receiver.received()] == [("/hook", 302)]
-    assert receiver.received("/landed") == []
     assert result["delivered"] == 0
     (delivery,) = deliveries(engine)
     assert delivery.status == "pending" and "redirect" in delivery.last_error.lower()
+
+
+def test_the_signature_verifies_whatever_time_zone_the_dispatchers_now_is_in(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    hook = create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 1)
+
+    dispatch(session=db, now=utcnow().astimezone(ZoneInfo("America/Los_Angeles")),
+             settings=SETTINGS)
+
+    (request,) = receiver.accepted()
+    assert StandardWebhook(hook["secret"]).verify(request.body, request.headers)["data"] == {"n": 0}
 
 
 def test_a_loopback_webhook_is_refused_at_delivery_when_loopback_is_not_allowed(
@@ -264,6 +282,23 @@ def test_four_dispatchers_in_parallel_deliver_each_of_1000_events_exactly_once(
     assert scalar(engine, "SELECT count(*) FROM notifications") == 1000
     assert rows(engine, "SELECT status, count(*) FROM deliveries GROUP BY status") == [
         ("delivered", 1000)]
+
+
+def test_deliveries_leased_by_a_dispatcher_that_died_are_sent_by_another_after_the_lease(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 2)
+    now = utcnow()
+    fan_out(session=db, now=now, settings=SETTINGS)
+    assert len(lease_due(session=db, now=now, settings=SETTINGS)) == 2  # ... and then it died
+
+    assert dispatch(session=db, now=now + SETTINGS.lease - timedelta(seconds=1),
+                    settings=SETTINGS)["delivered"] == 0  # still leased: nobody else sends
+    assert receiver.received() == []
+    assert dispatch(session=db, now=now + SETTINGS.lease, settings=SETTINGS)["delivered"] == 2
+    assert len(receiver.accepted_ids()) == 2
 
 
 # --- push -------------------------------------------------------------------------------------------
@@ -384,7 +419,7 @@ def commit_refused_for(engine):
     constraint trigger), as a lost connection or a serialization failure would."""
     with engine.begin() as connection:
         connection.execute(text(
-            "CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "CREATE OR REPLACE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"))
     account_ids = []
 

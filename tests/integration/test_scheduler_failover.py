@@ -1,0 +1,235 @@
+"""Real `flask --app app jobs run` processes closing real deals: failover and catch-up.
+
+Deals end a few seconds ahead on the real clock; the schedulers run every job each second.
+"Exactly once" is checked two ways: the schedulers' own logs (the close-deals counts of every
+process add up to one transition per deal) and the outbox (one event per deal and recipient).
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.factories import commit, iso, move_deal_to_past, parse_time, rows, scalar, utcnow
+
+LEADS = "scheduler: leading"
+STANDS_BY = "another process leads; standing by"
+JOB_LINE = re.compile(r"job (?P<name>[\w-]+): (?P<counts>.*)$", re.MULTILINE)
+
+
+class Scheduler:
+    """One `flask --app app jobs run` subprocess logging to a file."""
+
+    def __init__(self, log_path: Path, env: dict):
+        self.log_path = log_path
+        self.log_file = open(log_path, "wb")  # noqa: SIM115 (closed in cleanup)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "jobs", "run"],
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def leads(self) -> bool:
+        return LEADS in self.log
+
+    def stands_by(self) -> bool:
+        return STANDS_BY in self.log
+
+    def job_runs(self, name: str | None = None) -> list[dict]:
+        """Each logged job run (in order) as `{"name", counts...}`."""
+        runs = []
+        for match in JOB_LINE.finditer(self.log):
+            counts = dict(pair.split("=", 1) for pair in match["counts"].split() if "=" in pair)
+            if name is None or match["name"] == name:
+                runs.append({"name": match["name"], **{k: int(v) for k, v in counts.items()}})
+        return runs
+
+    def closed_and_failed(self) -> tuple[int, int]:
+        runs = self.job_runs("close-deals")
+        return sum(r["closed"] for r in runs), sum(r["failed"] for r in runs)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (the scheduler shuts down cleanly within a poll interval)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def cleanup(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log_file.close()
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture
+def start_scheduler(database_url, tmp_path):
+    """Start scheduler processes (every job every second); all are killed after the test."""
+    env = dict(os.environ, DATABASE_URL=database_url, SCHEDULER_STANDBY_POLL_SECONDS="1",
+               JOB_INTERVAL_SECONDS="1", DISPATCH_INTERVAL_SECONDS="1", PUSH_GATEWAY_URL="",
+               WEBHOOK_ALLOW_LOOPBACK="false", PASSWORD_HASH_FAST="true")
+    started: list[Scheduler] = []
+
+    def start() -> Scheduler:
+        scheduler = Scheduler(tmp_path / f"scheduler-{len(started)}.log", env)
+        started.append(scheduler)
+        return scheduler
+
+    yield start
+    for scheduler in started:
+        scheduler.cleanup()
+
+
+class Scenario:
+    """Deals that end soon, with commitments, and the outcome events they must produce."""
+
+    def __init__(self, api):
+        self.api = api
+        self.merchant = api.register("merchant")
+        self.venue = api.create_venue(self.merchant)
+        self.customers = [api.register() for _ in range(3)]
+        self.deals: list[dict] = []
+        self.expected: set[tuple[str, str, str]] = set()  # (kind, deal_id, recipient_id)
+
+    def deal(self, ends_in: timedelta, *, min_commitments: int, committers: int) -> dict:
+        """A deal ending `ends_in` from now that will tip (or not) with `committers` units."""
+        deal = self.api.create_deal(self.merchant, self.venue, min_commitments=min_commitments,
+                                    ends_at=iso(utcnow() + ends_in))
+        for customer in self.customers[:committers]:
+            assert commit(self.api, customer, deal).status_code == 201
+        kind = "deal.closed" if committers >= min_commitments else "deal.failed"
+        for account in [self.merchant, *self.customers[:committers]]:
+            self.expected.add((kind, deal["id"], account["account"]["id"]))
+        self.deals.append(deal)
+        return deal
+
+    def batch(self, ends_in: timedelta) -> list[dict]:
+        """Three deals: one that tipped, one with too few committers, one with none."""
+        return [self.deal(ends_in, min_commitments=1, committers=2),
+                self.deal(ends_in, min_commitments=3, committers=2),
+                self.deal(ends_in, min_commitments=2, committers=0)]
+
+    @property
+    def expected_totals(self) -> tuple[int, int]:
+        kinds = {deal_id: kind for kind, deal_id, _ in self.expected}
+        closed = sum(1 for kind in kinds.values() if kind == "deal.closed")
+        return closed, len(kinds) - closed
+
+    def statuses(self, engine, deals=None) -> set[str]:
+        ids = [deal["id"] for deal in (deals or self.deals)]
+        return {row.status for row in rows(
+            engine, "SELECT status FROM deals WHERE id::text = ANY(:ids)", ids=ids)}
+
+    def all_ended(self, engine, deals=None) -> bool:
+        return self.statuses(engine, deals) <= {"closed", "failed"}
+
+    def wait_past_the_end(self) -> None:
+        last_end = max(parse_time(deal["ends_at"]) for deal in self.deals)
+        time.sleep(max(0.0, (last_end - utcnow()).total_seconds()) + 0.2)
+
+    def check_outcomes(self, engine) -> None:
+        """Every deal ended as it should, and every outcome event exists exactly once."""
+        expected_status = {deal_id: kind.split(".")[1] for kind, deal_id, _ in self.expected}
+        assert {row.id: row.status for row in rows(
+            engine, "SELECT id::text AS id, status FROM deals")} == expected_status
+        events = rows(engine, "SELECT kind, payload->>'deal_id' AS deal_id, "
+                              "recipient_id::text AS recipient FROM outbox_events "
+                              "WHERE kind IN ('deal.closed', 'deal.failed')")
+        assert len(events) == len(self.expected)
+        assert {tuple(row) for row in events} == self.expected
+        assert rows(engine, "SELECT dedupe_key FROM outbox_events GROUP BY dedupe_key "
+                            "HAVING count(*) > 1") == []
+
+
+def inbox_matches_outbox(engine) -> bool:
+    """Every outbox event was dispatched and is in its recipient's inbox exactly once."""
+    return scalar(engine, "SELECT count(*) FROM outbox_events WHERE status = 'pending'") == 0 and (
+        scalar(engine, "SELECT count(*) FROM notifications")
+        == scalar(engine, "SELECT count(DISTINCT event_id) FROM notifications")
+        == scalar(engine, "SELECT count(*) FROM outbox_events"))
+
+
+def test_when_the_leading_scheduler_is_killed_the_standby_takes_over_and_every_deal_ends_exactly_once(
+    api, engine, start_scheduler
+):
+    first, second = start_scheduler(), start_scheduler()
+    scenario = Scenario(api)  # set up while the schedulers boot
+    assert wait_until(lambda: (first.leads() and second.stands_by())
+                      or (second.leads() and first.stands_by()), timeout=20), (
+        f"first:\n{first.log}\nsecond:\n{second.log}")
+    leader, standby = (first, second) if first.leads() else (second, first)
+
+    before_kill = scenario.batch(timedelta(seconds=3))
+    assert wait_until(lambda: scenario.all_ended(engine, before_kill), timeout=10), leader.log
+    # only the leader ran jobs; the standby ran none
+    assert leader.job_runs("close-deals") and standby.job_runs() == [], standby.log
+    assert not standby.leads()
+
+    leader.process.kill()  # SIGKILL: PostgreSQL frees the advisory lock with the connection
+    leader.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    scenario.batch(timedelta(seconds=3))  # these end around the takeover
+    assert wait_until(standby.leads, timeout=10), standby.log
+    assert time.monotonic() - killed_at < 10
+
+    scenario.wait_past_the_end()
+    assert wait_until(lambda: scenario.all_ended(engine), timeout=10), standby.log
+    assert wait_until(lambda: inbox_matches_outbox(engine), timeout=10)
+    standby.stop()
+
+    scenario.check_outcomes(engine)
+    # one transition per deal, across both processes: the old leader did the first batch,
+    # the new one the second
+    assert leader.closed_and_failed() == (1, 2)
+    assert standby.closed_and_failed() == (1, 2)
+    assert scenario.expected_totals == (2, 4)
+
+
+def test_deals_that_end_while_no_scheduler_runs_are_all_closed_once_by_the_first_sweep_after_restart(
+    api, engine, start_scheduler
+):
+    before = start_scheduler()
+    scenario = Scenario(api)  # set up while the scheduler boots
+    assert wait_until(before.leads, timeout=20), before.log
+    scenario.batch(timedelta(hours=1))
+    scenario.deal(timedelta(hours=1), min_commitments=2, committers=3)  # tipped, 3 committers
+    before.stop()
+    assert before.job_runs("close-deals"), before.log  # it did run while it was up
+    assert before.closed_and_failed() == (0, 0)
+
+    for deal in scenario.deals:  # while it is down, the deals end (time travel in SQL)
+        move_deal_to_past(engine, deal["id"], ended_ago=timedelta(minutes=10))
+    time.sleep(1.5)  # well past a job interval: nothing is running that could close them
+    assert scenario.statuses(engine) <= {"active", "tipped"}
+
+    after = start_scheduler()
+    assert wait_until(lambda: len(after.job_runs("close-deals")) >= 2, timeout=20), after.log
+    first_sweep, *later = after.job_runs("close-deals")
+    assert (first_sweep["closed"], first_sweep["failed"]) == (2, 2)
+    assert all((run["closed"], run["failed"]) == (0, 0) for run in later)
+    assert wait_until(lambda: inbox_matches_outbox(engine), timeout=10)
+    after.stop()
+
+    scenario.check_outcomes(engine)
+    assert after.closed_and_failed() == (2, 2)

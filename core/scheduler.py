@@ -49,12 +49,17 @@ class LeaderGuard:
     """Holds the leader advisory lock on a dedicated connection."""
 
     def __init__(self, database_url: str, lock_id: int = LEADER_LOCK_ID):
-        self.engine = create_engine(database_url, poolclass=NullPool)
+        # TCP keepalives let PostgreSQL notice (and release the lock of) a leader whose host
+        # vanished, and let the leader notice a vanished database, within about 20 s.
+        self.engine = create_engine(database_url, poolclass=NullPool, connect_args={
+            "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 3, "keepalives_count": 3,
+        })
         self.lock_id = lock_id
         self.connection = None
 
     def try_acquire(self) -> bool:
         """Become leader if nobody is; False (and no connection kept) otherwise."""
+        connection = None
         try:
             connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             acquired = connection.execute(
@@ -62,6 +67,8 @@ class LeaderGuard:
             ).scalar_one()
         except Exception as exc:  # the database may be down; standby and retry
             logger.warning("scheduler: cannot reach the database: %s", exc)
+            if connection is not None:
+                connection.close()
             return False
         if not acquired:
             connection.close()

@@ -8,6 +8,7 @@ delivered, retried with exponential backoff and jitter, or dead after the retry 
 Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
 same on every retry.
 """
+import contextlib
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -193,10 +194,10 @@ def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
     while (fanned := fan_out(session=session, now=now, settings=settings))["events"]:
         for key, value in fanned.items():
             totals[key] += value
-    http = http or requests.Session()
-    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool, \
+            (contextlib.nullcontext(http) if http else requests.Session()) as client:
         while jobs := lease_due(session=session, now=now, settings=settings):
-            outcomes = list(pool.map(lambda job: attempt(job, http, settings, now), jobs))
+            outcomes = list(pool.map(lambda job: attempt(job, client, settings, now), jobs))
             counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
                             settings=settings)
             for key, value in counts.items():

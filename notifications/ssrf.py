@@ -16,7 +16,7 @@ def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allo
         return f"{address} is link-local (cloud metadata lives there)"
     if address.is_private or address in CARRIER_GRADE_NAT:
         return f"{address} is a private address"
-    if address.is_multicast or address.is_reserved or address.is_unspecified:
+    if address.is_multicast or address.is_reserved or address.is_unspecified or not address.is_global:
         return f"{address} is not a unicast public address"
     return None
 

@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from accounts.models import ROLES
-from core.schemas import UtcDateTime
+from core.schemas import ReadSchema, UtcDateTime
 
 PASSWORD_MIN_LENGTH = 10
 
@@ -16,7 +16,7 @@ class AccountCreateSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
-class AccountReadSchema(Schema):
+class AccountReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     email = fields.String(required=True)
     display_name = fields.String(required=True)
@@ -29,7 +29,7 @@ class TokenCreateSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=validate.Length(1, 1024))
 
 
-class TokenReadSchema(Schema):
+class TokenReadSchema(ReadSchema):
     token = fields.String(required=True)
     expires_at = UtcDateTime(required=True)
     account = fields.Nested(AccountReadSchema, required=True)

@@ -112,14 +112,12 @@ def worker_rss_mb(master_pid: int) -> list[float]:
 # --------------------------------------------------------------------------- benchmarks
 
 NEARBY_SQL = r"""
-\set c random(0, 2)
 \set lat 52.52 + (random(0, 24000) - 12000) / 100000.0
 \set lon 13.405 + (random(0, 38000) - 19000) / 100000.0
-SELECT d.*, ST_Distance(d.location, p.pt, true) AS distance_m
-FROM deals d, (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS pt) p
+SELECT d.*, ST_Distance(d.location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, true)
+FROM deals d
 WHERE d.status IN ('active', 'tipped') AND d.ends_at > now()
-  AND ST_DWithin(d.location, p.pt, 5000, true)
-ORDER BY ST_Distance(d.location, p.pt, true), d.id LIMIT 21;
+ORDER BY d.location <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT 62;
 """
 
 BBOX_SQL = r"""

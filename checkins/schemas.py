@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from checkins.models import PROGRAM_KINDS
-from core.schemas import UtcDateTime, list_schema
+from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 
 positive = validate.Range(1, 1_000_000)
@@ -15,7 +15,7 @@ class CheckinCreateSchema(Schema):
     message = fields.String(allow_none=True, validate=validate.Length(max=500))
 
 
-class CheckinReadSchema(Schema):
+class CheckinReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
     created_at = UtcDateTime(required=True)
@@ -24,7 +24,7 @@ class CheckinReadSchema(Schema):
     reasons = fields.List(fields.String(), required=True)
 
 
-class RewardReadSchema(Schema):
+class RewardReadSchema(ReadSchema):
     code = fields.String(required=True)
     program_id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
@@ -34,7 +34,7 @@ class RewardReadSchema(Schema):
     redeemed_at = UtcDateTime(allow_none=True)
 
 
-class ProgressSchema(Schema):
+class ProgressSchema(ReadSchema):
     program_id = fields.UUID(required=True)
     kind = fields.String(required=True)
     title = fields.String(required=True)
@@ -44,7 +44,7 @@ class ProgressSchema(Schema):
     achieved = fields.Boolean(required=True)
 
 
-class CheckinResultSchema(Schema):
+class CheckinResultSchema(ReadSchema):
     checkin = fields.Nested(CheckinReadSchema, required=True)
     rewards = fields.List(fields.Nested(RewardReadSchema), required=True)
     progress = fields.List(fields.Nested(ProgressSchema), required=True)
@@ -62,7 +62,7 @@ class ProgramCreateSchema(Schema):
     max_rewards = fields.Integer(strict=True, allow_none=True, validate=positive)
 
 
-class ProgramReadSchema(Schema):
+class ProgramReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
     kind = fields.String(required=True)

@@ -4,7 +4,7 @@ import binascii
 import json
 from datetime import datetime, timezone
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from core.errors import ValidationFailed
 
@@ -48,7 +48,7 @@ class PageQuerySchema(Schema):
 
 def list_schema(item_schema: type[Schema], name: str) -> type[Schema]:
     """A `{items, next_cursor}` envelope schema around `item_schema`."""
-    return Schema.from_dict(
+    return ReadSchema.from_dict(
         {
             "items": fields.List(fields.Nested(item_schema), required=True),
             "next_cursor": fields.String(allow_none=True, required=True),
@@ -85,3 +85,68 @@ def page_of(rows: list, limit: int, sort_key) -> dict:
     page = rows[:limit]
     cursor = encode_cursor(sort_key(page[-1])) if len(rows) > limit else None
     return {"items": page, "next_cursor": cursor}
+
+
+class ReadSchema(Schema):
+    """A response schema whose `dump` is compiled once into plain attribute reads.
+
+    Profiles of list endpoints showed marshmallow's generic per-field machinery taking most of
+    a request's time; the compiled dumper gives the same output (tests compare the two) for
+    the field types our responses use, and defers to marshmallow for any other field.
+    """
+
+    def dump(self, obj, *, many: bool | None = None):
+        """Serialise like `Schema.dump`, faster."""
+        dumper = self.__dict__.get("_fast_dumper") or self.__dict__.setdefault(
+            "_fast_dumper", compile_dumper(self))
+        many = self.many if many is None else bool(many)
+        return [dumper(item) for item in obj] if many else dumper(obj)
+
+
+def _utc_text(value):
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _nullable(convert):
+    return lambda value: None if value is None else convert(value)
+
+
+def _field_dumper(field: fields.Field):
+    """A fast `value -> serialised value` for common field types, or None to use marshmallow."""
+    if isinstance(field, fields.Nested):
+        inner = compile_dumper(field.schema)
+        if field.many or field.schema.many:
+            return _nullable(lambda values: [inner(v) for v in values])
+        return _nullable(inner)
+    if isinstance(field, fields.List):
+        inner = _field_dumper(field.inner)
+        return _nullable(lambda values: [inner(v) for v in values]) if inner else None
+    simple = {UtcDateTime: _utc_text, fields.UUID: str, fields.Integer: int, fields.Float: float,
+              fields.Boolean: bool, fields.String: str}.get(type(field))
+    if simple is not None:
+        return _nullable(simple)
+    if type(field) is fields.Dict and field.key_field is None and field.value_field is None:
+        return lambda value: value
+    return None
+
+
+def compile_dumper(schema: Schema):
+    """`obj -> dict` equivalent to `schema.dump(obj)` (no hooks, `only` or `exclude` assumed)."""
+    plan = []
+    for name, field in schema.dump_fields.items():
+        fast = _field_dumper(field)
+        attribute = field.attribute or name
+        key = field.data_key or name
+        plan.append((key, attribute, fast, field, name))
+
+    def dump(obj):
+        result = {}
+        getter = obj.get if isinstance(obj, dict) else lambda attr, default: getattr(obj, attr, default)
+        for key, attribute, fast, field, name in plan:
+            value = getter(attribute, missing)
+            if value is missing:
+                continue
+            result[key] = fast(value) if fast else field.serialize(name, obj, accessor=schema.get_attribute)
+        return result
+
+    return dump

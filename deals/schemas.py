@@ -1,7 +1,7 @@
 """Request and response schemas for deals, commitments and vouchers."""
 from marshmallow import Schema, fields, validate
 
-from core.schemas import PageQuerySchema, UtcDateTime, list_schema
+from core.schemas import PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 from deals.models import DEAL_STATUSES
 
@@ -40,7 +40,7 @@ class DealCreateSchema(DealPatchSchema):
     redeem_until = UtcDateTime(allow_none=True, metadata={"description": "Default: ends_at + 90 days"})
 
 
-class DealReadSchema(Schema):
+class DealReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
     merchant_id = fields.UUID(required=True)
@@ -67,7 +67,7 @@ class NearbyDealSchema(DealReadSchema):
     distance_m = fields.Float(required=True)
 
 
-class VoucherCountsSchema(Schema):
+class VoucherCountsSchema(ReadSchema):
     issued = fields.Integer(required=True)
     redeemed = fields.Integer(required=True)
     void = fields.Integer(required=True)
@@ -102,7 +102,7 @@ class CommitmentCreateSchema(Schema):
     quantity = fields.Integer(strict=True, load_default=1, validate=units)
 
 
-class CommitmentReadSchema(Schema):
+class CommitmentReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     deal_id = fields.UUID(required=True)
     quantity = fields.Integer(required=True)
@@ -110,17 +110,17 @@ class CommitmentReadSchema(Schema):
     created_at = UtcDateTime(required=True)
 
 
-class CommitmentResultSchema(Schema):
+class CommitmentResultSchema(ReadSchema):
     commitment = fields.Nested(CommitmentReadSchema, required=True)
     deal = fields.Nested(DealReadSchema, required=True)
 
 
-class WithdrawalResultSchema(Schema):
+class WithdrawalResultSchema(ReadSchema):
     released_quantity = fields.Integer(required=True)
     deal = fields.Nested(DealReadSchema, required=True)
 
 
-class VoucherReadSchema(Schema):
+class VoucherReadSchema(ReadSchema):
     code = fields.String(required=True)
     deal_id = fields.UUID(required=True)
     commitment_id = fields.UUID(required=True)

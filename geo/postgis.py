@@ -51,7 +51,7 @@ def nearest_first(
     target = point(lat, lon)
     sphere = column.op("<->", return_type=Float)(target)
     geodesic = distance_m(column, target)
-    fetch = 2 * limit + 20
+    fetch = limit + 10 + limit // 4
     knn = query.add_columns(geodesic, sphere).order_by(sphere).limit(fetch)
     if after is not None:
         knn = knn.where(sphere >= after[0] / (1 + SPHERE_ERROR))

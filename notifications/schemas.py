@@ -1,12 +1,12 @@
 """Schemas for the in-app inbox."""
 from marshmallow import Schema, fields, validate
 
-from core.schemas import UtcDateTime, list_schema
+from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 from notifications.models import DEVICE_PLATFORMS, EVENT_KINDS
 
 
-class NotificationReadSchema(Schema):
+class NotificationReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     kind = fields.String(required=True)
     title = fields.String(required=True)
@@ -24,7 +24,7 @@ class DeviceCreateSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(1, 4096))
 
 
-class DeviceReadSchema(Schema):
+class DeviceReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     platform = fields.String(required=True)
     token = fields.String(required=True)
@@ -39,7 +39,7 @@ class WebhookCreateSchema(Schema):
                          metadata={"description": "Event kinds to receive; empty = all"})
 
 
-class WebhookReadSchema(Schema):
+class WebhookReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     url = fields.String(required=True)
     events = fields.List(fields.String(), required=True)
@@ -50,7 +50,7 @@ class WebhookCreatedSchema(WebhookReadSchema):
     secret = fields.String(required=True, metadata={"description": "Shown once: keep it"})
 
 
-class DeliveryReadSchema(Schema):
+class DeliveryReadSchema(ReadSchema):
     id = fields.Integer(required=True)
     event_id = fields.Integer(required=True)
     kind = fields.String(required=True)
@@ -68,7 +68,7 @@ class AlertAreaCreateSchema(Schema):
     radius_m = fields.Integer(strict=True, required=True, validate=validate.Range(100, 50000))
 
 
-class AlertAreaReadSchema(Schema):
+class AlertAreaReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     label = fields.String(allow_none=True, required=True)
     location = fields.Nested(LocationSchema, attribute="point", required=True)

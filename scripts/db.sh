@@ -210,7 +210,8 @@ ensure_databases() {
 start_server() {
     local attempt=0 bind_waits=0 before out newlog
     local opts="-p $PORT -k '$SOCK_DIR' -c listen_addresses=$HOST -c max_connections=200"
-    opts+=" -c shared_buffers=128MB -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    opts+=" -c shared_buffers=${SCHWARM_PG_SHARED_BUFFERS:-1GB} -c effective_cache_size=4GB"
+    opts+=" -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
     opts+=" -c timezone=UTC -c log_timezone=UTC"
     while :; do
         attempt=$(( attempt + 1 ))

@@ -5,7 +5,7 @@ from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from core.schemas import PageQuerySchema, UtcDateTime, list_schema
+from core.schemas import PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema, NearbyQuerySchema
 
 RADIUS_DEFAULT_M = 5000
@@ -51,7 +51,7 @@ class VenueCreateSchema(VenuePatchSchema):
                              metadata=TIMEZONE_DOC)
 
 
-class VenueReadSchema(Schema):
+class VenueReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     merchant_id = fields.UUID(required=True)
     name = fields.String(required=True)

@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # /readyz probes
     core.db.init_app(app)
     core.http.init_app(app)
     core.ops.init_app(app)

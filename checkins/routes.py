@@ -31,8 +31,8 @@ def _after(args):
 @blp.route("/venues/<uuid:venue_id>/checkins")
 class VenueCheckins(MethodView):
     @auth_required("customer")
+    @idempotent  # outside the limit: a replay must not count against it
     @rate_limited("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS")
-    @idempotent
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -3,6 +3,7 @@ import logging
 from http import HTTPStatus
 
 from flask import current_app, g, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger("schwarm.errors")
@@ -151,6 +152,11 @@ def handle_error(exc: Exception):
             headers["Allow"] = ", ".join(exc.valid_methods)
         return problem(status, code, title, exc.description or title, headers)
     request_id = g.get("request_id", "-")
+    if isinstance(exc, OperationalError):
+        logger.warning("database unavailable (request id %s): %s", request_id, exc.orig)
+        return problem(503, "database-unavailable", "Service unavailable",
+                       "The database cannot be reached right now; retry shortly.",
+                       {"Retry-After": "5"})
     logger.exception("unhandled error (request id %s)", request_id)
     return problem(500, "internal-error", "Internal server error",
                    f"Something went wrong on our side. Quote request id {request_id}.")

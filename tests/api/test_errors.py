@@ -211,3 +211,14 @@ def test_every_response_carries_a_request_id(client):
     first = client.get("/healthz").headers["X-Request-ID"]
     second = client.get("/api/v1/nope").headers["X-Request-ID"]
     assert first and second and first != second
+
+
+def test_an_unreachable_database_answers_503_with_retry_after(make_app):
+    client = make_app(DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere").test_client()
+
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer swm_whatever"})
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == "database-unavailable"
+    assert response.headers["Retry-After"] == "5"

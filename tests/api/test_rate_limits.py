@@ -57,3 +57,19 @@ def test_windows_are_aligned_to_their_length():
     moment = datetime(2026, 11, 23, 10, 17, 42, 500000, tzinfo=timezone.utc)
     assert window_start(moment, timedelta(minutes=1)) == datetime(2026, 11, 23, 10, 17, tzinfo=timezone.utc)
     assert window_start(moment, timedelta(hours=1)) == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+def test_a_replayed_check_in_does_not_count_against_the_limit(database_url, make_app):
+    client = make_app(CHECKIN_RATE_LIMIT=1, CHECKIN_RATE_WINDOW_SECONDS=3600).test_client()
+    api = Api(client)
+    merchant, anna = api.register("merchant"), api.register("customer")
+    venue = api.create_venue(merchant, location=BERLIN)
+    headers = {**anna["headers"], "Idempotency-Key": "checkin-1"}
+    body = {"location": BERLIN, "accuracy_m": 10}
+
+    first = client.post(f"/api/v1/venues/{venue['id']}/checkins", headers=headers, json=body)
+    again = client.post(f"/api/v1/venues/{venue['id']}/checkins", headers=headers, json=body)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"

@@ -1,5 +1,6 @@
 """HTTP routes for check-ins, reward programs and rewards."""
 import uuid
+from functools import partial
 
 from flask.views import MethodView
 
@@ -19,13 +20,9 @@ from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
 from core.ratelimit import rate_limited
-from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
+from core.schemas import PageQuerySchema, newest_first_page
 
 blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-ins and rewards")
-
-
-def _after(args):
-    return decode_cursor(args["cursor"], (parse_datetime, uuid.UUID)) if args["cursor"] else None
 
 
 @blp.route("/venues/<uuid:venue_id>/checkins")
@@ -55,9 +52,8 @@ class MyCheckins(MethodView):
     @blp.response(200, CheckinListSchema)
     def get(self, args):
         """Your check-ins, newest first."""
-        rows = services.my_checkins(session=get_session(), account=current_account(),
-                                    limit=args["limit"] + 1, after=_after(args))
-        return page_of(rows, args["limit"], lambda c: [c.created_at.isoformat(), str(c.id)])
+        return newest_first_page(args, partial(
+            services.my_checkins, session=get_session(), account=current_account()))
 
 
 @blp.route("/venues/<uuid:venue_id>/reward-programs")
@@ -88,9 +84,9 @@ class MyRewards(MethodView):
     @blp.response(200, RewardListSchema)
     def get(self, args):
         """Your rewards, newest first."""
-        rows = services.my_rewards(session=get_session(), account=current_account(),
-                                   limit=args["limit"] + 1, after=_after(args))
-        return page_of(rows, args["limit"], lambda r: [r.earned_at.isoformat(), str(r.id)])
+        return newest_first_page(args, partial(
+            services.my_rewards, session=get_session(), account=current_account()),
+            created_attribute="earned_at")
 
 
 @blp.route("/rewards/<string:code>/redeem")

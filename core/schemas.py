@@ -2,6 +2,7 @@
 import base64
 import binascii
 import json
+import uuid
 from datetime import datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, missing, validate
@@ -150,3 +151,17 @@ def compile_dumper(schema: Schema):
         return result
 
     return dump
+
+
+def newest_first_page(args: dict, fetch, *, created_attribute: str = "created_at",
+                      id_type: type = uuid.UUID) -> dict:
+    """One page of a newest-first list: decode the cursor, fetch `limit + 1`, encode the next.
+
+    `fetch(limit=, after=)` returns rows ordered by (created, id) descending after the cursor.
+    """
+    after = decode_cursor(args["cursor"], (parse_datetime, id_type)) if args["cursor"] else None
+    rows = fetch(limit=args["limit"] + 1, after=after)
+    return page_of(rows, args["limit"], lambda row: [
+        getattr(row, created_attribute).isoformat(),
+        row.id if id_type is int else str(row.id),
+    ])

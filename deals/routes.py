@@ -1,5 +1,6 @@
 """HTTP routes for deals, commitments and vouchers."""
 import uuid
+from functools import partial
 
 from flask import jsonify, request
 from flask.views import MethodView
@@ -8,7 +9,7 @@ from accounts.auth import auth_required, current_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
-from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
+from core.schemas import PageQuerySchema, decode_cursor, newest_first_page, page_of
 from deals import services
 from deals.schemas import (
     BboxQuerySchema,
@@ -33,17 +34,6 @@ from geo.geojson import feature_collection, point_feature
 blp = Blueprint("deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers")
 
 GEOJSON = "application/geo+json"
-NEWEST_FIRST_CURSOR = (parse_datetime, uuid.UUID)
-
-
-def _newest_first_cursor(args):
-    return decode_cursor(args["cursor"], NEWEST_FIRST_CURSOR) if args["cursor"] else None
-
-
-def _created_key(item) -> list:
-    return [item.created_at.isoformat(), str(item.id)]
-
-
 def _wants_geojson() -> bool:
     return request.accept_mimetypes.best_match(["application/json", GEOJSON]) == GEOJSON
 
@@ -145,11 +135,9 @@ class MerchantDeals(MethodView):
     @blp.response(200, MerchantDealListSchema)
     def get(self, args):
         """Your deals, any status, newest first, with commitment and voucher counts."""
-        deals = services.merchant_deals(
-            session=get_session(), merchant=current_account(), limit=args["limit"] + 1,
-            status=args.get("status"), after=_newest_first_cursor(args),
-        )
-        return page_of(deals, args["limit"], _created_key)
+        return newest_first_page(args, partial(
+            services.merchant_deals, session=get_session(), merchant=current_account(),
+            status=args.get("status")))
 
 
 @blp.route("/deals/<uuid:deal_id>/commitments")
@@ -190,11 +178,8 @@ class MyCommitments(MethodView):
     @blp.response(200, CommitmentListSchema)
     def get(self, args):
         """Your commitments, newest first."""
-        rows = services.my_commitments(
-            session=get_session(), account=current_account(), limit=args["limit"] + 1,
-            after=_newest_first_cursor(args),
-        )
-        return page_of(rows, args["limit"], _created_key)
+        return newest_first_page(args, partial(
+            services.my_commitments, session=get_session(), account=current_account()))
 
 
 @blp.route("/me/vouchers")
@@ -204,11 +189,8 @@ class MyVouchers(MethodView):
     @blp.response(200, VoucherListSchema)
     def get(self, args):
         """Your vouchers, newest first."""
-        rows = services.my_vouchers(
-            session=get_session(), account=current_account(), limit=args["limit"] + 1,
-            after=_newest_first_cursor(args),
-        )
-        return page_of(rows, args["limit"], _created_key)
+        return newest_first_page(args, partial(
+            services.my_vouchers, session=get_session(), account=current_account()))
 
 
 @blp.route("/vouchers/<string:code>/redeem")

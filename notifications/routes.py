@@ -1,5 +1,6 @@
 """HTTP routes for the in-app inbox."""
 import uuid
+from functools import partial
 
 from flask import current_app
 from flask.views import MethodView
@@ -7,9 +8,9 @@ from flask.views import MethodView
 from accounts.auth import auth_required, current_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
-from core.schemas import PageQuerySchema, decode_cursor, page_of, parse_datetime
-from notifications import services
 from core.idempotency import idempotent
+from core.schemas import PageQuerySchema, newest_first_page
+from notifications import services
 from notifications.schemas import (
     AlertAreaCreateSchema,
     AlertAreaListSchema,
@@ -29,10 +30,6 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1",
                 description="Inbox, devices, webhooks and alert areas")
 
 
-def _after(args, id_type=uuid.UUID):
-    return decode_cursor(args["cursor"], (parse_datetime, id_type)) if args["cursor"] else None
-
-
 @blp.route("/me/notifications")
 class MyNotifications(MethodView):
     @auth_required()
@@ -40,11 +37,8 @@ class MyNotifications(MethodView):
     @blp.response(200, NotificationListSchema)
     def get(self, args):
         """Your notifications, newest first."""
-        rows = services.list_notifications(
-            session=get_session(), account_id=current_account().id,
-            limit=args["limit"] + 1, after=_after(args),
-        )
-        return page_of(rows, args["limit"], lambda n: [n.created_at.isoformat(), str(n.id)])
+        return newest_first_page(args, partial(
+            services.list_notifications, session=get_session(), account_id=current_account().id))
 
 
 @blp.route("/me/notifications/<uuid:notification_id>/read")
@@ -129,11 +123,9 @@ class WebhookDeliveries(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, webhook_id: uuid.UUID):
         """A webhook's deliveries, newest first, with attempts and last error."""
-        rows = services.webhook_deliveries(
-            session=get_session(), account_id=current_account().id, webhook_id=webhook_id,
-            limit=args["limit"] + 1, after=_after(args, int),
-        )
-        return page_of(rows, args["limit"], lambda d: [d.created_at.isoformat(), d.id])
+        return newest_first_page(args, partial(
+            services.webhook_deliveries, session=get_session(), account_id=current_account().id,
+            webhook_id=webhook_id), id_type=int)
 
 
 @blp.route("/me/alert-areas")

@@ -22,6 +22,9 @@ from venues.models import Venue
 from venues.services import get_owned_venue
 
 
+CONCURRENT_CLOCK_SLACK = timedelta(minutes=1)
+
+
 def _account_lock_id(account_id: uuid.UUID) -> int:
     digest = hashlib.sha256(b"checkin:" + account_id.bytes).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -169,10 +172,13 @@ class Evaluation:
         window_start = max(self.now - timedelta(minutes=program.window_minutes), program.starts_at)
         # Each member with the local day of their own visit in the window: a swarm that spans
         # midnight must not pay last night's members a second time for the same visit.
+        # Concurrent check-ins take `now` before queueing for this lock, so one that committed
+        # ahead of us may carry a slightly later `now`: it belongs to the swarm all the same.
         members = self.session.execute(
             select(Checkin.account_id, func.max(Checkin.local_day)).where(
                 Checkin.venue_id == self.venue.id, Checkin.counted,
-                Checkin.created_at >= window_start, Checkin.created_at <= self.now,
+                Checkin.created_at >= window_start,
+                Checkin.created_at <= self.now + CONCURRENT_CLOCK_SLACK,
             ).group_by(Checkin.account_id)
         ).all()
         earned, progress = rules.swarm(len(members), program.threshold)

@@ -242,6 +242,19 @@ def test_a_new_mayor_program_does_not_crown_a_newcomer_over_a_regular(
     assert scalar(engine, "SELECT mayor_id::text FROM reward_programs") == uid(anna)
 
 
+def test_a_swarm_counts_a_member_whose_concurrent_request_committed_first_with_a_later_clock(
+        engine, program, visit, customers):
+    swarm = program("swarm", threshold=3, window_minutes=180)
+    anna, ben, cleo = customers(3)
+    visit(anna, T0)
+    # Ben's request read the clock after Cleo's but won the lock and committed first.
+    visit(ben, T0 + timedelta(seconds=2))
+    _, rewards, _ = visit(cleo, T0 + timedelta(seconds=1))
+
+    assert [r.program_id for r in rewards] == [swarm.id]
+    assert rewards_by_account(engine, swarm.id) == {uid(anna): 1, uid(ben): 1, uid(cleo): 1}
+
+
 def test_refused_check_ins_never_make_a_mayor(engine, program, visit, customers):
     program("mayor")
     anna, ben = customers(2)

@@ -5,6 +5,7 @@ writes it with the machine facts to BENCHMARKS.md. Load comes from wrk (Lua scri
 bench/lua/) and pgbench (raw SQL ceilings), both on loopback.
 """
 import contextlib
+import multiprocessing
 import os
 import platform
 import re
@@ -12,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -226,21 +226,26 @@ def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
     return {"seconds": elapsed, "tipped": half, **result}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    received = 0
-    lock = threading.Lock()
+def _serve_receiver(port_out, received) -> None:
+    """A webhook receiver in its own process (so it does not share the dispatcher's GIL)."""
 
-    def do_POST(self):  # noqa: N802 (http.server API)
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with _Receiver.lock:
-            _Receiver.received += 1
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    class Receiver(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args):
-        pass
+        def do_POST(self):  # noqa: N802 (http.server API)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with received.get_lock():
+                received.value += 1
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    port_out.value = server.server_address[1]
+    server.serve_forever()
 
 
 def dispatch(engine, events: int) -> dict:
@@ -248,17 +253,21 @@ def dispatch(engine, events: int) -> dict:
     from app import create_app
     from notifications.jobs import dispatch_notifications
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    port, received = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0)
+    receiver = multiprocessing.Process(target=_serve_receiver, args=(port, received), daemon=True)
+    receiver.start()
+    while not port.value:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port.value}/hook"
     with engine.begin() as connection:
         merchant = connection.execute(text(
             "SELECT id FROM accounts WHERE email = 'bench-merchant-1@example.com'")).scalar_one()
         connection.execute(text("UPDATE outbox_events SET status = 'dispatched' WHERE status = 'pending'"))
         connection.execute(text("UPDATE deliveries SET status = 'dead' WHERE status = 'pending'"))
+        connection.execute(text("UPDATE webhooks SET deleted_at = now() WHERE deleted_at IS NULL"))
         connection.execute(text("""
             INSERT INTO webhooks (account_id, url, events, secret)
-            VALUES (:m, :url, '{}', 'whsec_' || encode(gen_random_bytes(32), 'base64'))
+            VALUES (:m, :url, '{}', 'whsec_' || encode(sha256(gen_random_uuid()::text::bytea), 'base64'))
         """), {"m": merchant, "url": url})
         connection.execute(text("""
             INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key)
@@ -268,15 +277,14 @@ def dispatch(engine, events: int) -> dict:
         """), {"m": merchant, "n": events})
     app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False),
                       "WEBHOOK_ALLOW_LOOPBACK": True})
-    _Receiver.received = 0
     with app.app_context():
         session = app.extensions["db_sessionmaker"]()
         started = time.monotonic()
         result = dispatch_notifications(session=session, now=datetime.now(timezone.utc))
         elapsed = time.monotonic() - started
         session.close()
-    server.shutdown()
-    return {"seconds": elapsed, "received": _Receiver.received, **result}
+    receiver.terminate()
+    return {"seconds": elapsed, "received": received.value, **result}
 
 
 # --------------------------------------------------------------------------- report

@@ -35,6 +35,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Batched executemany for bulk UPDATEs (e.g. recording delivery outcomes).
+        executemany_mode="values_plus_batch",
         # JIT compilation costs more than these short OLTP queries take.
         connect_args={"options": "-c timezone=UTC -c jit=off"},
     )

@@ -166,24 +166,38 @@ def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetim
            settings: DispatchSettings) -> dict:
     """Store each outcome: delivered, retry later, or dead past the horizon (or permanent)."""
     counts = {"delivered": 0, "retried": 0, "dead": 0}
+    rows = []
     for job, outcome in results:
         attempts = job.attempts + 1
+        row = {"id": job.delivery_id, "attempts": attempts, "status": "pending",
+               "next_attempt_at": now + settings.lease, "delivered_at": None,
+               "last_error": outcome.error}
         if outcome.ok:
-            values = {"status": "delivered", "delivered_at": now, "last_error": None}
+            row.update(status="delivered", delivered_at=now)
             counts["delivered"] += 1
         elif outcome.permanent or now - job.created_at >= settings.retry_horizon:
-            values = {"status": "dead", "last_error": outcome.error}
+            row.update(status="dead")
             counts["dead"] += 1
         else:
-            values = {"next_attempt_at": now + retry_delay(attempts, settings),
-                      "last_error": outcome.error}
+            row.update(next_attempt_at=now + retry_delay(attempts, settings))
             counts["retried"] += 1
-        session.execute(update(Delivery).where(Delivery.id == job.delivery_id)
-                        .values(attempts=attempts, **values))
-        if outcome.unregistered:
-            session.execute(delete(Device).where(Device.id == job.target_id))
+        rows.append(row)
+    if rows:
+        session.execute(update(Delivery), rows)  # one executemany, by primary key
+    unregistered = [job.target_id for job, outcome in results if outcome.unregistered]
+    if unregistered:
+        session.execute(delete(Device).where(any_of(Device.id, unregistered)))
     session.commit()
     return counts
+
+
+def _http_session(workers: int) -> requests.Session:
+    """A session keeping one pooled keep-alive connection per sender thread and host."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
@@ -195,7 +209,7 @@ def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
         for key, value in fanned.items():
             totals[key] += value
     with ThreadPoolExecutor(max_workers=settings.workers) as pool, \
-            (contextlib.nullcontext(http) if http else requests.Session()) as client:
+            (contextlib.nullcontext(http) if http else _http_session(settings.workers)) as client:
         while jobs := lease_due(session=session, now=now, settings=settings):
             outcomes = list(pool.map(lambda job: attempt(job, client, settings, now), jobs))
             counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,

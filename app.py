@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # /readyz probes
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our job log line has the counts
     core.db.init_app(app)
     core.http.init_app(app)
     core.ops.init_app(app)

@@ -36,6 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import ROOT, alembic_config
 from tests.factories import API, BERLIN, deal_body, register_over_http
+from tests.processes import wait_until
 
 CUSTOMERS = 24
 LOAD_THREADS = 30
@@ -69,15 +70,7 @@ def pick_port() -> int:
     raise RuntimeError("no free port found in 20000-32000")
 
 
-def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
-    """Poll `condition` until it is true (True) or `timeout` seconds passed (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+
 
 
 def answers(url: str) -> bool:

@@ -4,61 +4,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import ROOT
-
-LEADS = "scheduler: leading"
-STANDS_BY = "another process leads; standing by"
-STOPPED = "scheduler: stopped"
-
-
-class Scheduler:
-    """One `flask --app app jobs run` subprocess whose log goes to a file."""
-
-    def __init__(self, log_path: Path, env: dict):
-        self.log_path = log_path
-        self.log_file = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "jobs", "run"],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def leads(self) -> bool:
-        return LEADS in self.log
-
-    def stands_by(self) -> bool:
-        return STANDS_BY in self.log
-
-    def stop(self, signum=signal.SIGTERM, timeout=10) -> int:
-        """Send `signum`, wait for the exit code; `shutdown_log` is what was logged meanwhile."""
-        logged_before = len(self.log)
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=timeout)
-        self.shutdown_log = self.log[logged_before:]
-        return code
-
-    def cleanup(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log_file.close()
-
-
-def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+from tests.processes import STOPPED, Scheduler, wait_until
 
 
 @pytest.fixture

@@ -5,82 +5,13 @@ Deals end a few seconds ahead on the real clock; the schedulers run every job ea
 process add up to one transition per deal) and the outbox (one event per deal and recipient).
 """
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.factories import commit, iso, move_deal_to_past, parse_time, rows, scalar, utcnow
-
-LEADS = "scheduler: leading"
-STANDS_BY = "another process leads; standing by"
-JOB_LINE = re.compile(r"job (?P<name>[\w-]+): (?P<counts>.*)$", re.MULTILINE)
-
-
-class Scheduler:
-    """One `flask --app app jobs run` subprocess logging to a file."""
-
-    def __init__(self, log_path: Path, env: dict):
-        self.log_path = log_path
-        self.log_file = open(log_path, "wb")  # noqa: SIM115 (closed in cleanup)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "jobs", "run"],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def leads(self) -> bool:
-        return LEADS in self.log
-
-    def stands_by(self) -> bool:
-        return STANDS_BY in self.log
-
-    def job_runs(self, name: str | None = None) -> list[dict]:
-        """Each logged job run (in order) as `{"name", counts...}`."""
-        runs = []
-        for match in JOB_LINE.finditer(self.log):
-            counts = dict(pair.split("=", 1) for pair in match["counts"].split() if "=" in pair)
-            if name is None or match["name"] == name:
-                runs.append({"name": match["name"], **{k: int(v) for k, v in counts.items()}})
-        return runs
-
-    def closed_and_failed(self) -> tuple[int, int]:
-        runs = self.job_runs("close-deals")
-        return sum(r["closed"] for r in runs), sum(r["failed"] for r in runs)
-
-    def stop(self) -> None:
-        """SIGTERM and wait (the scheduler shuts down cleanly within a poll interval)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def cleanup(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log_file.close()
-
-
-def wait_until(condition, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
+from tests.processes import Scheduler, wait_until
 
 
 @pytest.fixture

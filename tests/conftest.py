@@ -136,6 +136,18 @@ class Api:
 
 
 @pytest.fixture
+def merchant(api) -> dict:
+    """A registered, logged-in merchant (see `Api.register`)."""
+    return api.register("merchant")
+
+
+@pytest.fixture
+def customer(api) -> dict:
+    """A registered, logged-in customer (see `Api.register`)."""
+    return api.register("customer")
+
+
+@pytest.fixture
 def api(client) -> Api:
     """The `Api` helper."""
     return Api(client)

@@ -34,11 +34,6 @@ def nearby_alerts(engine, user) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant)
 

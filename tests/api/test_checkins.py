@@ -46,16 +46,6 @@ def checkin_count(engine) -> int:
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
-def customer(api):
-    return api.register("customer")
-
-
-@pytest.fixture
 def cafe(api, merchant):
     return api.create_venue(merchant, name="Café am Markt", location=BERLIN)
 

@@ -22,18 +22,8 @@ VOUCHER_CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-H
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant)
-
-
-@pytest.fixture
-def customer(api):
-    return api.register("customer")
 
 
 def withdraw(client, customer, deal):

@@ -19,11 +19,6 @@ from tests.factories import (
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant, location={"lat": 48.137, "lon": 11.575})
 

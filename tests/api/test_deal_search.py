@@ -21,11 +21,6 @@ def geodesic_m(a: dict, b: dict) -> float:
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def viewer(api):
     return api.register("customer")
 

@@ -14,16 +14,6 @@ REWARD_KEYS = {"code", "program_id", "venue_id", "title", "status", "earned_at",
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
-def customer(api):
-    return api.register("customer")
-
-
-@pytest.fixture
 def cafe(api, merchant):
     return api.create_venue(merchant, name="Café am Markt", location=BERLIN)
 

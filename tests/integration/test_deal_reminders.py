@@ -9,11 +9,6 @@ from tests.factories import API, commit, from_now, parse_time, rows, utcnow
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant)
 

@@ -27,11 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant)
 

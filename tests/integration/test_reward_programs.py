@@ -22,11 +22,6 @@ T0 = local(ZONE, 2026, 3, 2, 10, 0)  # a Monday morning at the venue
 
 
 @pytest.fixture
-def merchant(api):
-    return api.register("merchant")
-
-
-@pytest.fixture
 def venue(api, merchant):
     return api.create_venue(merchant, name="Café am Markt", location=BERLIN, timezone=ZONE)
 

@@ -20,7 +20,18 @@ EVENT_KINDS = (
 DEVICE_PLATFORMS = ("ios", "android", "web")
 
 
-class OutboxEvent(Base):
+class DeliveryState:
+    """Columns of something that is delivered with retries: status, attempts, when next, why not."""
+
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    delivered_at: Mapped[datetime | None]
+
+
+class OutboxEvent(DeliveryState, Base):
     """One event for one recipient account, waiting to be delivered."""
 
     __tablename__ = "outbox_events"
@@ -35,12 +46,6 @@ class OutboxEvent(Base):
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB)
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
-    attempts: Mapped[int] = mapped_column(server_default=text("0"))
-    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    delivered_at: Mapped[datetime | None]
 
 
 class Notification(Base):
@@ -87,7 +92,7 @@ class Webhook(Base):
     deleted_at: Mapped[datetime | None]
 
 
-class Delivery(Base):
+class Delivery(DeliveryState, Base):
     """One outbox event on its way to one device (push) or one webhook, with its retry state."""
 
     __tablename__ = "deliveries"
@@ -103,12 +108,6 @@ class Delivery(Base):
     event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[uuid.UUID]
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
-    attempts: Mapped[int] = mapped_column(server_default=text("0"))
-    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    delivered_at: Mapped[datetime | None]
 
 
 class AlertArea(Base):

@@ -2,22 +2,12 @@
 from sqlalchemy import Float, Select, cast, func, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from geoalchemy2 import Geography, Geometry
+from geoalchemy2 import Geography
 
 
 def point(lat: float, lon: float) -> ColumnElement:
     """A geography point literal."""
     return cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), Geography(srid=4326))
-
-
-def latitude_of(column) -> ColumnElement:
-    """Y of a geography point column."""
-    return cast(func.ST_Y(cast(column, Geometry)), Float)
-
-
-def longitude_of(column) -> ColumnElement:
-    """X of a geography point column."""
-    return cast(func.ST_X(cast(column, Geometry)), Float)
 
 
 def distance_m(column, target) -> ColumnElement:

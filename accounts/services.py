@@ -3,7 +3,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -74,19 +74,25 @@ def issue_token(
     return raw, token, account
 
 
+# Built once: every authenticated request runs it, and building it cost a third of its time.
+TOKEN_LOOKUP = (
+    select(Account, Token)
+    .join(Token, Token.account_id == Account.id)
+    .where(
+        Token.token_hash == bindparam("token_hash", type_=Token.token_hash.type),
+        Token.revoked_at.is_(None),
+        Token.expires_at > bindparam("now", type_=Token.expires_at.type),
+    )
+)
+
+
 def authenticate(*, session: Session, authorization: str | None, now: datetime) -> tuple[Account, Token]:
     """Resolve an `Authorization: Bearer` header to its account; 401 if missing, bad, expired or revoked."""
     scheme, _, raw = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         raise Unauthorized("Send `Authorization: Bearer <token>`; get a token from POST /tokens.")
     row = session.execute(
-        select(Account, Token)
-        .join(Token, Token.account_id == Account.id)
-        .where(
-            Token.token_hash == hash_token(raw.strip()),
-            Token.revoked_at.is_(None),
-            Token.expires_at > now,
-        )
+        TOKEN_LOOKUP, {"token_hash": hash_token(raw.strip()), "now": now}
     ).one_or_none()
     if row is None:
         raise Unauthorized("The token is unknown, expired or revoked.")

@@ -2,7 +2,9 @@
 import json
 import uuid
 
+import orjson
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
@@ -74,8 +76,23 @@ def add_request_id_header(response):
     return response
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """Flask's JSON provider with responses encoded by orjson (several times faster on pages).
+
+    Keys stay sorted and dates keep Flask's format, so responses read as before; request
+    bodies are still parsed by `json`, whose acceptance rules the input checks rely on.
+    """
+
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+    def dumps(self, obj, **kwargs) -> str:
+        """Serialise `obj`; types orjson does not know go to Flask's default hook."""
+        return orjson.dumps(obj, default=self.default, option=self.options).decode()
+
+
 def init_app(app: Flask) -> None:
-    """Register the request hooks."""
+    """Register the request hooks and the JSON provider."""
+    app.json = OrjsonProvider(app)
     app.before_request(assign_request_id)
     app.before_request(check_json_body)
     app.after_request(add_request_id_header)

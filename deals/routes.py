@@ -44,7 +44,7 @@ def _as_geojson(page: dict):
     for deal in page["items"]:
         properties = schema.dump(deal)
         location = properties.pop("location")
-        features.append(point_feature(location["lat"], location["lon"], deal.id, properties))
+        features.append(point_feature(location["lat"], location["lon"], deal["id"], properties))
     response = jsonify(feature_collection(features, next_cursor=page["next_cursor"]))
     response.mimetype = GEOJSON
     return response
@@ -73,7 +73,7 @@ class Deals(MethodView):
             session=get_session(), bbox=args["bbox"], limit=args["limit"] + 1,
             now=utcnow(), after=after,
         )
-        return page_of(deals, args["limit"], lambda deal: [str(deal.id)])
+        return page_of(deals, args["limit"], lambda deal: [str(deal["id"])])
 
 
 @blp.route("/deals/nearby")
@@ -90,7 +90,7 @@ class NearbyDeals(MethodView):
             session=get_session(), lat=args["lat"], lon=args["lon"], radius_m=args["radius_m"],
             limit=args["limit"] + 1, now=utcnow(), after=after,
         )
-        page = page_of(deals, args["limit"], lambda deal: [deal.distance_m, str(deal.id)])
+        page = page_of(deals, args["limit"], lambda deal: [deal["distance_m"], str(deal["id"])])
         return _as_geojson(page) if _wants_geojson() else page
 
 

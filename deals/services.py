@@ -1,8 +1,11 @@
 """Deal verbs: create, change, cancel, search, commit, withdraw, redeem; each commits once."""
 import uuid
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, update
+from sqlalchemy import (
+    Float, Select, String, and_, bindparam, case, delete, distinct, exists, func, or_, select, update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -15,7 +18,7 @@ from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLim
 from deals.models import OPEN_STATUSES, Commitment, Deal, DealParticipant, Voucher
 from deals.rules import initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
-from geo.postgis import nearest_first
+from geo.postgis import lat_lon_columns, nearest_first
 from notifications.services import enqueue
 from venues.services import get_owned_venue
 
@@ -122,37 +125,64 @@ def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
     return deal
 
 
-def _open_deals(now: datetime):
-    return and_(Deal.status.in_(OPEN_STATUSES), Deal.ends_at > now)
+# Searches are the hot read path. They select plain columns (ids as text, the point as lat/lon
+# floats) and hand the schema dicts: profiles showed loading ORM objects, parsing WKB and UUIDs
+# and building statements per request costing several times the query itself.
+LISTING_COLUMNS = (
+    *(column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
+      for column in Deal.__table__.c if column.key != "location"),
+    *lat_lon_columns(Deal.location),
+)
+OPEN_LISTINGS = select(*LISTING_COLUMNS).where(
+    Deal.status.in_(OPEN_STATUSES), Deal.ends_at > bindparam("now", type_=Deal.ends_at.type)
+)
+
+
+def _listing(row, **extra) -> dict:
+    """A searched deal as the mapping `DealReadSchema` dumps."""
+    item = row._asdict()
+    item["point"] = {"lat": item.pop("lat"), "lon": item.pop("lon")}
+    cap = item["max_commitments"]
+    item["remaining"] = None if cap is None else cap - item["committed_count"]
+    item.update(extra)
+    return item
 
 
 def nearby_deals(
     *, session: Session, lat: float, lon: float, radius_m: float, limit: int, now: datetime,
     after: tuple[float, uuid.UUID] | None = None,
-) -> list[Deal]:
+) -> list[dict]:
     """Open deals within `radius_m`, nearest first (ties by id), each with `distance_m`."""
     found = nearest_first(
-        session, select(Deal).where(_open_deals(now)), Deal.location, Deal.id,
-        lat=lat, lon=lon, radius_m=radius_m, limit=limit, after=after,
+        session, OPEN_LISTINGS, Deal.location, Deal.id, lat=lat, lon=lon, radius_m=radius_m,
+        limit=limit, after=after, params={"now": now},
     )
-    for deal, metres in found:
-        deal.distance_m = metres
-    return [deal for deal, _ in found]
+    return [_listing(row, distance_m=metres) for row, metres in found]
+
+
+@lru_cache(maxsize=4)
+def _viewport_statement(boxes: int, paged: bool) -> Select:
+    """Open listings inside `boxes` envelopes (bind parameters `box{i}_*`), by id."""
+    geometry = func.geometry(Deal.location)
+    inside = or_(*[
+        func.ST_Intersects(geometry, func.ST_MakeEnvelope(
+            *(bindparam(f"box{i}_{edge}", type_=Float) for edge in BBox._fields), 4326))
+        for i in range(boxes)
+    ])
+    query = OPEN_LISTINGS.where(inside).order_by(Deal.id).limit(bindparam("limit"))
+    return query.where(Deal.id > bindparam("after", type_=Deal.id.type)) if paged else query
 
 
 def deals_in_bbox(
     *, session: Session, bbox: BBox, limit: int, now: datetime, after: uuid.UUID | None = None,
-) -> list[Deal]:
+) -> list[dict]:
     """Open deals inside a lat/lon viewport (split at the antimeridian when it crosses it), by id."""
-    geometry = func.geometry(Deal.location)
-    inside = or_(*[
-        func.ST_Intersects(geometry, func.ST_MakeEnvelope(*box, 4326))
-        for box in split_at_antimeridian(bbox)
-    ])
-    query = select(Deal).where(_open_deals(now), inside).order_by(Deal.id).limit(limit)
-    if after is not None:
-        query = query.where(Deal.id > after)
-    return list(session.scalars(query))
+    boxes = split_at_antimeridian(bbox)
+    values = {"now": now, "limit": limit, "after": after}
+    for i, box in enumerate(boxes):
+        values.update({f"box{i}_{edge}": value for edge, value in box._asdict().items()})
+    statement = _viewport_statement(len(boxes), after is not None)
+    return [_listing(row) for row in session.execute(statement, values)]
 
 
 def merchant_deals(

@@ -1,5 +1,7 @@
 """PostGIS expressions on geography(Point, 4326) columns (lon is X, lat is Y)."""
-from sqlalchemy import Float, Select, cast, func, tuple_
+from functools import lru_cache
+
+from sqlalchemy import Float, Select, bindparam, cast, func, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from geoalchemy2 import Geography
@@ -25,46 +27,69 @@ def within_m(column, target, radius_m: float) -> ColumnElement:
 SPHERE_ERROR = 0.01
 
 
-def nearest_first(
-    session: Session, query: Select, column, id_column, *, lat: float, lon: float,
-    radius_m: float, limit: int, after: tuple[float, object] | None = None,
-) -> list[tuple]:
-    """Rows of `query` within `radius_m`, nearest first by geodesic distance (ties by id).
+@lru_cache(maxsize=64)
+def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[Select, Select]:
+    """The KNN and the exact statement for `nearest_first`, built once per query shape.
 
-    Returns `(entity, distance_m)` pairs. Candidates come from the GiST index in KNN order
-    (`ORDER BY column <-> point LIMIT n`, which reads only about n index entries however
-    dense the area); their geodesic distances are then sorted exactly. Because the two
-    distances differ by less than SPHERE_ERROR, the page is provably the true one when its
-    last distance lies below what any unread candidate could have; otherwise (rare: a page
-    of near-equal distances) the exact ST_DWithin + ORDER BY query answers instead.
+    Everything that varies per call is a bind parameter, so a search does not pay for building
+    a statement and its cache key (profiles showed about 0.5 ms per request).
     """
-    target = point(lat, lon)
+    target = point(bindparam("lat", type_=Float), bindparam("lon", type_=Float))
     sphere = column.op("<->", return_type=Float)(target)
     geodesic = distance_m(column, target)
+    knn = query.add_columns(geodesic.label("_distance"), sphere.label("_sphere"),
+                            id_column.label("_key")).order_by(sphere).limit(bindparam("fetch"))
+    exact = (
+        query.add_columns(geodesic.label("_distance"))
+        .where(within_m(column, target, bindparam("radius_m", type_=Float)))
+        .order_by(geodesic, id_column)
+        .limit(bindparam("limit"))
+    )
+    if paged:
+        knn = knn.where(sphere >= bindparam("after_sphere", type_=Float))
+        exact = exact.where(tuple_(geodesic, id_column) > tuple_(
+            bindparam("after_distance", type_=Float), bindparam("after_id", type_=id_column.type)))
+    return knn, exact
+
+
+def nearest_first(
+    session: Session, query: Select, column, id_column, *, lat: float, lon: float,
+    radius_m: float, limit: int, after: tuple[float, object] | None = None, params: dict | None = None,
+) -> list[tuple]:
+    """Rows of `query` (with bind `params`) within `radius_m`, nearest first by geodesic distance.
+
+    Ties go by id. Returns `(row, distance_m)` pairs, `row` holding the query's own columns first.
+    Candidates come from the GiST index in KNN order (`ORDER BY column <-> point LIMIT n`, which
+    reads only about n index entries however dense the area); their geodesic distances are then
+    sorted exactly. Because the two distances differ by less than SPHERE_ERROR, the page is
+    provably the true one when its last distance lies below what any unread candidate could
+    have; otherwise (rare: a page of near-equal distances) the exact ST_DWithin + ORDER BY query
+    answers instead.
+    """
+    knn, exact = _nearest_statements(query, column, id_column, after is not None)
     fetch = limit + 10 + limit // 4
-    knn = query.add_columns(geodesic, sphere).order_by(sphere).limit(fetch)
+    values = {**(params or {}), "lat": lat, "lon": lon, "fetch": fetch, "limit": limit,
+              "radius_m": radius_m}
     if after is not None:
-        knn = knn.where(sphere >= after[0] / (1 + SPHERE_ERROR))
-    rows = session.execute(knn).all()
-    id_of = id_column.key
+        values.update(after_sphere=after[0] / (1 + SPHERE_ERROR), after_distance=after[0],
+                      after_id=after[1])
+    rows = session.execute(knn, values).all()
 
     def sort_key(row):
-        return (row[1], getattr(row[0], id_of))
+        return (row[-3], row[-1])
 
     page = sorted(
         (row for row in rows
-         if row[1] <= radius_m and (after is None or sort_key(row) > tuple(after))),
+         if row[-3] <= radius_m and (after is None or sort_key(row) > tuple(after))),
         key=sort_key,
     )[:limit]
-    unread_floor = rows[-1][2] * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
-    if unread_floor > radius_m or (len(page) == limit and page[-1][1] < unread_floor):
-        return [(row[0], row[1]) for row in page]
-    exact = (
-        query.add_columns(geodesic)
-        .where(within_m(column, target, radius_m))
-        .order_by(geodesic, id_column)
-        .limit(limit)
-    )
-    if after is not None:
-        exact = exact.where(tuple_(geodesic, id_column) > tuple_(*after))
-    return [(row[0], row[1]) for row in session.execute(exact)]
+    unread_floor = rows[-1][-2] * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
+    if unread_floor > radius_m or (len(page) == limit and page[-1][-3] < unread_floor):
+        return [(row, row[-3]) for row in page]
+    return [(row, row[-1]) for row in session.execute(exact, values)]
+
+
+def lat_lon_columns(column) -> tuple[ColumnElement, ColumnElement]:
+    """`lat` and `lon` of a geography point column, read as plain floats by the database."""
+    flat = func.geometry(column)
+    return func.ST_Y(flat).label("lat"), func.ST_X(flat).label("lon")

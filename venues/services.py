@@ -61,6 +61,6 @@ def nearby_venues(
     """Venues within `radius_m` of the point, nearest first (ties by id), each with `distance_m`."""
     found = nearest_first(session, select(Venue), Venue.location, Venue.id, lat=lat, lon=lon,
                           radius_m=radius_m, limit=limit, after=after)
-    for venue, metres in found:
-        venue.distance_m = metres
-    return [venue for venue, _ in found]
+    for row, metres in found:
+        row[0].distance_m = metres
+    return [row[0] for row, _ in found]

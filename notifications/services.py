@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, String, func, literal, select
+from sqlalchemy import Select, String, bindparam, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,13 @@ from notifications.models import (
     EVENT_KINDS, AlertArea, Delivery, Device, Notification, OutboxEvent, Webhook,
 )
 from notifications.ssrf import url_refusal
+
+
+# Built once and sent as one executemany: a multi-row VALUES insert is compiled afresh on every
+# call, which cost more than the insert itself on hot paths (a check-in enqueues one to three).
+_ENQUEUE = pg_insert(OutboxEvent.__table__).values(
+    {name: bindparam(name) for name in ("kind", "recipient_id", "title", "body", "payload", "dedupe_key")}
+).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxEvent.id)
 
 
 def enqueue(
@@ -38,10 +45,7 @@ def enqueue(
     ]
     if not rows:
         return 0
-    result = session.execute(
-        pg_insert(OutboxEvent).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    return result.rowcount
+    return len(session.execute(_ENQUEUE, rows).all())
 
 
 def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:

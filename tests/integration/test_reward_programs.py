@@ -167,6 +167,20 @@ def test_frequency_rewards_three_visits_within_seven_days_once_per_window(engine
     assert rewards_by_account(engine, regular.id) == {uid(customer): 2}
 
 
+
+def test_a_reward_from_another_program_does_not_restart_the_frequency_window(engine, program, visit,
+                                                                           customers):
+    regular = program("frequency", threshold=2, window_days=7, title="Regular")
+    program("first_visit", title="Welcome")
+    (customer,) = customers(1)
+    _, rewards, _ = visit(customer, T0)  # earns the welcome reward, not the regular one
+    assert [r.title for r in rewards] == ["Welcome"]
+
+    _, rewards, progress = visit(customer, T0 + timedelta(days=1))
+
+    assert [r.title for r in rewards] == ["Regular"]
+    assert progress_of(progress, regular) == (2, 2, True)
+
 # --- mayor -----------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from core.db import any_of
 from deals.alerts import alert_nearby
 from deals.models import Commitment, Deal, DealParticipant, Voucher
-from notifications.services import enqueue_select
+from notifications.services import enqueue_group_select, enqueue_select
 
 
 def activate_deals(*, session: Session, now: datetime) -> dict:
@@ -38,7 +38,7 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
 
 def _outcome_events(session: Session, kind: str, deal_ids: list, committers, title: str,
                     body: str) -> int:
-    """Enqueue `kind` for each deal's committers (commitments matching `committers`) and merchant."""
+    """Enqueue `kind` once per deal, for its committers (matching `committers`) and merchant."""
     if not deal_ids:
         return 0
     recipients = union(
@@ -46,22 +46,28 @@ def _outcome_events(session: Session, kind: str, deal_ids: list, committers, tit
         .where(any_of(Commitment.deal_id, deal_ids), committers),
         select(Deal.id, Deal.merchant_id).where(any_of(Deal.id, deal_ids)),
     ).subquery()
+    audiences = (
+        select(recipients.c.deal_id, func.array_agg(recipients.c.recipient_id).label("recipient_ids"))
+        .group_by(recipients.c.deal_id)
+        .subquery()
+    )
     rows = select(
-        recipients.c.recipient_id,
+        audiences.c.recipient_ids,
         literal(title).label("title"),
         (literal(body) + Deal.title + literal("”")).label("body"),
         func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
                                 "committed_count", Deal.committed_count).label("payload"),
         (literal(f"{kind}:") + Deal.id.cast(String)).label("event_key"),
-    ).join(Deal, Deal.id == recipients.c.deal_id)
-    return enqueue_select(session, kind=kind, rows=rows)
+    ).join(Deal, Deal.id == audiences.c.deal_id)
+    return enqueue_group_select(session, kind=kind, rows=rows)
 
 
 def close_deals(*, session: Session, now: datetime) -> dict:
     """At `ends_at`: tipped -> closed, active (or never activated) -> failed, releasing commitments.
 
     One UPDATE decides every deal's fate, so concurrent or repeated runs transition each deal
-    once; events carry dedupe keys, so they are enqueued once.
+    once; events carry dedupe keys, so they are enqueued once. Each outcome is one group event
+    (not one row per committer), fanned out to the recipients by the dispatcher.
     """
     ended = session.execute(
         update(Deal)
@@ -81,8 +87,10 @@ def close_deals(*, session: Session, now: datetime) -> dict:
             update(Commitment)
             .where(any_of(Commitment.deal_id, failed), Commitment.status == "pending")
             .values(status="released", released_at=now)
+            .execution_options(synchronize_session=False)
         ).rowcount
-        session.execute(delete(DealParticipant).where(any_of(DealParticipant.deal_id, failed)))
+        session.execute(delete(DealParticipant).where(any_of(DealParticipant.deal_id, failed))
+                        .execution_options(synchronize_session=False))
     events = _outcome_events(
         session, "deal.closed", closed, Commitment.status == "confirmed", "Deal closed",
         "Your vouchers are ready: “",

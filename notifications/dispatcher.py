@@ -1,10 +1,11 @@
 """The dispatcher: fans outbox events out to inbox, push and webhooks, and delivers with retries.
 
-Phase 1 claims pending outbox events with FOR UPDATE SKIP LOCKED, writes their inbox rows and
-one `deliveries` row per device / subscribed webhook, all in one transaction. Phase 2 leases
-due deliveries (SKIP LOCKED, then `next_attempt_at` pushed past the lease so parallel
-dispatchers skip them), sends them outside any transaction, and records each outcome:
-delivered, retried with exponential backoff and jitter, or dead after the retry horizon.
+Phase 1 claims pending outbox events with FOR UPDATE SKIP LOCKED, writes an inbox row for each
+recipient (one, or every member of a group event) and one `deliveries` row per recipient's
+device / subscribed webhook, all in one transaction. Phase 2 leases due deliveries (SKIP
+LOCKED, then `next_attempt_at` pushed past the lease so parallel dispatchers skip them), sends
+them outside any transaction, and records each outcome: delivered, retried with exponential
+backoff and jitter, or dead after the retry horizon.
 Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
 same on every retry.
 """
@@ -16,10 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
-from sqlalchemy import DateTime, String, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    DateTime, String, and_, delete, func, insert, literal, or_, select, true, update,
+)
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from accounts.models import Account
 from core.db import any_of
 from notifications.models import Delivery, Device, Notification, OutboxEvent, Webhook
 from notifications.transports import Outcome, send_push, send_webhook
@@ -58,25 +63,33 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
     if not event_ids:
         session.commit()
         return {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0}
-    claimed_events = any_of(OutboxEvent.id, event_ids)
+    # One row per (event, recipient): a group event names many, any other event one.
+    recipient = func.unnest(func.coalesce(
+        OutboxEvent.recipient_ids, array([OutboxEvent.recipient_id]))
+    ).table_valued("account_id").render_derived(name="recipient")
+    audience = (
+        select(OutboxEvent.id, recipient.c.account_id, OutboxEvent.kind, OutboxEvent.title,
+               OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at)
+        .join(recipient, true())
+        .join(Account, Account.id == recipient.c.account_id)  # skips accounts deleted since
+        .where(any_of(OutboxEvent.id, event_ids))
+        .subquery()
+    )
     session.execute(insert(Notification).from_select(
-        ["account_id", "event_id", "kind", "title", "body", "data", "created_at"],
-        select(OutboxEvent.recipient_id, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
-               OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at).where(claimed_events),
-    ))
+        ["event_id", "account_id", "kind", "title", "body", "data", "created_at"], select(audience)))
     due = literal(now, DateTime(timezone=True))
-    device_targets = select(OutboxEvent.id, literal("push"), Device.id, due, due).join(
-        Device, Device.account_id == OutboxEvent.recipient_id).where(claimed_events)
+    device_targets = select(audience.c.id, literal("push"), Device.id, due, due).join(
+        Device, Device.account_id == audience.c.account_id)
     push = push_skipped = 0
     if settings.push_gateway_url:
         push = _add_deliveries(session, device_targets)
     else:
         push_skipped = session.scalar(select(func.count()).select_from(device_targets.subquery()))
-    webhook_targets = select(OutboxEvent.id, literal("webhook"), Webhook.id, due, due).join(
-        Webhook, and_(Webhook.account_id == OutboxEvent.recipient_id, Webhook.deleted_at.is_(None),
+    webhook_targets = select(audience.c.id, literal("webhook"), Webhook.id, due, due).join(
+        Webhook, and_(Webhook.account_id == audience.c.account_id, Webhook.deleted_at.is_(None),
                       or_(func.cardinality(Webhook.events) == 0,
-                          OutboxEvent.kind.cast(String) == func.any(Webhook.events))),
-    ).where(claimed_events)
+                          audience.c.kind.cast(String) == func.any(Webhook.events))),
+    )
     webhooks = _add_deliveries(session, webhook_targets)
     session.commit()
     return {"events": len(event_ids), "push": push, "push_skipped": push_skipped, "webhooks": webhooks}

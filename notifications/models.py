@@ -4,7 +4,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geography
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func, text,
+    BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, Uuid, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,16 +32,23 @@ class DeliveryState:
 
 
 class OutboxEvent(DeliveryState, Base):
-    """One event for one recipient account, waiting to be delivered."""
+    """One event for one recipient account, or for a group of them, waiting to be delivered.
+
+    A group event (`recipient_ids`, e.g. one deal outcome for all its committers) is one row
+    however large the group; the dispatcher fans it out to each recipient's inbox and devices.
+    """
 
     __tablename__ = "outbox_events"
     __table_args__ = (
         Index("ix_outbox_events_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        CheckConstraint("(recipient_id IS NULL) <> (recipient_ids IS NULL)", name="one_audience"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
-    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    recipient_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB)
@@ -52,11 +59,14 @@ class Notification(Base):
     """An in-app inbox entry, made from one outbox event."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_account_created", "account_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_account_created", "account_id", "created_at", "id"),
+        UniqueConstraint("event_id", "account_id", name="uq_notifications_event_account"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"), unique=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)

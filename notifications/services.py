@@ -48,28 +48,41 @@ def enqueue(
     return len(session.execute(_ENQUEUE, rows).all())
 
 
+def _insert_events(session: Session, kind: str, audience: str, rows: Select, dedupe_key) -> int:
+    """INSERT ... SELECT outbox rows of `kind` from `rows`, skipping dedupe keys already taken."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    source = rows.subquery()
+    return session.execute(
+        pg_insert(OutboxEvent)
+        .from_select(
+            ["kind", audience, "title", "body", "payload", "dedupe_key"],
+            select(literal(kind), source.c[audience], source.c.title, source.c.body,
+                   source.c.payload, dedupe_key(source.c)),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    ).rowcount
+
+
 def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
     """Set-based `enqueue`: `rows` selects `recipient_id, title, body, payload, event_key`.
 
     Each row becomes one outbox event with dedupe key `event_key:recipient_id`; rows already
     enqueued are skipped. Runs in the caller's transaction. Returns how many rows were new.
     """
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"unknown event kind {kind!r}")
-    source = rows.subquery()
-    result = session.execute(
-        pg_insert(OutboxEvent)
-        .from_select(
-            ["kind", "recipient_id", "title", "body", "payload", "dedupe_key"],
-            select(
-                literal(kind), source.c.recipient_id, source.c.title, source.c.body,
-                source.c.payload,
-                source.c.event_key + literal(":") + source.c.recipient_id.cast(String),
-            ),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    return result.rowcount
+    return _insert_events(
+        session, kind, "recipient_id", rows,
+        lambda c: c.event_key + literal(":") + c.recipient_id.cast(String))
+
+
+def enqueue_group_select(session: Session, *, kind: str, rows: Select) -> int:
+    """One outbox event per group: `rows` selects `recipient_ids, title, body, payload, event_key`.
+
+    For events whose content is the same for every recipient (a deal outcome): one row however
+    large the group, fanned out by the dispatcher. `event_key` is the dedupe key, so a group
+    event is enqueued once. Runs in the caller's transaction. Returns how many rows were new.
+    """
+    return _insert_events(session, kind, "recipient_ids", rows, lambda c: c.event_key)
 
 
 def list_notifications(

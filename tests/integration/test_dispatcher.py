@@ -15,11 +15,12 @@ from sqlalchemy import text
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from deals.jobs import close_deals
 from notifications.dispatcher import DispatchSettings, dispatch, fan_out, lease_due
 from notifications.jobs import dispatch_notifications
 from notifications.services import enqueue
 from tests.conftest import Api
-from tests.factories import commit, rows, scalar
+from tests.factories import commit, from_now, parse_time, rows, scalar
 from tests.receiver import Receiver
 
 API = "/api/v1"
@@ -393,6 +394,45 @@ def test_without_a_push_gateway_push_is_skipped_and_counted_and_the_inbox_still_
     assert deliveries(engine, "push") == []
     inbox = client.get(f"{API}/me/notifications", headers=alice["headers"]).json["items"]
     assert [item["kind"] for item in inbox] == ["deal.tipped"]
+
+
+def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_merchant_once(
+    loopback, make_app, db, engine, receiver,
+):
+    push_app = make_app(PUSH_GATEWAY_URL=receiver.url("/push"), WEBHOOK_ALLOW_LOOPBACK=True)
+    merchant = loopback.register("merchant")
+    venue = loopback.create_venue(merchant)
+    deal = loopback.create_deal(merchant, venue, min_commitments=10, ends_at=from_now(hours=1))
+    customers = [loopback.register() for _ in range(3)]
+    for customer in customers:
+        assert commit(loopback, customer, deal).status_code == 201
+    dispatch(session=db, now=utcnow(), settings=SETTINGS)  # the commitment events, to nobody's device
+    for number, customer in enumerate(customers):
+        register_device(loopback, customer, f"token-{number}")
+    bystander = loopback.register()
+    register_device(loopback, bystander, "token-bystander")
+    create_webhook(loopback, merchant, receiver.url("/hook"), events=["deal.failed"])
+    now = parse_time(deal["ends_at"]) + timedelta(seconds=1)
+
+    assert close_deals(session=db, now=now)["events"] == 1
+    assert scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind = 'deal.failed'") == 1
+    with push_app.app_context():
+        result = dispatch_notifications(session=db, now=now)
+        again = dispatch_notifications(session=db, now=now + timedelta(minutes=5))
+
+    assert (result["events"], result["push"], result["webhooks"], result["delivered"]) == (
+        1, 3, 1, 4)
+    assert (again["events"], again["delivered"]) == (0, 0)
+    pushed = [request.json()["message"] for request in receiver.received("/push")]
+    assert sorted(message["token"] for message in pushed) == ["token-0", "token-1", "token-2"]
+    assert {message["data"]["deal_id"] for message in pushed} == {deal["id"]}
+    (hook,) = receiver.received("/hook")
+    assert (hook.json()["type"], hook.json()["data"]["deal_id"]) == ("deal.failed", deal["id"])
+    for account in [*customers, merchant]:
+        inbox = loopback.client.get(f"{API}/me/notifications", headers=account["headers"]).json
+        assert [item["kind"] for item in inbox["items"]].count("deal.failed") == 1
+    bystander_inbox = loopback.client.get(f"{API}/me/notifications", headers=bystander["headers"])
+    assert bystander_inbox.json["items"] == []
 
 
 # --- the outbox is transactional ----------------------------------------------------------------------

@@ -23,6 +23,9 @@ class Checkin(Base):
               postgresql_where=text("counted")),
         Index("ix_checkins_account_counted", "account_id", "created_at", postgresql_where=text("counted")),
         Index("ix_checkins_venue_counted", "venue_id", "created_at", postgresql_where=text("counted")),
+        # Distinct counted days per account in the mayor window, as an index-only range scan.
+        Index("ix_checkins_venue_day", "venue_id", "local_day", "account_id",
+              postgresql_where=text("counted")),
         Index("ix_checkins_account_created", "account_id", "created_at"),
     )
 

@@ -9,14 +9,13 @@ backoff and jitter, or dead after the retry horizon.
 Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
 same on every retry.
 """
-import contextlib
+import asyncio
 import random
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
+import aiohttp
 from sqlalchemy import (
     DateTime, String, and_, delete, func, insert, literal, or_, select, true, update,
 )
@@ -41,7 +40,7 @@ class DispatchSettings:
     retry_base: timedelta = timedelta(seconds=10)
     retry_cap: timedelta = timedelta(hours=1)
     retry_horizon: timedelta = timedelta(hours=24)
-    workers: int = 16
+    workers: int = 16  # deliveries in flight at once
 
 
 def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> dict:
@@ -156,17 +155,18 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
     return [Job(*row) for row in rows]
 
 
-def attempt(job: Job, http: requests.Session, settings: DispatchSettings, now: datetime) -> Outcome:
+async def attempt(job: Job, http: aiohttp.ClientSession, settings: DispatchSettings,
+                  now: datetime) -> Outcome:
     """Send one delivery."""
     if job.channel == "push":
         if job.token is None:
             return Outcome(False, "device removed", permanent=True)
-        return send_push(http, settings.push_gateway_url, job.token, job.title, job.body,
-                         {"kind": job.kind, **job.payload})
+        return await send_push(http, settings.push_gateway_url, job.token, job.title, job.body,
+                               {"kind": job.kind, **job.payload})
     if job.url is None:
         return Outcome(False, "webhook deleted", permanent=True)
-    return send_webhook(http, job.url, job.secret, f"msg_{job.event_id}", job.kind,
-                        job.event_created_at, job.payload, now, settings.allow_loopback)
+    return await send_webhook(http, job.url, job.secret, f"msg_{job.event_id}", job.kind,
+                              job.event_created_at, job.payload, now, settings.allow_loopback)
 
 
 def retry_delay(attempts: int, settings: DispatchSettings) -> timedelta:
@@ -204,29 +204,32 @@ def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetim
     return counts
 
 
-def _http_session(workers: int) -> requests.Session:
-    """A session keeping one pooled keep-alive connection per sender thread and host."""
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+async def _deliver_due(session: Session, now: datetime, settings: DispatchSettings,
+                       totals: dict) -> None:
+    """Lease, send (`settings.workers` at a time) and record batches until nothing is due."""
+    in_flight = asyncio.Semaphore(settings.workers)
+
+    async def send(job: Job, http: aiohttp.ClientSession) -> Outcome:
+        # Bounded here rather than by the connector, so the 5 s timeout starts when sending.
+        async with in_flight:
+            return await attempt(job, http, settings, now)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        # The database calls block the loop, but only between batches, when nothing is in flight.
+        while jobs := lease_due(session=session, now=now, settings=settings):
+            outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
+            counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
+                            settings=settings)
+            for key, value in counts.items():
+                totals[key] += value
 
 
-def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
-             http: requests.Session | None = None) -> dict:
+def dispatch(*, session: Session, now: datetime, settings: DispatchSettings) -> dict:
     """One dispatcher run: fan out every pending event, then send every due delivery."""
     totals = {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0,
               "delivered": 0, "retried": 0, "dead": 0}
     while (fanned := fan_out(session=session, now=now, settings=settings))["events"]:
         for key, value in fanned.items():
             totals[key] += value
-    with ThreadPoolExecutor(max_workers=settings.workers) as pool, \
-            (contextlib.nullcontext(http) if http else _http_session(settings.workers)) as client:
-        while jobs := lease_due(session=session, now=now, settings=settings):
-            outcomes = list(pool.map(lambda job: attempt(job, client, settings, now), jobs))
-            counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
-                            settings=settings)
-            for key, value in counts.items():
-                totals[key] += value
+    asyncio.run(_deliver_due(session, now, settings, totals))
     return totals

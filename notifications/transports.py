@@ -1,14 +1,20 @@
-"""Delivery transports: the push gateway (FCM HTTP v1 shaped) and signed webhooks."""
+"""Delivery transports: the push gateway (FCM HTTP v1 shaped) and signed webhooks.
+
+Both are coroutines on one shared `aiohttp.ClientSession` (keep-alive pool), so a dispatcher
+keeps hundreds of deliveries in flight on one thread instead of one blocking request per thread.
+"""
+import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
+import aiohttp
 from standardwebhooks import Webhook as StandardWebhook
 
 from notifications.ssrf import url_refusal
 
-TIMEOUT_SECONDS = 5
+TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 @dataclass(frozen=True)
@@ -21,8 +27,13 @@ class Outcome:
     unregistered: bool = False
 
 
-def _failure(exc: requests.RequestException) -> Outcome:
+def _failure(exc: Exception) -> Outcome:
     return Outcome(False, f"{exc.__class__.__name__}: {exc}"[:500])
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> StandardWebhook:
+    return StandardWebhook(secret)
 
 
 def push_message(token: str, title: str, body: str, data: dict) -> dict:
@@ -34,19 +45,20 @@ def push_message(token: str, title: str, body: str, data: dict) -> dict:
     }}
 
 
-def send_push(http: requests.Session, gateway_url: str, token: str, title: str, body: str,
-              data: dict) -> Outcome:
+async def send_push(http: aiohttp.ClientSession, gateway_url: str, token: str, title: str,
+                    body: str, data: dict) -> Outcome:
     """POST one push message; a token the gateway calls unregistered is reported as such."""
     try:
-        response = http.post(gateway_url, json=push_message(token, title, body, data),
-                             timeout=TIMEOUT_SECONDS, allow_redirects=False)
-    except requests.RequestException as exc:
+        async with http.post(gateway_url, json=push_message(token, title, body, data),
+                             timeout=TIMEOUT, allow_redirects=False) as response:
+            status, text = response.status, (await response.read())[:2000].decode(errors="replace")
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         return _failure(exc)
-    if response.ok:
+    if status < 400:
         return Outcome(True)
-    if response.status_code in (404, 410) or "UNREGISTERED" in response.text[:2000]:
+    if status in (404, 410) or "UNREGISTERED" in text:
         return Outcome(False, "device token unregistered", permanent=True, unregistered=True)
-    return Outcome(False, f"push gateway answered HTTP {response.status_code}")
+    return Outcome(False, f"push gateway answered HTTP {status}")
 
 
 def webhook_body(kind: str, timestamp: datetime, data: dict) -> str:
@@ -55,10 +67,12 @@ def webhook_body(kind: str, timestamp: datetime, data: dict) -> str:
                        "data": data}, separators=(",", ":"))
 
 
-def send_webhook(http: requests.Session, url: str, secret: str, message_id: str, kind: str,
-                 event_time: datetime, data: dict, now: datetime, allow_loopback: bool) -> Outcome:
+async def send_webhook(http: aiohttp.ClientSession, url: str, secret: str, message_id: str,
+                       kind: str, event_time: datetime, data: dict, now: datetime,
+                       allow_loopback: bool) -> Outcome:
     """POST a Standard Webhooks request: SSRF-checked, signed, 5 s timeout, redirects refused."""
-    refusal = url_refusal(url, allow_loopback=allow_loopback)
+    # The check resolves the host (blocking), so it runs off the event loop.
+    refusal = await asyncio.to_thread(url_refusal, url, allow_loopback=allow_loopback)
     if refusal:
         return Outcome(False, refusal, permanent=True)
     body = webhook_body(kind, event_time, data)
@@ -67,15 +81,17 @@ def send_webhook(http: requests.Session, url: str, secret: str, message_id: str,
         "content-type": "application/json",
         "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": StandardWebhook(secret).sign(message_id, now, body),
+        "webhook-signature": _signer(secret).sign(message_id, now, body),
     }
     try:
-        response = http.post(url, data=body.encode(), headers=headers, timeout=TIMEOUT_SECONDS,
-                             allow_redirects=False)
-    except requests.RequestException as exc:
+        async with http.post(url, data=body.encode(), headers=headers, timeout=TIMEOUT,
+                             allow_redirects=False) as response:
+            await response.read()
+            status = response.status
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         return _failure(exc)
-    if 200 <= response.status_code < 300:
+    if 200 <= status < 300:
         return Outcome(True)
-    if 300 <= response.status_code < 400:
-        return Outcome(False, f"redirect refused (HTTP {response.status_code})")
-    return Outcome(False, f"HTTP {response.status_code}")
+    if 300 <= status < 400:
+        return Outcome(False, f"redirect refused (HTTP {status})")
+    return Outcome(False, f"HTTP {status}")

@@ -1,4 +1,5 @@
 """The SSRF guard for webhook targets (no database; `localhost` resolves through /etc/hosts)."""
+import asyncio
 import ipaddress
 import socket
 from datetime import UTC, datetime
@@ -146,9 +147,9 @@ def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_privately_
 ):
     fake_dns(monkeypatch, {"hook.example": ["10.1.2.3"]})  # was public when registered
     http = RecordingHttp()
-    outcome = send_webhook(http, "https://hook.example/hook", "whsec_" + "A" * 44, "msg_1",
-                           "deal.tipped", datetime.now(UTC), {}, datetime.now(UTC),
-                           allow_loopback=True)
+    outcome = asyncio.run(send_webhook(
+        http, "https://hook.example/hook", "whsec_" + "A" * 44, "msg_1", "deal.tipped",
+        datetime.now(UTC), {}, datetime.now(UTC), allow_loopback=True))
     assert (outcome.ok, outcome.permanent) == (False, True)
     assert "private" in outcome.error
     assert http.posts == []

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from app import create_app
 from core.config import normalise_database_url
+from core.db import dispose_engines
 from models import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,4 +253,4 @@ def make_app():
 
     yield factory
     for extra in built:
-        extra.extensions["db_engine"].dispose()
+        dispose_engines(extra)

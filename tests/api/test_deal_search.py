@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from pyproj import Geod
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 
 from deals import jobs, services
 from geo.bbox import BBox
@@ -398,17 +398,17 @@ def many_deals(api, engine, merchant):
 
 
 @pytest.fixture
-def captured_sql(engine):
-    """Every statement the engine sends that reads deals, with its parameters."""
+def captured_sql():
+    """Every statement any engine (requests read through their own) sends that reads deals."""
     captured = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and "FROM deals" in statement:
             captured.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", capture)
+    event.listen(Engine, "before_cursor_execute", capture)
     yield captured
-    event.remove(engine, "before_cursor_execute", capture)
+    event.remove(Engine, "before_cursor_execute", capture)
 
 
 def index_names(plan: dict) -> set[str]:

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from alembic import command
 from openapi_spec_validator import validate
 
+from core.db import get_session
 from tests.conftest import alembic_config, free_port
 
 
@@ -124,3 +125,12 @@ def test_the_docs_page_loads_only_local_assets_and_they_are_served(client):
 def test_unknown_docs_assets_are_404_not_a_directory_listing_or_traversal(client):
     assert client.get("/api/docs/assets/nope.js").status_code == 404
     assert client.get("/api/docs/assets/../../../etc/passwd").status_code == 404
+
+
+def test_read_requests_run_without_a_transaction_and_writes_in_one(app):
+    # Searches save BEGIN and ROLLBACK round trips; a write must stay atomic.
+    for method, autocommit in (("GET", True), ("HEAD", True), ("POST", False), ("PATCH", False),
+                               ("DELETE", False)):
+        with app.test_request_context("/", method=method):
+            dbapi_connection = get_session().connection().connection.dbapi_connection
+            assert dbapi_connection.autocommit is autocommit, method

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import create_app
+from core.db import dispose_engines
 from notifications.dispatcher import DispatchSettings, dispatch
 from tests.conftest import TEST_CONFIG, Api
 from tests.factories import commit, scalar
@@ -44,7 +45,7 @@ def _app(database_url, allow_loopback: bool):
     app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url,
                           WEBHOOK_ALLOW_LOOPBACK=allow_loopback))
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose_engines(app)
 
 
 @pytest.fixture(scope="module")

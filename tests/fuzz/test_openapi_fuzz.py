@@ -43,11 +43,12 @@ schemathesis.openapi.format("url", st.sampled_from(["http://127.0.0.1:9/hook", "
 def fuzz_app(database_url):
     """The app, with webhooks to loopback allowed (the generated URLs point there)."""
     from app import create_app
+    from core.db import dispose_engines
     from tests.conftest import TEST_CONFIG
 
     app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=True))
     yield app
-    app.extensions["db_engine"].dispose()
+    dispose_engines(app)
 
 
 @pytest.fixture(scope="module")

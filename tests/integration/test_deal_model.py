@@ -430,7 +430,9 @@ class DealMachine(RuleBasedStateMachine):
 
         events = Counter(
             (row.kind, row.payload.get("deal_id"), str(row.recipient_id))
-            for row in self.rows("SELECT kind, payload, recipient_id FROM outbox_events")
+            for row in self.rows(  # a group event counts once for each of its recipients
+                "SELECT kind, payload, r.recipient_id FROM outbox_events CROSS JOIN LATERAL"
+                " unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient_id)")
         )
         assert events == model.events, (
             f"unexpected {dict(events - model.events)}, missing {dict(model.events - events)}")

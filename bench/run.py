@@ -98,6 +98,25 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
         process.wait(timeout=30)
 
 
+def worker_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU the gunicorn workers have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def http_load(server, base: str, script: str, env: dict, connections: int, duration: int) -> dict:
+    """`wrk` figures plus the workers' CPU per request (ms), the Python side of each request."""
+    before = worker_cpu_seconds(server.pid)
+    result = wrk(base, script, env, connections, duration)
+    used = worker_cpu_seconds(server.pid) - before
+    return {**result, "cpu_ms": used * 1000 / max(result["rps"] * duration, 1)}
+
+
 def worker_rss_mb(master_pid: int) -> list[float]:
     """Peak RSS (VmHWM) of each gunicorn worker, in MB."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
@@ -387,22 +406,28 @@ def main(workers, threads, connections, duration, port, sweep_deals, sweep_commi
     add_reward_programs(engine, venues_file)
 
     with gunicorn(database_url, port, workers, threads) as (base, server):
-        nearby = wrk(base, "nearby.lua", {"BENCH_TOKEN": token}, connections, duration)
+        framework = http_load(server, base, "healthz.lua", {}, connections, duration)
+        row("framework ceiling (GET /healthz, no database)", f"{framework['rps']:.0f} req/s, p99 {framework['p99']:.1f} ms, "
+            f"{framework['cpu_ms']:.2f} ms worker CPU/req", "", "", "")
+        nearby = http_load(server, base, "nearby.lua", {"BENCH_TOKEN": token}, connections, duration)
         raw = pgbench(database_url, NEARBY_SQL, connections // 4, duration)
-        row("nearby search (GET /deals/nearby, 5 km)", f"{nearby['rps']:.0f} req/s, p50 {nearby['p50']:.1f} ms, p99 {nearby['p99']:.1f} ms",
+        row("nearby search (GET /deals/nearby, 5 km)", f"{nearby['rps']:.0f} req/s, p50 {nearby['p50']:.1f} ms, p99 {nearby['p99']:.1f} ms, "
+            f"{nearby['cpu_ms']:.2f} ms worker CPU/req",
             f"{raw['tps']:.0f} q/s (pgbench)", f"{nearby['rps'] / raw['tps']:.2f}", ">= 1500 req/s, p99 <= 25 ms")
         rss = worker_rss_mb(server.pid)
         row("API worker peak RSS (under nearby load)", ", ".join(f"{mb:.0f} MB" for mb in rss), "", "", "<= 150 MB")
-        bbox = wrk(base, "bbox.lua", {"BENCH_TOKEN": token}, connections, duration)
+        bbox = http_load(server, base, "bbox.lua", {"BENCH_TOKEN": token}, connections, duration)
         raw = pgbench(database_url, BBOX_SQL, connections // 4, duration)
-        row("map viewport (GET /deals?bbox=)", f"{bbox['rps']:.0f} req/s, p50 {bbox['p50']:.1f} ms, p99 {bbox['p99']:.1f} ms",
+        row("map viewport (GET /deals?bbox=)", f"{bbox['rps']:.0f} req/s, p50 {bbox['p50']:.1f} ms, p99 {bbox['p99']:.1f} ms, "
+            f"{bbox['cpu_ms']:.2f} ms worker CPU/req",
             f"{raw['tps']:.0f} q/s (pgbench)", f"{bbox['rps'] / raw['tps']:.2f}", "")
-        commits = wrk(base, "commit.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
-                                           "BENCH_ACCOUNTS": "20000", "BENCH_DEAL": hot_deal},
-                      64, duration)
+        commits = http_load(server, base, "commit.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                                                         "BENCH_ACCOUNTS": "20000", "BENCH_DEAL": hot_deal},
+                            64, duration)
         consistency = hot_deal_consistency(engine, hot_deal)
         raw = pgbench(database_url, COMMIT_SQL.format(deal=hot_deal), 64, duration)
-        row("hot deal: 64 clients commit to one deal", f"{commits['rps']:.0f} commits/s, p99 {commits['p99']:.1f} ms, non-2xx {commits['non2xx']}",
+        row("hot deal: 64 clients commit to one deal", f"{commits['rps']:.0f} commits/s, p99 {commits['p99']:.1f} ms, non-2xx {commits['non2xx']}, "
+            f"{commits['cpu_ms']:.2f} ms worker CPU/req",
             f"{raw['tps']:.0f} UPDATE/s (pgbench)", f"{commits['rps'] / raw['tps']:.2f}", ">= 1500/s, no oversell")
         row("hot deal consistency", f"count {consistency['committed_count']}, rows {consistency['rows_sum']}, "
             f"vouchers {consistency['vouchers']} = confirmed {consistency['confirmed']}", "", "", "count == rows")

@@ -1,0 +1,4 @@
+-- The framework's own ceiling: gunicorn + Flask answering a route that touches no database.
+request = function()
+  return wrk.format("GET", "/healthz")
+end

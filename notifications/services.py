@@ -48,20 +48,26 @@ def enqueue(
     return len(session.execute(_ENQUEUE, rows).all())
 
 
-def _insert_events(session: Session, kind: str, audience: str, rows: Select, dedupe_key) -> int:
+def _events_insert(kind: str, audience: str, rows: Select, dedupe_key):
     """INSERT ... SELECT outbox rows of `kind` from `rows`, skipping dedupe keys already taken."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     source = rows.subquery()
-    return session.execute(
-        pg_insert(OutboxEvent)
-        .from_select(
-            ["kind", audience, "title", "body", "payload", "dedupe_key"],
-            select(literal(kind), source.c[audience], source.c.title, source.c.body,
-                   source.c.payload, dedupe_key(source.c)),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    ).rowcount
+    return pg_insert(OutboxEvent).from_select(
+        ["kind", audience, "title", "body", "payload", "dedupe_key"],
+        select(literal(kind), source.c[audience], source.c.title, source.c.body,
+               source.c.payload, dedupe_key(source.c)),
+    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def _insert_events(session: Session, kind: str, audience: str, rows: Select, dedupe_key) -> int:
+    return session.execute(_events_insert(kind, audience, rows, dedupe_key)).rowcount
+
+
+def enqueue_insert(kind: str, rows: Select):
+    """The INSERT of `enqueue_select`, for a caller that embeds it in its own statement (a CTE)."""
+    return _events_insert(kind, "recipient_id", rows,
+                          lambda c: c.event_key + literal(":") + c.recipient_id.cast(String))
 
 
 def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
@@ -70,9 +76,7 @@ def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
     Each row becomes one outbox event with dedupe key `event_key:recipient_id`; rows already
     enqueued are skipped. Runs in the caller's transaction. Returns how many rows were new.
     """
-    return _insert_events(
-        session, kind, "recipient_id", rows,
-        lambda c: c.event_key + literal(":") + c.recipient_id.cast(String))
+    return session.execute(enqueue_insert(kind, rows)).rowcount
 
 
 def enqueue_group_select(session: Session, *, kind: str, rows: Select) -> int:

@@ -77,6 +77,24 @@ def test_a_commitment_takes_one_unit_by_default_and_stays_pending_below_the_tipp
     assert recipients(engine, "commitment.created", deal["id"]) == [merchant["account"]["id"]]
 
 
+def test_the_merchant_hears_of_each_commitment_with_the_units_and_the_new_count(
+    api, engine, merchant, venue, customer
+):
+    deal = api.create_deal(merchant, venue, title="Pasta for two", min_commitments=5, per_user_limit=3)
+    commit(api, customer, deal, quantity=1)
+
+    commitment = commit(api, customer, deal, quantity=2).json["commitment"]
+
+    event = scalar(engine, "SELECT row_to_json(e) FROM outbox_events e WHERE dedupe_key = :key",
+                   key=f"commitment.created:{commitment['id']}:{merchant['account']['id']}")
+    assert (event["title"], event["body"]) == (
+        "New commitment", "2 unit(s) of “Pasta for two”; 3 committed so far.")
+    assert event["payload"] == {"deal_id": deal["id"], "title": "Pasta for two",
+                                "commitment_id": commitment["id"], "quantity": 2,
+                                "committed_count": 3}
+    assert event["recipient_id"] == merchant["account"]["id"]
+
+
 def test_an_invalid_commitment_body_is_refused(api, client, merchant, venue, customer):
     deal = api.create_deal(merchant, venue)
     for body in (

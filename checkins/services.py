@@ -262,7 +262,7 @@ class Evaluation:
     def mayor(self, program) -> None:
         days = program.mayor_days + self.new
         incumbent, incumbent_days, rival_days = program.mayor_id, program.incumbent_days, 0
-        if self.checkin.counted:  # locked by the insert: the mayorship as it stands now
+        if self.checkin.counted and _may_take_mayorship(program, self.account_id):  # locked: re-read
             incumbent, incumbent_days, rival_days = self.db.execute(
                 _MAYORSHIP, {**self.params, "program_id": program.id}).one()
         is_incumbent = incumbent == self.account_id
@@ -303,7 +303,25 @@ class Evaluation:
         self.record(program, rules.flash_progress(issued, program.threshold, has_reward))
 
 
-LOCKED_KINDS = ("mayor", "swarm")  # they depend on other accounts' check-ins at the venue
+def _may_take_mayorship(standing, account_id: uuid.UUID) -> bool:
+    """Whether the account's counted check-in could make it mayor (only then is the program locked).
+
+    `standing` was read before any program lock. Since then the incumbent can only have gained
+    days, and a new mayor has more days than the one it replaced, so an account that cannot
+    overtake now could not under the lock either: skipping the lock gives the outcome of being
+    evaluated just before whatever changed.
+    """
+    if standing.mayor_id is None:
+        return True  # compared with the best rival, under the lock
+    return standing.mayor_id != account_id and standing.mayor_days + 1 > standing.incumbent_days
+
+
+def _needs_lock(standing, account_id: uuid.UUID) -> bool:
+    """Swarms and contestable mayorships depend on other accounts' check-ins at the venue."""
+    return standing.kind == "swarm" or (
+        standing.kind == "mayor" and _may_take_mayorship(standing, account_id))
+
+
 
 
 def check_in(
@@ -336,7 +354,7 @@ def check_in(
                   distance_m=venue.distance, local_day=local_day, created_at=now)
     checkin = None
     if not reasons:
-        locks = sorted(p.id for p in programs if p.kind in LOCKED_KINDS)
+        locks = sorted(p.id for p in programs if _needs_lock(p, account.id))
         checkin = db.execute(
             _INSERT_COUNTED, {**values, "counted": True, "reasons": [], "locks": locks}
         ).one_or_none()

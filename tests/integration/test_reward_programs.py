@@ -1,8 +1,11 @@
 """Reward programs, evaluated by `checkins.services.check_in` on real PostGIS with an injected
 `now`: punch card, first visit, frequency, mayor, swarm, flash, max_rewards, progress, events."""
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from tests.checkins_support import (
     BERLIN,
@@ -16,6 +19,7 @@ from tests.checkins_support import (
     rows,
     scalar,
 )
+from tests.processes import wait_until
 
 ZONE = "Europe/Berlin"
 T0 = local(ZONE, 2026, 3, 2, 10, 0)  # a Monday morning at the venue
@@ -263,6 +267,45 @@ def test_a_swarm_counts_a_member_whose_concurrent_request_committed_first_with_a
     assert [r.program_id for r in rewards] == [swarm.id]
     assert rewards_by_account(engine, swarm.id) == {uid(anna): 1, uid(ben): 1, uid(cleo): 1}
 
+
+def test_only_a_check_in_that_could_take_the_mayorship_waits_for_the_program_lock(
+        engine, venue, program, visit, customers):
+    mayor = program("mayor")
+    anna, ben, cleo = customers(3)
+    for at in (T0, T0 + timedelta(days=1)):
+        visit(anna, at)  # anna: mayor on two days
+    visit(ben, T0 + timedelta(days=1, minutes=10))
+    for at in (T0 + timedelta(minutes=10), T0 + timedelta(days=1, minutes=20)):
+        visit(cleo, at)  # cleo: two days too, a tie that anna keeps
+    day_two = T0 + timedelta(days=2)
+
+    # The pool is left last, so the blocker's lock is gone before it waits for its threads.
+    with ThreadPoolExecutor(max_workers=2) as pool, engine.connect() as anna_now:
+        # anna's own third-day check-in, mid-transaction, holding the program's lock
+        anna_now.execute(text("BEGIN"))
+        anna_now.execute(text("SELECT 1 FROM reward_programs WHERE id = :p FOR UPDATE"),
+                         {"p": str(mayor.id)})
+        anna_now.execute(text("""
+            INSERT INTO checkins (account_id, venue_id, location, is_mock, distance_m, counted,
+                                  reasons, local_day, created_at)
+            SELECT :a, id, location, false, 0, true, '{}', :day, :at FROM venues WHERE id = :v
+        """), {"a": uid(anna), "v": venue["id"], "at": day_two,
+               "day": day_two.astimezone(ZoneInfo(ZONE)).date()})
+        # ben's second day only ties anna: nothing to decide, so he does not wait for her
+        checkin, rewards, _ = pool.submit(visit, ben, day_two).result(timeout=30)
+        assert checkin.counted and rewards == []
+        # cleo's third day would beat anna's two: decided under the lock, after anna's third
+        cleo_visit = pool.submit(visit, cleo, day_two + timedelta(minutes=5))
+        assert wait_until(lambda: scalar(
+            engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()") == 1, timeout=30)
+        anna_now.execute(text("COMMIT"))
+        checkin, rewards, progress = cleo_visit.result(timeout=30)
+
+    assert checkin.counted and rewards == []  # three days against three: anna keeps it
+    assert progress_of(progress, mayor) == (3, 4, False)
+    assert scalar(engine, "SELECT mayor_id::text FROM reward_programs") == uid(anna)
+    assert events(engine, "mayor.lost") == []
 
 def test_refused_check_ins_never_make_a_mayor(engine, program, visit, customers):
     program("mayor")

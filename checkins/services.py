@@ -188,6 +188,8 @@ _GRANT = select(
 ).where(RewardProgram.id == _PROGRAM)
 _UNTAKE = update(RewardProgram).where(RewardProgram.id == _PROGRAM).values(
     rewards_issued=RewardProgram.rewards_issued - 1)
+_GIVEN = select(Reward.dedupe_key).where(
+    Reward.dedupe_key == func.any(bindparam("keys", type_=ARRAY(Reward.dedupe_key.type))))
 
 
 class Evaluation:
@@ -290,9 +292,13 @@ class Evaluation:
         members = self.db.execute(
             _SWARM_MEMBERS, {**self.params, "window_start": window_start}).all()
         earned, progress = rules.swarm(len(members), program.threshold)
-        if earned:
-            for member, day in members:
-                self.issue(program, member, f"{member}:{day}")
+        if earned:  # everyone in the window earns; only those not yet paid cost a statement
+            keys = {f"{member}:{day}": member for member, day in members}
+            given = set(self.db.execute(
+                _GIVEN, {"keys": [f"{program.id}:{key}" for key in keys]}).scalars())
+            for key, member in keys.items():
+                if f"{program.id}:{key}" not in given:
+                    self.issue(program, member, key)
         self.record(program, progress)
 
     def flash(self, program) -> None:

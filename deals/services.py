@@ -19,7 +19,7 @@ from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLim
 from deals.models import OPEN_STATUSES, Commitment, Deal, DealParticipant, Voucher
 from deals.rules import initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
-from geo.postgis import lat_lon_columns, nearest_first
+from geo.postgis import located, nearest_first, point_columns
 from notifications.services import enqueue, enqueue_insert
 from venues.services import get_owned_venue
 
@@ -126,13 +126,9 @@ def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
     return deal
 
 
-# Searches are the hot read path. They select plain columns (ids as text, the point as lat/lon
-# floats) and hand the schema dicts: profiles showed loading ORM objects, parsing WKB and UUIDs
-# and building statements per request costing several times the query itself.
-DEAL_COLUMNS = (
-    *(column for column in Deal.__table__.c if column.key != "location"),
-    *lat_lon_columns(Deal.location),
-)
+# Searches select plain columns (ids as text: the response wants text, and parsing UUIDs showed
+# in profiles) and statements built once with bind parameters.
+DEAL_COLUMNS = point_columns(Deal.__table__)
 LISTING_COLUMNS = tuple(
     column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
     for column in DEAL_COLUMNS
@@ -144,11 +140,9 @@ OPEN_LISTINGS = select(*LISTING_COLUMNS).where(
 
 def _listing(row, **extra) -> dict:
     """A deal row (DEAL_COLUMNS or LISTING_COLUMNS) as the mapping `DealReadSchema` dumps."""
-    item = row._asdict()
-    item["point"] = {"lat": item.pop("lat"), "lon": item.pop("lon")}
+    item = located(row, **extra)
     cap = item["max_commitments"]
     item["remaining"] = None if cap is None else cap - item["committed_count"]
-    item.update(extra)
     return item
 
 
@@ -186,7 +180,7 @@ def deals_in_bbox(
     for i, box in enumerate(boxes):
         values.update({f"box{i}_{edge}": value for edge, value in box._asdict().items()})
     statement = _viewport_statement(len(boxes), after is not None)
-    return [_listing(row) for row in session.execute(statement, values)]
+    return [_listing(row) for row in session.connection().execute(statement, values)]
 
 
 def merchant_deals(

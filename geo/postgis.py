@@ -78,7 +78,9 @@ def nearest_first(
     if after is not None:
         values.update(after_sphere=after[0] / (1 + SPHERE_ERROR), after_distance=after[0],
                       after_id=after[1])
-    rows = session.execute(knn, values).all()
+    # Core rows straight from the connection: the ORM's result processing showed in profiles.
+    connection = session.connection()
+    rows = connection.execute(knn, values).all()
 
     def sort_key(row):
         return (row[-3], row[-1])
@@ -91,10 +93,26 @@ def nearest_first(
     unread_floor = rows[-1][-2] * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
     if unread_floor > radius_m or (len(page) == limit and page[-1][-3] < unread_floor):
         return [(row, row[-3]) for row in page]
-    return [(row, row[-1]) for row in session.execute(exact, values)]
+    return [(row, row[-1]) for row in connection.execute(exact, values)]
 
 
 def lat_lon_columns(column) -> tuple[ColumnElement, ColumnElement]:
     """`lat` and `lon` of a geography point column, read as plain floats by the database."""
     flat = func.geometry(column)
     return func.ST_Y(flat).label("lat"), func.ST_X(flat).label("lon")
+
+
+def point_columns(table) -> tuple:
+    """A table's columns with its `location` point as `lat_lon_columns` (for `located`)."""
+    return (*(column for column in table.c if column.key != "location"),
+            *lat_lon_columns(table.c.location))
+
+
+def located(row, **extra) -> dict:
+    """A row of `point_columns` as a dict with the point as `{"lat", "lon"}` (what read schemas
+    dump as `location`), plus `extra`. Search results are dicts, not ORM objects: loading
+    objects and parsing WKB cost several times the query itself."""
+    item = row._asdict()
+    item["point"] = {"lat": item.pop("lat"), "lon": item.pop("lon")}
+    item.update(extra)
+    return item

@@ -63,4 +63,4 @@ class NearbyVenues(MethodView):
             session=get_session(), lat=args["lat"], lon=args["lon"],
             radius_m=args["radius_m"], limit=args["limit"] + 1, after=after,
         )
-        return page_of(venues, args["limit"], lambda venue: [venue.distance_m, str(venue.id)])
+        return page_of(venues, args["limit"], lambda venue: [venue["distance_m"], str(venue["id"])])

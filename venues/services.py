@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Account
 from core.errors import NotFound
 from geo.points import to_ewkt
-from geo.postgis import nearest_first
+from geo.postgis import located, nearest_first, point_columns
 from venues.models import Venue
 
 
@@ -54,13 +54,14 @@ def update_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, **
     return venue
 
 
+NEARBY_VENUES = select(*point_columns(Venue.__table__))
+
+
 def nearby_venues(
     *, session: Session, lat: float, lon: float, radius_m: float, limit: int,
     after: tuple[float, uuid.UUID] | None = None,
-) -> list[Venue]:
+) -> list[dict]:
     """Venues within `radius_m` of the point, nearest first (ties by id), each with `distance_m`."""
-    found = nearest_first(session, select(Venue), Venue.location, Venue.id, lat=lat, lon=lon,
+    found = nearest_first(session, NEARBY_VENUES, Venue.location, Venue.id, lat=lat, lon=lon,
                           radius_m=radius_m, limit=limit, after=after)
-    for row, metres in found:
-        row[0].distance_m = metres
-    return [row[0] for row, _ in found]
+    return [located(row, distance_m=metres) for row, metres in found]

@@ -49,8 +49,8 @@ def init_app(app: Flask) -> None:
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     # Read requests need no transaction: leaving out BEGIN and ROLLBACK saves two of a search's
-    # five round trips. They get a pool of their own because psycopg2 switches a connection
-    # to autocommit and back with round trips of its own.
+    # five round trips. They get a pool of their own because switching a pooled connection's
+    # isolation level goes through psycopg2's set_isolation_level, a SET round trip each way.
     read_engine = make_engine(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], autocommit=True)
     app.extensions["db_read_engine"] = read_engine
     app.extensions["db_read_sessionmaker"] = sessionmaker(read_engine, expire_on_commit=False)

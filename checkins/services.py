@@ -94,7 +94,8 @@ _STANDING = select(
     case((RewardProgram.kind == "every_nth", select(func.count()).where(
         _own_counted(Checkin.created_at >= RewardProgram.starts_at)).scalar_subquery()),
     ).label("counted_since_start"),
-    case((RewardProgram.kind.in_(("frequency", "flash")), _last_reward)).label("last_reward_at"),
+    case((or_(RewardProgram.kind == "frequency", RewardProgram.kind == "flash"), _last_reward)
+         ).label("last_reward_at"),
     case((RewardProgram.kind == "frequency", select(func.count()).where(_own_counted(
         Checkin.created_at >= _FREQUENCY_START,
         Checkin.created_at > func.coalesce(_last_reward, literal("-infinity", DateTime(timezone=True))),

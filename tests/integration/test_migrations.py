@@ -92,3 +92,19 @@ def test_the_drift_check_does_notice_a_schema_that_differs_from_the_models(scrat
     differences = drift(engine)
     kinds = {difference[0] for difference in differences if isinstance(difference, tuple)}
     assert {"add_index", "remove_column"} <= kinds
+
+
+def test_a_commitment_status_change_touches_no_index_and_has_room_on_its_page(scratch):
+    """Release and confirmation can be HOT updates: nothing indexed changes, the page has space."""
+    _url, config, engine = scratch
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        options = connection.execute(text(
+            "SELECT reloptions FROM pg_class WHERE oid = 'commitments'::regclass")).scalar_one()
+        indexes = connection.execute(text(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'commitments'::regclass")).scalars().all()
+    assert options == ["fillfactor=50"]
+    assert len(indexes) == 3  # primary key, (deal_id), (account_id, created_at)
+    for column in ("status", "released_at", "confirmed_at"):
+        assert [index for index in indexes if column in index] == []

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from sqlalchemy import String, case, delete, func, literal, select, union, update
+from sqlalchemy import String, case, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from core.db import any_of
@@ -41,24 +41,19 @@ def _outcome_events(session: Session, kind: str, deal_ids: list, committers, tit
     """Enqueue `kind` once per deal, for its committers (matching `committers`) and merchant."""
     if not deal_ids:
         return 0
-    recipients = union(
-        select(Commitment.deal_id, Commitment.account_id.label("recipient_id"))
-        .where(any_of(Commitment.deal_id, deal_ids), committers),
-        select(Deal.id, Deal.merchant_id).where(any_of(Deal.id, deal_ids)),
-    ).subquery()
-    audiences = (
-        select(recipients.c.deal_id, func.array_agg(recipients.c.recipient_id).label("recipient_ids"))
-        .group_by(recipients.c.deal_id)
-        .subquery()
-    )
+    # Each deal's merchant and committers, found through the (deal_id) index one deal at a time:
+    # a union over all the deals at once was hashed, sorted and spilled to disk before grouping.
+    audience = select(Deal.merchant_id).correlate(Deal).union(
+        select(Commitment.account_id).where(Commitment.deal_id == Deal.id, committers).correlate(Deal)
+    ).scalar_subquery()
     rows = select(
-        audiences.c.recipient_ids,
+        func.array(audience).label("recipient_ids"),
         literal(title).label("title"),
         (literal(body) + Deal.title + literal("”")).label("body"),
         func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
                                 "committed_count", Deal.committed_count).label("payload"),
         (literal(f"{kind}:") + Deal.id.cast(String)).label("event_key"),
-    ).join(Deal, Deal.id == audiences.c.deal_id)
+    ).where(any_of(Deal.id, deal_ids))
     return enqueue_group_select(session, kind=kind, rows=rows)
 
 

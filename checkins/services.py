@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger, DateTime, Float, Row, and_, bindparam, case, distinct, exists, func, literal, or_,
+    BigInteger, DateTime, Float, Row, String, and_, bindparam, case, distinct, exists, func, literal, or_,
     select, text, true, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -21,7 +21,7 @@ from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
 from geo.points import to_ewkt
 from geo.postgis import distance_m, point
-from notifications.services import enqueue
+from notifications.services import enqueue, enqueue_insert
 from venues.models import Venue
 from venues.services import get_owned_venue
 
@@ -130,13 +130,31 @@ _CHECKIN_COLUMNS = (Checkin.id, Checkin.account_id, Checkin.venue_id, Checkin.cr
 _program_locks = select(RewardProgram.id).where(
     RewardProgram.id == func.any(bindparam("locks", type_=ARRAY(RewardProgram.id.type)))
 ).order_by(RewardProgram.id).with_for_update().cte("program_locks")
-_INSERT_COUNTED = (
+_VENUE_NAME = bindparam("venue_name", type_=String)
+
+
+def _with_checkin_event(insert, *columns):
+    """`insert` of a check-in and its checkin.created event for the merchant, in one statement."""
+    inserted = insert.returning(*_CHECKIN_COLUMNS).cte("inserted")
+    event = enqueue_insert("checkin.created", select(
+        bindparam("merchant_id", type_=Venue.merchant_id.type).label("recipient_id"),
+        literal("New check-in").label("title"),
+        (literal("Someone checked in at ") + _VENUE_NAME + literal(".")).label("body"),
+        func.jsonb_build_object("checkin_id", inserted.c.id.cast(String),
+                                "venue_id", inserted.c.venue_id.cast(String),
+                                "counted", inserted.c.counted).label("payload"),
+        (literal("checkin.created:") + inserted.c.id.cast(String)).label("event_key"),
+    ).select_from(inserted)).cte("checkin_event")
+    return select(inserted, *columns).add_cte(event)
+
+
+_INSERT_COUNTED = _with_checkin_event(
     pg_insert(Checkin).values(_INSERT_CHECKIN_VALUES)
     .on_conflict_do_nothing(index_elements=["account_id", "venue_id", "local_day"],
-                            index_where=text("counted"))
-    .returning(*_CHECKIN_COLUMNS, select(func.count()).select_from(_program_locks).scalar_subquery())
+                            index_where=text("counted")),
+    select(func.count()).select_from(_program_locks).scalar_subquery().label("locked"),
 )
-_INSERT_REFUSED = pg_insert(Checkin).values(_INSERT_CHECKIN_VALUES).returning(*_CHECKIN_COLUMNS)
+_INSERT_REFUSED = _with_checkin_event(pg_insert(Checkin).values(_INSERT_CHECKIN_VALUES))
 
 _PROGRAM = _param("program_id", RewardProgram.id)
 # Under the program lock: the mayor, their days, and (without one) the best other account's.
@@ -182,12 +200,21 @@ _granted = pg_insert(Reward).from_select(
     Reward.id, Reward.code, Reward.program_id, Reward.venue_id, Reward.account_id, Reward.title,
     Reward.status, Reward.earned_at, Reward.redeemed_at,
 ).cte("granted")
+_reward_event = enqueue_insert("reward.earned", select(
+    _granted.c.account_id.label("recipient_id"), literal("Reward earned").label("title"),
+    (literal("You earned “") + _granted.c.title + literal("” at ") + _VENUE_NAME + literal(".")
+     ).label("body"),
+    func.jsonb_build_object("code", _granted.c.code, "program_id", _granted.c.program_id.cast(String),
+                            "venue_id", _granted.c.venue_id.cast(String),
+                            "title", _granted.c.title).label("payload"),
+    (literal("reward.earned:") + _granted.c.id.cast(String)).label("event_key"),
+).select_from(_granted)).cte("reward_event")
 _GRANT = select(
     func.coalesce(_taken.c.rewards_issued, RewardProgram.rewards_issued).label("issued"),
     _taken.c.id.is_not(None).label("taken"), _granted,
 ).select_from(
     RewardProgram.__table__.outerjoin(_taken, true()).outerjoin(_granted, true())
-).where(RewardProgram.id == _PROGRAM)
+).where(RewardProgram.id == _PROGRAM).add_cte(_reward_event)
 _UNTAKE = update(RewardProgram).where(RewardProgram.id == _PROGRAM).values(
     rewards_issued=RewardProgram.rewards_issued - 1)
 _GIVEN = select(Reward.dedupe_key).where(
@@ -217,17 +244,12 @@ class Evaluation:
         row = self.db.execute(_GRANT, {
             "program_id": program.id, "venue": self.venue.id, "account_id": account_id,
             "checkin_id": self.checkin.id, "now": self.now, "code": new_code(),
-            "dedupe_key": f"{program.id}:{key}",
+            "dedupe_key": f"{program.id}:{key}", "venue_name": self.venue.name,
         }).one()
         if row.taken and row.id is None:  # the key appeared after all: give the count back
             self.db.execute(_UNTAKE, {"program_id": program.id})
         if row.id is None:
             return None, row.issued
-        enqueue(self.session, kind="reward.earned", recipients=[account_id],
-                title="Reward earned", body=f"You earned “{program.title}” at {self.venue.name}.",
-                payload={"code": row.code, "program_id": str(program.id),
-                         "venue_id": str(self.venue.id), "title": program.title},
-                dedupe_key=f"reward.earned:{row.id}")
         if account_id == self.account_id:
             self.earned.append(row)
         return row, row.issued
@@ -359,7 +381,8 @@ def check_in(
     )
     values = dict(account_id=account.id, venue_id=venue.id, location=to_ewkt(lat, lon),
                   accuracy_m=accuracy_m, is_mock=is_mock, message=message,
-                  distance_m=venue.distance, local_day=local_day, created_at=now)
+                  distance_m=venue.distance, local_day=local_day, created_at=now,
+                  merchant_id=venue.merchant_id, venue_name=venue.name)
     checkin = None
     if not reasons:
         locks = sorted(p.id for p in programs if _needs_lock(p, account.id))
@@ -373,11 +396,6 @@ def check_in(
     evaluation = Evaluation(session, checkin, venue, now, first_day)
     for program in programs:
         getattr(evaluation, program.kind)(program)
-    enqueue(session, kind="checkin.created", recipients=[venue.merchant_id],
-            title="New check-in", body=f"Someone checked in at {venue.name}.",
-            payload={"checkin_id": str(checkin.id), "venue_id": str(venue.id),
-                     "counted": checkin.counted},
-            dedupe_key=f"checkin.created:{checkin.id}")
     session.commit()
     return checkin, evaluation.earned, evaluation.progress
 

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from sqlalchemy import (
-    DateTime, String, and_, delete, func, insert, literal, or_, select, true, update,
+    BigInteger, DateTime, Integer, String, Text, and_, bindparam, cast, delete, func, insert,
+    literal, or_, select, true, update,
 )
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -48,7 +49,9 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
     claimed = (
         select(OutboxEvent.id)
         .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
-        .order_by(OutboxEvent.id)
+        # The order of ix_outbox_events_pending, so LIMIT stops after one batch: ordered by id,
+        # every claim read and sorted all pending events (100k after a close-deals sweep).
+        .order_by(OutboxEvent.next_attempt_at)
         .limit(settings.batch_size)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -127,7 +130,7 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
     due = (
         select(Delivery.id)
         .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .order_by(Delivery.next_attempt_at)  # ix_deliveries_due's order: no sort of every due row
         .limit(settings.batch_size)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -156,8 +159,8 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
 
 
 async def attempt(job: Job, http: aiohttp.ClientSession, settings: DispatchSettings,
-                  now: datetime) -> Outcome:
-    """Send one delivery."""
+                  now: datetime, checks: dict | None = None) -> Outcome:
+    """Send one delivery (`checks`: SSRF checks shared by the deliveries of one batch)."""
     if job.channel == "push":
         if job.token is None:
             return Outcome(False, "device removed", permanent=True)
@@ -166,13 +169,26 @@ async def attempt(job: Job, http: aiohttp.ClientSession, settings: DispatchSetti
     if job.url is None:
         return Outcome(False, "webhook deleted", permanent=True)
     return await send_webhook(http, job.url, job.secret, f"msg_{job.event_id}", job.kind,
-                              job.event_created_at, job.payload, now, settings.allow_loopback)
+                              job.event_created_at, job.payload, now, settings.allow_loopback,
+                              checks)
 
 
 def retry_delay(attempts: int, settings: DispatchSettings) -> timedelta:
     """Exponential backoff (base * 2^(n-1), capped) with full jitter in [50 %, 150 %]."""
     delay = min(settings.retry_base * (2 ** max(attempts - 1, 0)), settings.retry_cap)
     return delay * random.uniform(0.5, 1.5)
+
+
+_OUTCOME_COLUMNS = {"id": BigInteger, "status": String, "attempts": Integer,
+                    "next_attempt_at": DateTime(timezone=True),
+                    "delivered_at": DateTime(timezone=True), "last_error": Text}
+# Every outcome of a batch in one UPDATE joined to unnest(arrays): the executemany it replaces
+# sent one statement per delivery (10 batches of 500: 1.0 s of the bench's 10.6 s).
+_outcomes = func.unnest(*(cast(bindparam(f"outcome_{column}"), ARRAY(type_))
+                          for column, type_ in _OUTCOME_COLUMNS.items())
+                        ).table_valued(*_OUTCOME_COLUMNS).render_derived(name="outcome")
+_RECORD = update(Delivery).where(Delivery.id == _outcomes.c.id).values(
+    {column: _outcomes.c[column] for column in _OUTCOME_COLUMNS if column != "id"})
 
 
 def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetime,
@@ -196,7 +212,8 @@ def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetim
             counts["retried"] += 1
         rows.append(row)
     if rows:
-        session.execute(update(Delivery), rows)  # one executemany, by primary key
+        session.execute(_RECORD, {f"outcome_{column}": [row[column] for row in rows]
+                                  for column in _OUTCOME_COLUMNS})
     unregistered = [job.target_id for job, outcome in results if outcome.unregistered]
     if unregistered:
         session.execute(delete(Device).where(any_of(Device.id, unregistered)))
@@ -209,15 +226,16 @@ async def _deliver_due(session: Session, now: datetime, settings: DispatchSettin
     """Lease, send (`settings.workers` at a time) and record batches until nothing is due."""
     in_flight = asyncio.Semaphore(settings.workers)
 
-    async def send(job: Job, http: aiohttp.ClientSession) -> Outcome:
+    async def send(job: Job, http: aiohttp.ClientSession, checks: dict) -> Outcome:
         # Bounded here rather than by the connector, so the 5 s timeout starts when sending.
         async with in_flight:
-            return await attempt(job, http, settings, now)
+            return await attempt(job, http, settings, now, checks)
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         # The database calls block the loop, but only between batches, when nothing is in flight.
         while jobs := lease_due(session=session, now=now, settings=settings):
-            outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
+            checks: dict = {}
+            outcomes = await asyncio.gather(*(send(job, http, checks) for job in jobs))
             counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
                             settings=settings)
             for key, value in counts.items():

@@ -153,3 +153,24 @@ def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_privately_
     assert (outcome.ok, outcome.permanent) == (False, True)
     assert "private" in outcome.error
     assert http.posts == []
+
+
+def test_deliveries_of_one_batch_to_the_same_url_share_one_check_and_are_all_refused(monkeypatch):
+    lookups = []
+    fake_dns(monkeypatch, {"hook.example": ["10.1.2.3"]})
+    resolve = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: lookups.append(host)
+                        or resolve(host, *a, **k))
+    http = RecordingHttp()
+
+    async def batch():
+        checks: dict = {}
+        return await asyncio.gather(*(send_webhook(
+            http, "https://hook.example/hook", "whsec_" + "A" * 44, f"msg_{n}", "deal.tipped",
+            datetime.now(UTC), {}, datetime.now(UTC), allow_loopback=True, checks=checks)
+            for n in range(3)))
+
+    outcomes = asyncio.run(batch())
+    assert [(outcome.ok, outcome.permanent) for outcome in outcomes] == [(False, True)] * 3
+    assert lookups == ["hook.example"]
+    assert http.posts == []

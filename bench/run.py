@@ -341,6 +341,11 @@ def dispatch(engine, events: int) -> dict:
                    'bench:' || g || ':' || gen_random_uuid()
             FROM generate_series(1, :n) g
         """), {"m": merchant, "n": events})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # The rows the setup just retired are dead entries in the pending indexes; without this
+        # every claim of the timed run walks past them (~0.3 s per claim after a sweep's 100k).
+        connection.execute(text("VACUUM ANALYZE outbox_events"))
+        connection.execute(text("VACUUM ANALYZE deliveries"))
     app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False),
                       "WEBHOOK_ALLOW_LOOPBACK": True})
     with app.app_context():

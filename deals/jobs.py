@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from sqlalchemy import String, case, delete, func, literal, select, update
+from sqlalchemy import String, case, delete, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db import any_of
@@ -64,6 +64,10 @@ def close_deals(*, session: Session, now: datetime) -> dict:
     once; events carry dedupe keys, so they are enqueued once. Each outcome is one group event
     (not one row per committer), fanned out to the recipients by the dispatcher.
     """
+    # The per-deal audience subqueries make the event INSERTs look expensive to the planner
+    # (cost ~1.3M for 50k deals), so PostgreSQL JIT-compiled each: ~0.7 s apiece of inlining
+    # and optimisation (EXPLAIN ANALYZE) for plans that are index lookups.
+    session.execute(text("SET LOCAL jit = off"))
     ended = session.execute(
         update(Deal)
         .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)

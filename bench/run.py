@@ -149,7 +149,7 @@ def worker_rss_mb(master_pid: int) -> list[float]:
 LISTING_SQL = """CAST(d.id AS VARCHAR), CAST(d.venue_id AS VARCHAR), CAST(d.merchant_id AS VARCHAR),
   d.title, d.description, d.price_cents, d.original_price_cents, d.currency, d.min_commitments,
   d.max_commitments, d.per_user_limit, d.committed_count, d.status, d.tipped_at, d.starts_at,
-  d.ends_at, d.redeem_until, d.closed_at, d.announced_at, d.created_at,
+  d.ends_at, d.redeem_until, d.created_at,
   ST_Y(geometry(d.location)), ST_X(geometry(d.location))"""
 
 NEARBY_SQL = r"""

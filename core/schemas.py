@@ -106,7 +106,9 @@ class ReadSchema(Schema):
 
 
 def _utc_text(value):
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not timezone.utc:  # the database's values are UTC already
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()[:-6] + "Z"
 
 
 def _as_is(value):

@@ -128,7 +128,8 @@ def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
 
 # Searches select plain columns (ids as text: the response wants text, and parsing UUIDs showed
 # in profiles) and statements built once with bind parameters.
-DEAL_COLUMNS = point_columns(Deal.__table__)
+DEAL_COLUMNS = tuple(column for column in point_columns(Deal.__table__)
+                     if column.key not in ("closed_at", "announced_at"))  # not in DealReadSchema
 LISTING_COLUMNS = tuple(
     column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
     for column in DEAL_COLUMNS

@@ -3,13 +3,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from sqlalchemy import String, case, delete, func, literal, select, text, update
+from sqlalchemy import Select, String, case, delete, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db import any_of
 from deals.alerts import alert_nearby
 from deals.models import Commitment, Deal, DealParticipant, Voucher
-from notifications.services import enqueue_group_select, enqueue_select
+from notifications.services import enqueue_group_insert, enqueue_group_select, enqueue_select
 
 
 def activate_deals(*, session: Session, now: datetime) -> dict:
@@ -36,25 +36,62 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
     return {"activated": len(activated), "nearby_alerts": alerts}
 
 
-def _outcome_events(session: Session, kind: str, deal_ids: list, committers, title: str,
-                    body: str) -> int:
-    """Enqueue `kind` once per deal, for its committers (matching `committers`) and merchant."""
-    if not deal_ids:
-        return 0
-    # Each deal's merchant and committers, found through the (deal_id) index one deal at a time:
-    # a union over all the deals at once was hashed, sorted and spilled to disk before grouping.
-    audience = select(Deal.merchant_id).correlate(Deal).union(
-        select(Commitment.account_id).where(Commitment.deal_id == Deal.id, committers).correlate(Deal)
-    ).scalar_subquery()
-    rows = select(
-        func.array(audience).label("recipient_ids"),
+def _outcome_rows(kind: str, recipient_ids, title: str, body: str) -> Select:
+    """The group event row of a deal outcome: `recipient_ids`, title, body, payload, event_key."""
+    return select(
+        recipient_ids.label("recipient_ids"),
         literal(title).label("title"),
         (literal(body) + Deal.title + literal("”")).label("body"),
         func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
                                 "committed_count", Deal.committed_count).label("payload"),
         (literal(f"{kind}:") + Deal.id.cast(String)).label("event_key"),
-    ).where(any_of(Deal.id, deal_ids))
-    return enqueue_group_select(session, kind=kind, rows=rows)
+    )
+
+
+def _closed_events(session: Session, closed: list) -> int:
+    """`deal.closed` once per closed deal, for its merchant and confirmed committers."""
+    # Each deal's audience through the (deal_id) index one deal at a time: a union over all the
+    # deals at once was hashed, sorted and spilled to disk before grouping.
+    audience = select(Deal.merchant_id).correlate(Deal).union(
+        select(Commitment.account_id)
+        .where(Commitment.deal_id == Deal.id, Commitment.status == "confirmed").correlate(Deal)
+    ).scalar_subquery()
+    rows = _outcome_rows("deal.closed", func.array(audience), "Deal closed",
+                         "Your vouchers are ready: “").where(any_of(Deal.id, closed))
+    return enqueue_group_select(session, kind="deal.closed", rows=rows)
+
+
+def _release_and_tell(session: Session, failed: list, now: datetime) -> tuple[int, int]:
+    """Release the failed deals' pending commitments and enqueue `deal.failed` once per deal for
+    its merchant and exactly the committers released, in one statement; (released, events).
+
+    The recipients come from the release's own RETURNING, so the sweep reads the released
+    commitments once and tells no one it did not release.
+    """
+    released = (
+        update(Commitment)
+        .where(any_of(Commitment.deal_id, failed), Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.deal_id, Commitment.account_id)
+        .cte("released")
+    )
+    committers = (
+        select(released.c.deal_id, func.array_agg(released.c.account_id.distinct()).label("ids"))
+        .group_by(released.c.deal_id)
+        .cte("committers")
+    )
+    rows = (
+        _outcome_rows("deal.failed", func.array_prepend(Deal.merchant_id, committers.c.ids),
+                      "Deal did not tip", "Not enough people committed; nothing is charged: “")
+        .select_from(Deal.__table__.outerjoin(committers, committers.c.deal_id == Deal.id))
+        .where(any_of(Deal.id, failed))
+    )
+    events = enqueue_group_insert("deal.failed", rows).cte("events")
+    counts = session.execute(select(
+        select(func.count()).select_from(released).scalar_subquery(),
+        select(func.count()).select_from(events).scalar_subquery(),
+    )).one()
+    return counts[0], counts[1]
 
 
 def close_deals(*, session: Session, now: datetime) -> dict:
@@ -80,23 +117,13 @@ def close_deals(*, session: Session, now: datetime) -> dict:
     ).all()
     closed = [row.id for row in ended if row.status == "closed"]
     failed = [row.id for row in ended if row.status == "failed"]
-    released = 0
+    released = events = 0
     if failed:
-        released = session.execute(
-            update(Commitment)
-            .where(any_of(Commitment.deal_id, failed), Commitment.status == "pending")
-            .values(status="released", released_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        released, events = _release_and_tell(session, failed, now)
         session.execute(delete(DealParticipant).where(any_of(DealParticipant.deal_id, failed))
                         .execution_options(synchronize_session=False))
-    events = _outcome_events(
-        session, "deal.closed", closed, Commitment.status == "confirmed", "Deal closed",
-        "Your vouchers are ready: “",
-    ) + _outcome_events(
-        session, "deal.failed", failed, Commitment.released_at == now, "Deal did not tip",
-        "Not enough people committed; nothing is charged: “",
-    )
+    if closed:
+        events += _closed_events(session, closed)
     session.commit()
     return {"closed": len(closed), "failed": len(failed), "released_commitments": released,
             "events": events}

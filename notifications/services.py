@@ -79,6 +79,12 @@ def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
     return session.execute(enqueue_insert(kind, rows)).rowcount
 
 
+def enqueue_group_insert(kind: str, rows: Select):
+    """The INSERT of `enqueue_group_select`, returning the new events' ids, for a caller that
+    embeds it in its own statement (a CTE)."""
+    return _events_insert(kind, "recipient_ids", rows, lambda c: c.event_key).returning(OutboxEvent.id)
+
+
 def enqueue_group_select(session: Session, *, kind: str, rows: Select) -> int:
     """One outbox event per group: `rows` selects `recipient_ids, title, body, payload, event_key`.
 

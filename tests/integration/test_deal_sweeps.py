@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from deals import jobs
 from tests.factories import (
@@ -148,6 +149,21 @@ def test_close_deals_closes_tipped_deals_and_fails_the_rest_releasing_every_comm
     )
     assert outbox(engine, "deal.closed", ended["running"]["id"]) == []
     assert result["events"] == 2  # one group event per deal outcome, fanned out on dispatch
+
+
+def test_a_failed_deal_tells_only_the_committers_the_sweep_released(db, engine, merchant, ended):
+    # The leaver's withdrawal carries the sweep's own timestamp: still not one of its releases.
+    with engine.begin() as connection:
+        connection.execute(text(
+            "UPDATE commitments SET released_at = :now WHERE deal_id = :deal AND status = 'released'"),
+            {"now": ended["now"], "deal": ended["short"]["id"]})
+
+    jobs.close_deals(session=db, now=ended["now"])
+
+    people = ended["people"]
+    assert recipients(engine, "deal.failed", ended["short"]["id"]) == sorted(
+        ids(people["cy"], people["dee"]) + [merchant["account"]["id"]]
+    )
 
 
 def test_close_deals_run_twice_transitions_and_notifies_once(db, engine, ended):

@@ -70,7 +70,8 @@ def test_downgrade_base_then_upgrade_head_again_round_trips(scratch):
     assert tables(engine) == {"alembic_version"}
     assert current_heads(engine) == set()
     with engine.connect() as connection:  # PostGIS itself survives the downgrade
-        assert connection.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        assert connection.execute(text(
+            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).all() != []
     command.upgrade(config, "head")
     assert tables(engine) == set(metadata.tables) | {"alembic_version"}
     assert current_heads(engine) == script_heads(config)

@@ -257,9 +257,22 @@ def checkin_load(engine, base: str, venues_file: Path, connections: int, duratio
             "counted_per_s": counted[0] / duration, "refused": counted[1] - counted[0]}
 
 
+def timed_job(engine, job, **config) -> dict:
+    """Run one scheduler job once in an app on the bench database; its result plus `seconds`."""
+    from app import create_app
+
+    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False), **config})
+    with app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        started = time.monotonic()
+        result = job(session=session, now=datetime.now(timezone.utc))
+        elapsed = time.monotonic() - started
+        session.close()
+    return {"seconds": elapsed, **result}
+
+
 def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
     """close-deals over `deals` ended deals holding deals*commitments_per_deal commitments."""
-    from app import create_app
     from deals.jobs import close_deals
 
     with engine.begin() as connection:
@@ -289,14 +302,7 @@ def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
         # Write the setup's dirty pages out now, so the timed sweep does not pay for them (a
         # checkpoint that max_wal_size forces in the middle of it, flushing the setup's writes).
         connection.execute(text("CHECKPOINT"))
-    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False)})
-    with app.app_context():
-        session = app.extensions["db_sessionmaker"]()
-        started = time.monotonic()
-        result = close_deals(session=session, now=datetime.now(timezone.utc))
-        elapsed = time.monotonic() - started
-        session.close()
-    return {"seconds": elapsed, "tipped": half, **result}
+    return {"tipped": half, **timed_job(engine, close_deals)}
 
 
 def _serve_receiver(port_out, received) -> None:
@@ -331,7 +337,6 @@ def _serve_receiver(port_out, received) -> None:
 
 def dispatch(engine, events: int) -> dict:
     """Events/s delivered by the dispatcher to a local webhook receiver."""
-    from app import create_app
     from notifications.jobs import dispatch_notifications
 
     port, received = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0)
@@ -361,16 +366,9 @@ def dispatch(engine, events: int) -> dict:
         # every claim of the timed run walks past them (~0.3 s per claim after a sweep's 100k).
         connection.execute(text("VACUUM ANALYZE outbox_events"))
         connection.execute(text("VACUUM ANALYZE deliveries"))
-    app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False),
-                      "WEBHOOK_ALLOW_LOOPBACK": True})
-    with app.app_context():
-        session = app.extensions["db_sessionmaker"]()
-        started = time.monotonic()
-        result = dispatch_notifications(session=session, now=datetime.now(timezone.utc))
-        elapsed = time.monotonic() - started
-        session.close()
+    result = timed_job(engine, dispatch_notifications, WEBHOOK_ALLOW_LOOPBACK=True)
     receiver.terminate()
-    return {"seconds": elapsed, "received": received.value, **result}
+    return {"received": received.value, **result}
 
 
 # --------------------------------------------------------------------------- report

@@ -3,13 +3,13 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from sqlalchemy import Select, String, case, delete, func, literal, select, text, update
+from sqlalchemy import Select, String, any_, case, delete, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from core.db import any_of
 from deals.alerts import alert_nearby
 from deals.models import Commitment, Deal, DealParticipant, Voucher
-from notifications.services import enqueue_group_insert, enqueue_group_select, enqueue_select
+from notifications.services import enqueue_group_insert, enqueue_select
 
 
 def activate_deals(*, session: Session, now: datetime) -> dict:
@@ -36,62 +36,47 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
     return {"activated": len(activated), "nearby_alerts": alerts}
 
 
-def _outcome_rows(kind: str, recipient_ids, title: str, body: str) -> Select:
-    """The group event row of a deal outcome: `recipient_ids`, title, body, payload, event_key."""
+def _outcome_rows(kind: str, deals, recipient_ids, title: str, body: str) -> Select:
+    """The group event rows of a deal outcome from `deals` (id, title, committed_count):
+    `recipient_ids`, title, body, payload, event_key."""
     return select(
         recipient_ids.label("recipient_ids"),
         literal(title).label("title"),
-        (literal(body) + Deal.title + literal("”")).label("body"),
-        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
-                                "committed_count", Deal.committed_count).label("payload"),
-        (literal(f"{kind}:") + Deal.id.cast(String)).label("event_key"),
+        (literal(body) + deals.c.title + literal("”")).label("body"),
+        func.jsonb_build_object("deal_id", deals.c.id.cast(String), "title", deals.c.title,
+                                "committed_count", deals.c.committed_count).label("payload"),
+        (literal(f"{kind}:") + deals.c.id.cast(String)).label("event_key"),
     )
 
 
-def _closed_events(session: Session, closed: list) -> int:
-    """`deal.closed` once per closed deal, for its merchant and confirmed committers."""
+def _closed_events(ended):
+    """The INSERT of `deal.closed` once per closed deal, for its merchant and confirmed committers."""
     # Each deal's audience through the (deal_id) index one deal at a time: a union over all the
     # deals at once was hashed, sorted and spilled to disk before grouping.
-    audience = select(Deal.merchant_id).correlate(Deal).union(
+    audience = select(ended.c.merchant_id).correlate(ended).union(
         select(Commitment.account_id)
-        .where(Commitment.deal_id == Deal.id, Commitment.status == "confirmed").correlate(Deal)
+        .where(Commitment.deal_id == ended.c.id, Commitment.status == "confirmed").correlate(ended)
     ).scalar_subquery()
-    rows = _outcome_rows("deal.closed", func.array(audience), "Deal closed",
-                         "Your vouchers are ready: “").where(any_of(Deal.id, closed))
-    return enqueue_group_select(session, kind="deal.closed", rows=rows)
+    rows = _outcome_rows("deal.closed", ended, func.array(audience), "Deal closed",
+                         "Your vouchers are ready: “").where(ended.c.status == "closed")
+    return enqueue_group_insert("deal.closed", rows).cte("closed_events")
 
 
-def _release_and_tell(session: Session, failed: list, now: datetime) -> tuple[int, int]:
-    """Release the failed deals' pending commitments and enqueue `deal.failed` once per deal for
-    its merchant and exactly the committers released, in one statement; (released, events).
-
-    The recipients come from the release's own RETURNING, so the sweep reads the released
-    commitments once and tells no one it did not release.
-    """
-    released = (
-        update(Commitment)
-        .where(any_of(Commitment.deal_id, failed), Commitment.status == "pending")
-        .values(status="released", released_at=now)
-        .returning(Commitment.deal_id, Commitment.account_id)
-        .cte("released")
-    )
+def _failed_events(ended, released):
+    """The INSERT of `deal.failed` once per failed deal, for its merchant and exactly the
+    committers `released` (the release's RETURNING, so no one is told who was not released)."""
     committers = (
         select(released.c.deal_id, func.array_agg(released.c.account_id.distinct()).label("ids"))
         .group_by(released.c.deal_id)
         .cte("committers")
     )
     rows = (
-        _outcome_rows("deal.failed", func.array_prepend(Deal.merchant_id, committers.c.ids),
+        _outcome_rows("deal.failed", ended, func.array_prepend(ended.c.merchant_id, committers.c.ids),
                       "Deal did not tip", "Not enough people committed; nothing is charged: “")
-        .select_from(Deal.__table__.outerjoin(committers, committers.c.deal_id == Deal.id))
-        .where(any_of(Deal.id, failed))
+        .select_from(ended.outerjoin(committers, committers.c.deal_id == ended.c.id))
+        .where(ended.c.status == "failed")
     )
-    events = enqueue_group_insert("deal.failed", rows).cte("events")
-    counts = session.execute(select(
-        select(func.count()).select_from(released).scalar_subquery(),
-        select(func.count()).select_from(events).scalar_subquery(),
-    )).one()
-    return counts[0], counts[1]
+    return enqueue_group_insert("deal.failed", rows).cte("failed_events")
 
 
 def close_deals(*, session: Session, now: datetime) -> dict:
@@ -99,13 +84,15 @@ def close_deals(*, session: Session, now: datetime) -> dict:
 
     One UPDATE decides every deal's fate, so concurrent or repeated runs transition each deal
     once; events carry dedupe keys, so they are enqueued once. Each outcome is one group event
-    (not one row per committer), fanned out to the recipients by the dispatcher.
+    (not one row per committer), fanned out to the recipients by the dispatcher. The whole
+    sweep is one statement: the ended deals feed the release and the events inside PostgreSQL
+    rather than travelling to Python and back as id arrays (1.4 s of 100,000 deals' ids).
     """
     # The per-deal audience subqueries make the event INSERTs look expensive to the planner
     # (cost ~1.3M for 50k deals), so PostgreSQL JIT-compiled each: ~0.7 s apiece of inlining
     # and optimisation (EXPLAIN ANALYZE) for plans that are index lookups.
     session.execute(text("SET LOCAL jit = off"))
-    ended = session.execute(
+    ended = (
         update(Deal)
         .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)
         .values(
@@ -113,20 +100,36 @@ def close_deals(*, session: Session, now: datetime) -> dict:
             committed_count=case((Deal.status == "tipped", Deal.committed_count), else_=0),
             closed_at=now,
         )
-        .returning(Deal.id, Deal.status)
-    ).all()
-    closed = [row.id for row in ended if row.status == "closed"]
-    failed = [row.id for row in ended if row.status == "failed"]
-    released = events = 0
-    if failed:
-        released, events = _release_and_tell(session, failed, now)
-        session.execute(delete(DealParticipant).where(any_of(DealParticipant.deal_id, failed))
-                        .execution_options(synchronize_session=False))
-    if closed:
-        events += _closed_events(session, closed)
+        .returning(Deal.id, Deal.status, Deal.merchant_id, Deal.title, Deal.committed_count)
+        .cte("ended")
+    )
+    # An array of the failed ids rather than a join, so each deal's commitments are found
+    # through the (deal_id) index whatever the planner guesses the CTE's size to be.
+    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == "failed").scalar_subquery()))
+    released = (
+        update(Commitment)
+        .where(Commitment.deal_id == failed_ids, Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.deal_id, Commitment.account_id)
+        .cte("released")
+    )
+    participants = (
+        delete(DealParticipant).where(DealParticipant.deal_id == failed_ids)
+        .returning(DealParticipant.deal_id).cte("participants")
+    )
+    failed_events, closed_events = _failed_events(ended, released), _closed_events(ended)
+
+    def count(rows, *where):
+        return select(func.count()).select_from(rows).where(*where).scalar_subquery()
+
+    result = session.execute(select(
+        count(ended, ended.c.status == "closed").label("closed"),
+        count(ended, ended.c.status == "failed").label("failed"),
+        count(released).label("released_commitments"),
+        (count(failed_events) + count(closed_events)).label("events"),
+    ).add_cte(participants)).one()
     session.commit()
-    return {"closed": len(closed), "failed": len(failed), "released_commitments": released,
-            "events": events}
+    return result._asdict()
 
 
 def deal_reminders(*, session: Session, now: datetime) -> dict:

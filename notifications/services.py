@@ -60,10 +60,6 @@ def _events_insert(kind: str, audience: str, rows: Select, dedupe_key):
     ).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
-def _insert_events(session: Session, kind: str, audience: str, rows: Select, dedupe_key) -> int:
-    return session.execute(_events_insert(kind, audience, rows, dedupe_key)).rowcount
-
-
 def enqueue_insert(kind: str, rows: Select):
     """The INSERT of `enqueue_select`, for a caller that embeds it in its own statement (a CTE)."""
     return _events_insert(kind, "recipient_id", rows,
@@ -80,19 +76,15 @@ def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
 
 
 def enqueue_group_insert(kind: str, rows: Select):
-    """The INSERT of `enqueue_group_select`, returning the new events' ids, for a caller that
-    embeds it in its own statement (a CTE)."""
-    return _events_insert(kind, "recipient_ids", rows, lambda c: c.event_key).returning(OutboxEvent.id)
-
-
-def enqueue_group_select(session: Session, *, kind: str, rows: Select) -> int:
-    """One outbox event per group: `rows` selects `recipient_ids, title, body, payload, event_key`.
+    """One outbox event per group, as an INSERT returning the new events' ids for a caller that
+    embeds it in its own statement (a CTE): `rows` selects `recipient_ids, title, body, payload,
+    event_key`.
 
     For events whose content is the same for every recipient (a deal outcome): one row however
     large the group, fanned out by the dispatcher. `event_key` is the dedupe key, so a group
-    event is enqueued once. Runs in the caller's transaction. Returns how many rows were new.
+    event is enqueued once.
     """
-    return _insert_events(session, kind, "recipient_ids", rows, lambda c: c.event_key)
+    return _events_insert(kind, "recipient_ids", rows, lambda c: c.event_key).returning(OutboxEvent.id)
 
 
 def list_notifications(

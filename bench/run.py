@@ -52,6 +52,8 @@ def http_figures(result: dict, unit: str) -> str:
     parts = [f"{result['rps']:.0f} {unit}/s", f"p50 {result['p50']:.1f} ms", f"p99 {result['p99']:.1f} ms"]
     if "cpu_ms" in result:
         parts.append(f"{result['cpu_ms']:.2f} ms worker CPU/req")
+    if result.get("pg_cpu_ms"):
+        parts.append(f"{result['pg_cpu_ms']:.2f} ms PostgreSQL CPU/req")
     if result["non2xx"]:
         parts.append(f"non-2xx {result['non2xx']}")
     if result["timeouts"]:
@@ -113,23 +115,62 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
         process.wait(timeout=30)
 
 
-def worker_cpu_seconds(master_pid: int) -> float:
-    """User + system CPU the gunicorn workers have used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    total = 0
-    for pid in children:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+def _cpu_seconds(pids) -> dict[str, float]:
+    """User + system CPU seconds each of `pids` has used so far (those gone are left out)."""
+    seconds = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def worker_cpu_seconds(master_pid: int) -> dict[str, float]:
+    """CPU seconds per gunicorn worker so far."""
+    return _cpu_seconds(Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split())
+
+
+def postgres_cpu_seconds() -> dict[str, float]:
+    """CPU seconds per PostgreSQL process on this machine so far (none for a remote database)."""
+    named = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                named.append(entry.name)
+    return _cpu_seconds(named)
+
+
+def _used_since(before: dict[str, float], after: dict[str, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a process
+    that ended in between, such as an earlier pgbench's backend, counts nothing)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def measured(server, load, duration: int) -> dict:
+    """Run `load()` (wrk figures) and add the CPU the workers and PostgreSQL spent per request:
+    where a request's time goes, on the machine's two shared cores."""
+    workers, postgres = worker_cpu_seconds(server.pid), postgres_cpu_seconds()
+    result = load()
+    requests_done = max(result["rps"] * duration, 1)
+    return {**result,
+            "cpu_ms": _used_since(workers, worker_cpu_seconds(server.pid)) * 1000 / requests_done,
+            "pg_cpu_ms": _used_since(postgres, postgres_cpu_seconds()) * 1000 / requests_done}
 
 
 def http_load(server, base: str, script: str, env: dict, connections: int, duration: int) -> dict:
-    """`wrk` figures plus the workers' CPU per request (ms), the Python side of each request."""
-    before = worker_cpu_seconds(server.pid)
-    result = wrk(base, script, env, connections, duration)
-    used = worker_cpu_seconds(server.pid) - before
-    return {**result, "cpu_ms": used * 1000 / max(result["rps"] * duration, 1)}
+    """`wrk` figures plus the workers' and PostgreSQL's CPU per request (ms)."""
+    return measured(server, lambda: wrk(base, script, env, connections, duration), duration)
+
+
+def cpu_speed_ms() -> float:
+    """Milliseconds of a fixed pure-Python loop (best of three): this VM's single-core speed
+    drifts with its neighbours, and every figure with it."""
+    def once() -> float:
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        return (time.perf_counter() - started) * 1000
+
+    return min(once() for _ in range(3))
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:
@@ -237,7 +278,7 @@ def add_reward_programs(engine, venues_file: Path) -> None:
             """), {"ids": ids, "kind": kind, "threshold": threshold})
 
 
-def checkin_load(engine, base: str, venues_file: Path, connections: int, duration: int) -> dict:
+def checkin_load(engine, server, base: str, venues_file: Path, connections: int, duration: int) -> dict:
     """wrk's figures for the check-in load, with how many check-ins the rules counted.
 
     A 201 is not yet a check-in that counts: the response of a refused one (too far, too fast,
@@ -245,16 +286,15 @@ def checkin_load(engine, base: str, venues_file: Path, connections: int, duratio
     """
     with engine.connect() as connection:
         started = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
-    result = wrk(base, "checkin.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
-                                       "BENCH_ACCOUNTS": "20000", "BENCH_WRK_THREADS": "2",
-                                       "BENCH_VENUES_FILE": str(venues_file)},
-                 connections, duration, threads=2)
+    result = measured(server, lambda: wrk(
+        base, "checkin.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_", "BENCH_ACCOUNTS": "20000",
+                              "BENCH_WRK_THREADS": "2", "BENCH_VENUES_FILE": str(venues_file)},
+        connections, duration, threads=2), duration)
     with engine.connect() as connection:
         counted = connection.execute(text(
             "SELECT count(*) FILTER (WHERE counted), count(*) FROM checkins WHERE created_at >= :t"
         ), {"t": started}).one()
-    return {**result, "accepted_per_s": result["rps"] - result["non2xx"] / duration,
-            "counted_per_s": counted[0] / duration, "refused": counted[1] - counted[0]}
+    return {**result, "counted_per_s": counted[0] / duration, "refused": counted[1] - counted[0]}
 
 
 def timed_job(engine, job, **config) -> dict:
@@ -335,6 +375,32 @@ def _serve_receiver(port_out, received) -> None:
     asyncio.run(serve())
 
 
+def bare_client_rate(url: str, posts: int, in_flight: int) -> float:
+    """POSTs/s of a bare aiohttp client to `url` with `in_flight` at a time: the dispatcher's
+    ceiling here, with no database, signature or bookkeeping."""
+    import asyncio
+
+    import aiohttp
+
+    async def run() -> float:
+        remaining = posts
+
+        async def sender(http: aiohttp.ClientSession) -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                async with http.post(url, data=b'{"type": "bench", "data": {}}',
+                                     headers={"Content-Type": "application/json"}) as response:
+                    await response.read()
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            started = time.monotonic()
+            await asyncio.gather(*(sender(http) for _ in range(in_flight)))
+            return posts / (time.monotonic() - started)
+
+    return asyncio.run(run())
+
+
 def dispatch(engine, events: int) -> dict:
     """Events/s delivered by the dispatcher to a local webhook receiver."""
     from notifications.jobs import dispatch_notifications
@@ -367,8 +433,10 @@ def dispatch(engine, events: int) -> dict:
         connection.execute(text("VACUUM ANALYZE outbox_events"))
         connection.execute(text("VACUUM ANALYZE deliveries"))
     result = timed_job(engine, dispatch_notifications, WEBHOOK_ALLOW_LOOPBACK=True)
+    delivered = received.value
+    ceiling = bare_client_rate(url, events, load_config()["DISPATCH_WORKERS"])
     receiver.terminate()
-    return {"received": received.value, **result}
+    return {"received": delivered, "ceiling": ceiling, **result}
 
 
 # --------------------------------------------------------------------------- report
@@ -399,7 +467,12 @@ def render(rows: list[tuple], facts: dict, settings: dict) -> str:
         f"PostGIS {facts['postgis']}. Data: {facts['deals']:,} deals at {facts['venues']:,} venues "
         f"(`make seed`). Server: gunicorn {settings['workers']} workers x {settings['threads']} "
         f"threads; load: wrk {settings['connections']} connections for {settings['duration']} s; "
-        "ceilings: pgbench with the same SQL on the same database in the same run.", "",
+        "ceilings: pgbench with the same SQL on the same database in the same run. CPU per "
+        "request: the gunicorn workers' and the PostgreSQL processes' CPU time over the run "
+        "divided by the requests served. Single-core speed check (a fixed pure-Python loop, "
+        f"lower is faster): {facts['speed_before']:.0f} ms before the run, "
+        f"{facts['speed_after']:.0f} ms after; this VM's speed drifts with its neighbours, and "
+        "every figure with it.", "",
         "| figure | value | raw ceiling | ratio | goal |", "|---|---|---|---|---|",
     ]
     for figure, value, ceiling, ratio, goal in rows:
@@ -422,7 +495,7 @@ def main(workers, threads, connections, duration, port, sweep_deals, sweep_commi
     """Run every benchmark and write the report."""
     database_url = load_config()["DATABASE_URL"]
     engine = create_engine(database_url)
-    facts = machine_facts(engine)
+    facts = {**machine_facts(engine), "speed_before": cpu_speed_ms()}
     rows = []
 
     def row(figure, value, ceiling="", ratio="", goal=""):
@@ -461,18 +534,21 @@ def main(workers, threads, connections, duration, port, sweep_deals, sweep_commi
             f"{raw['tps']:.0f} UPDATE/s (pgbench)", f"{commits['rps'] / raw['tps']:.2f}", ">= 1500/s, no oversell")
         row("hot deal consistency", f"count {consistency['committed_count']}, rows {consistency['rows_sum']}, "
             f"vouchers {consistency['vouchers']} = confirmed {consistency['confirmed']}", "", "", "count == rows")
-        checkins = checkin_load(engine, base, venues_file, connections, duration)
+        checkins = checkin_load(engine, server, base, venues_file, connections, duration)
         row("check-ins (3 programs per venue)",
-            f"{checkins['accepted_per_s']:.0f} check-ins/s ({checkins['counted_per_s']:.0f}/s counted, "
-            f"{checkins['refused']} refused by the rules), p99 {checkins['p99']:.1f} ms, non-2xx {checkins['non2xx']}, "
-            f"{checkins['timeouts']} timeouts",
-            "", "", ">= 1000/s")
+            f"{http_figures(checkins, 'check-in')}; {checkins['counted_per_s']:.0f}/s counted, "
+            f"{checkins['refused']} refused by the rules", "", "", ">= 1000/s")
     result = sweep(engine, sweep_deals, sweep_commitments)
     row(f"close-deals sweep ({sweep_deals:,} deals, {sweep_deals * sweep_commitments:,} commitments)",
         f"{result['seconds']:.1f} s, {result['events']:,} events", "", "", "<= 10 s")
     result = dispatch(engine, dispatch_events)
+    rate = dispatch_events / result["seconds"]
     row(f"dispatch ({dispatch_events:,} events to a local webhook)",
-        f"{dispatch_events / result['seconds']:.0f} events/s ({result['received']} received)", "", "", ">= 3000/s")
+        f"{rate:.0f} events/s ({result['received']} received)",
+        f"{result['ceiling']:.0f} POST/s (bare aiohttp client)", f"{rate / result['ceiling']:.2f}", ">= 3000/s")
+    facts["speed_after"] = cpu_speed_ms()
+    click.echo(f"single-core speed check (fixed Python loop): {facts['speed_before']:.0f} ms before, "
+               f"{facts['speed_after']:.0f} ms after")
     Path(output).write_text(render(rows, facts, {"workers": workers, "threads": threads,
                                                  "connections": connections, "duration": duration}))
     click.echo(f"wrote {output}")

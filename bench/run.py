@@ -297,6 +297,16 @@ def checkin_load(engine, server, base: str, venues_file: Path, connections: int,
     return {**result, "counted_per_s": counted[0] / duration, "refused": counted[1] - counted[0]}
 
 
+def settle(engine, *tables: str) -> None:
+    """VACUUM ANALYZE `tables`, then write every dirty page out, so what comes next is not
+    measured together with a setup's leftovers: a checkpoint forced in the middle of it (or, after
+    `make seed`, a spread checkpoint writing ~1 GB for minutes)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in tables:
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
+        connection.execute(text("CHECKPOINT"))
+
+
 def timed_job(engine, job, **config) -> dict:
     """Run one scheduler job once in an app on the bench database; its result plus `seconds`."""
     from app import create_app
@@ -336,12 +346,7 @@ def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
             UPDATE deals SET status = 'tipped', tipped_at = now() - interval '1 hour', min_commitments = 1
             WHERE id IN (SELECT id FROM sweep_deals ORDER BY id LIMIT :h) RETURNING id
         """), {"h": deals // 2}).rowcount
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE deals"))
-        connection.execute(text("VACUUM ANALYZE commitments"))
-        # Write the setup's dirty pages out now, so the timed sweep does not pay for them (a
-        # checkpoint that max_wal_size forces in the middle of it, flushing the setup's writes).
-        connection.execute(text("CHECKPOINT"))
+    settle(engine, "deals", "commitments")
     return {"tipped": half, **timed_job(engine, close_deals)}
 
 
@@ -427,11 +432,9 @@ def dispatch(engine, events: int) -> dict:
                    'bench:' || g || ':' || gen_random_uuid()
             FROM generate_series(1, :n) g
         """), {"m": merchant, "n": events})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        # The rows the setup just retired are dead entries in the pending indexes; without this
-        # every claim of the timed run walks past them (~0.3 s per claim after a sweep's 100k).
-        connection.execute(text("VACUUM ANALYZE outbox_events"))
-        connection.execute(text("VACUUM ANALYZE deliveries"))
+    # The rows the setup just retired are dead entries in the pending indexes; without the
+    # VACUUM every claim of the timed run walks past them (~0.3 s per claim after a sweep's 100k).
+    settle(engine, "outbox_events", "deliveries")
     result = timed_job(engine, dispatch_notifications, WEBHOOK_ALLOW_LOOPBACK=True)
     delivered = received.value
     ceiling = bare_client_rate(url, events, load_config()["DISPATCH_WORKERS"])
@@ -495,6 +498,7 @@ def main(workers, threads, connections, duration, port, sweep_deals, sweep_commi
     """Run every benchmark and write the report."""
     database_url = load_config()["DATABASE_URL"]
     engine = create_engine(database_url)
+    settle(engine)
     facts = {**machine_facts(engine), "speed_before": cpu_speed_ms()}
     rows = []
 

@@ -113,10 +113,7 @@ def close_deals(*, session: Session, now: datetime) -> dict:
         .returning(Commitment.deal_id, Commitment.account_id)
         .cte("released")
     )
-    participants = (
-        delete(DealParticipant).where(DealParticipant.deal_id == failed_ids)
-        .returning(DealParticipant.deal_id).cte("participants")
-    )
+    participants = delete(DealParticipant).where(DealParticipant.deal_id == failed_ids).cte("participants")
     failed_events, closed_events = _failed_events(ended, released), _closed_events(ended)
 
     def count(rows, *where):

@@ -32,6 +32,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "TOKEN_TTL_DAYS": _env_int("TOKEN_TTL_DAYS", 30),
         "CHECKIN_RATE_LIMIT": _env_int("CHECKIN_RATE_LIMIT", 20),
         "CHECKIN_RATE_WINDOW_SECONDS": _env_int("CHECKIN_RATE_WINDOW_SECONDS", 60),
+        "COMMIT_RATE_LIMIT": _env_int("COMMIT_RATE_LIMIT", 30),
+        "COMMIT_RATE_WINDOW_SECONDS": _env_int("COMMIT_RATE_WINDOW_SECONDS", 60),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
         "PASSWORD_HASH_FAST": _env_bool("PASSWORD_HASH_FAST", False),

@@ -132,7 +132,8 @@ class Voucher(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    code: Mapped[str] = mapped_column(String(14), unique=True)
+    # voucher_code() (migration 0014): the code shape of core.codes, drawn by the database.
+    code: Mapped[str] = mapped_column(String(14), unique=True, server_default=text("voucher_code()"))
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     commitment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))

@@ -9,6 +9,7 @@ from accounts.auth import auth_required, current_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
+from core.ratelimit import rate_limited
 from core.schemas import PageQuerySchema, decode_cursor, newest_first_page, page_of
 from deals import services
 from deals.schemas import (
@@ -143,11 +144,13 @@ class MerchantDeals(MethodView):
 @blp.route("/deals/<uuid:deal_id>/commitments")
 class Commitments(MethodView):
     @auth_required("customer")
-    @idempotent
+    @idempotent  # outside the limit: a replay must not count against it
+    @rate_limited("commitments", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS")
     @blp.arguments(CommitmentCreateSchema)
     @blp.response(201, CommitmentResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data, deal_id: uuid.UUID):
         """Commit to units of a deal."""
         commitment, deal = services.commit_units(

@@ -8,6 +8,8 @@ from deals.models import DEAL_STATUSES
 RADIUS_DEFAULT_M = 5000
 RADIUS_MAX_M = 50000
 MAX_UNITS = 1_000_000
+# Units one request may take: every unit becomes a voucher row when the deal has tipped.
+MAX_UNITS_PER_COMMIT = 100
 
 money = validate.Range(0, 100_000_000_00)
 units = validate.Range(1, MAX_UNITS)
@@ -99,7 +101,7 @@ class MerchantDealQuerySchema(PageQuerySchema):
 
 
 class CommitmentCreateSchema(Schema):
-    quantity = fields.Integer(strict=True, load_default=1, validate=units)
+    quantity = fields.Integer(strict=True, load_default=1, validate=validate.Range(1, MAX_UNITS_PER_COMMIT))
 
 
 class CommitmentReadSchema(ReadSchema):

@@ -4,14 +4,14 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import (
-    ARRAY, Float, Select, String, and_, bindparam, case, delete, distinct, exists, func, insert,
+    Float, Select, String, and_, bindparam, case, delete, distinct, exists, func, insert,
     literal, or_, select, true, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
-from core.codes import new_code, normalise_code, refuse_redemption
+from core.codes import normalise_code, refuse_redemption
 from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
 from deals.alerts import alert_nearby, enters_about_to_tip
@@ -223,15 +223,15 @@ def _explain_refusal(session: Session, deal_id: uuid.UUID, quantity: int, now: d
     raise SoldOut(f"Only {deal.remaining} unit(s) left; you asked for {quantity}.")
 
 
-def _issue_vouchers(session: Session, deal_id: uuid.UUID, redeem_until: datetime, commitments) -> None:
-    rows = [
-        {"code": new_code(), "deal_id": deal_id, "commitment_id": commitment_id,
-         "account_id": account_id, "redeem_until": redeem_until}
-        for commitment_id, account_id, quantity in commitments
-        for _ in range(quantity)
-    ]
-    if rows:
-        session.execute(pg_insert(Voucher), rows)
+def _vouchers_for(commitments, deal_id, redeem_until):
+    """INSERT one voucher per unit of `commitments` (a CTE of id, account_id, quantity); the
+    database makes each code (the column default), so no unit gets one before it is accepted."""
+    unit = func.generate_series(1, commitments.c.quantity).alias("unit")
+    return insert(Voucher).from_select(
+        ["deal_id", "commitment_id", "account_id", "redeem_until"],
+        select(deal_id, commitments.c.id, commitments.c.account_id, redeem_until)
+        .select_from(commitments.join(unit, true())),
+    )
 
 
 def _commit_statement() -> Select:
@@ -283,8 +283,8 @@ def _commit_statement() -> Select:
                case((tipped_before, "confirmed"), else_="pending"),
                case((tipped_before, now), else_=None))
         .where(exists(select(joined.c.open_quantity))),
-    ).returning(Commitment.id, Commitment.deal_id, Commitment.quantity, Commitment.status,
-                Commitment.created_at).cte("commitment")
+    ).returning(Commitment.id, Commitment.deal_id, Commitment.account_id, Commitment.quantity,
+                Commitment.status, Commitment.created_at).cte("commitment")
     event = enqueue_insert("commitment.created", select(
         taken.c.merchant_id.label("recipient_id"),
         literal("New commitment").label("title"),
@@ -297,13 +297,10 @@ def _commit_statement() -> Select:
         ).label("payload"),
         (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
     ).select_from(taken.join(commitment, true()))).cte("event")
-    vouchers = insert(Voucher).from_select(
-        ["code", "deal_id", "commitment_id", "account_id", "redeem_until"],
-        select(func.unnest(bindparam("codes", type_=ARRAY(String))), deal_id, commitment.c.id,
-               account_id, taken.c.redeem_until)
-        .select_from(commitment.join(taken, true()))
-        .where(commitment.c.status == "confirmed"),
-    ).cte("vouchers")
+    confirmed_now = (select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
+                     .where(commitment.c.status == "confirmed").cte("confirmed_now"))
+    vouchers = _vouchers_for(confirmed_now, deal_id,
+                             select(taken.c.redeem_until).scalar_subquery()).cte("vouchers")
     return (
         select(taken, joined.c.open_quantity, commitment.c.id.label("commitment_id"),
                commitment.c.status.label("commitment_status"),
@@ -322,7 +319,6 @@ def commit_units(
     """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers."""
     taken = session.execute(COMMIT_UNITS, {
         "deal_id": deal_id, "account_id": account.id, "quantity": quantity, "now": now,
-        "codes": [new_code() for _ in range(quantity)],
     }).one_or_none()
     if taken is None:
         session.rollback()
@@ -345,15 +341,17 @@ def commit_units(
 
 def _confirm_at_tip(session: Session, deal_id: uuid.UUID, deal: dict, now: datetime) -> None:
     """The tip: confirm every pending commitment, issue its vouchers, tell committers and merchant."""
-    confirmed = session.execute(
+    confirmed = (
         update(Commitment)
         .where(Commitment.deal_id == deal_id, Commitment.status == "pending")
         .values(status="confirmed", confirmed_at=now)
         .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
-        .execution_options(synchronize_session=False)
-    ).all()
-    _issue_vouchers(session, deal_id, deal["redeem_until"], confirmed)
-    committers = [row.account_id for row in confirmed]
+        .cte("confirmed")
+    )
+    vouchers = _vouchers_for(confirmed, literal(deal_id, Deal.id.type),
+                             literal(deal["redeem_until"], Deal.redeem_until.type))
+    committers = session.execute(
+        select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"))).scalars().all()
     _deal_event(session, "deal.tipped", deal_id, deal["title"], [*committers, deal["merchant_id"]],
                 "Deal tipped!",
                 f"“{deal['title']}” reached {deal['min_commitments']} commitments: it's on.",

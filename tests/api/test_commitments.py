@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from core.codes import ALPHABET, normalise_code
+from deals.schemas import MAX_UNITS_PER_COMMIT
 from tests.factories import (
     API,
     commit,
@@ -110,6 +112,32 @@ def test_an_invalid_commitment_body_is_refused(api, client, merchant, venue, cus
         )
         assert response.status_code == 422, body
     assert get_deal(client, customer, deal)["committed_count"] == 0
+
+
+def test_a_commitment_above_the_per_request_maximum_is_refused_before_it_takes_anything(
+        api, client, engine, merchant, venue, customer):
+    deal = api.create_deal(merchant, venue, min_commitments=1, max_commitments=None,
+                           per_user_limit=1_000_000)
+    response = commit(api, customer, deal, MAX_UNITS_PER_COMMIT + 1)
+
+    assert response.status_code == 422
+    assert "quantity" in response.json["errors"]
+    assert get_deal(client, customer, deal)["committed_count"] == 0
+    assert scalar(engine, "SELECT count(*) FROM vouchers") == 0
+    assert commit(api, customer, deal, MAX_UNITS_PER_COMMIT).status_code == 201
+    assert scalar(engine, "SELECT count(*) FROM vouchers") == MAX_UNITS_PER_COMMIT
+
+
+def test_voucher_codes_drawn_by_the_database_are_readable_and_uniform_at_every_position(engine):
+    with engine.connect() as connection:
+        codes = connection.execute(text("SELECT voucher_code() FROM generate_series(1, 3000)")).scalars().all()
+
+    assert all(normalise_code(code) == code for code in codes)
+    assert len(set(codes)) == len(codes)
+    characters = [c for c in codes[0] if c != "-"]
+    for position in range(len(characters)):
+        seen = {code.replace("-", "")[position] for code in codes}
+        assert seen == set(ALPHABET), position  # a fixed bit would halve a position's alphabet
 
 
 def test_merchants_cannot_commit(api, client, merchant, venue):

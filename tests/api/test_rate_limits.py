@@ -1,4 +1,5 @@
 """Rate limits answer 429 with Retry-After and key on the account, never on the client IP."""
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from core.ratelimit import window_start
@@ -76,3 +77,38 @@ def test_a_replayed_check_in_does_not_count_against_the_limit(database_url, make
     assert first.status_code == again.status_code == 201
     assert again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def commit(client, customer, deal):
+    return client.post(f"/api/v1/deals/{deal['id']}/commitments", headers=customer["headers"],
+                       json={"quantity": 1})
+
+
+def test_parallel_commitments_past_the_per_account_limit_get_429_and_take_no_units(
+        database_url, make_app):
+    app = make_app(COMMIT_RATE_LIMIT=3, COMMIT_RATE_WINDOW_SECONDS=3600)
+    api = Api(app.test_client())
+    merchant, anna = api.register("merchant"), api.register("customer")
+    venue = api.create_venue(merchant, location=BERLIN)
+    deal = api.create_deal(merchant, venue, min_commitments=50, max_commitments=100, per_user_limit=20)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: commit(app.test_client(), anna, deal).status_code, range(10)))
+    after = api.client.get(f"/api/v1/deals/{deal['id']}", headers=anna["headers"]).json
+
+    assert sorted(statuses) == [201] * 3 + [429] * 7
+    assert after["committed_count"] == 3
+
+
+def test_the_commitment_limit_is_per_account(database_url, make_app):
+    client = make_app(COMMIT_RATE_LIMIT=1, COMMIT_RATE_WINDOW_SECONDS=3600).test_client()
+    api = Api(client)
+    merchant, anna, ben = api.register("merchant"), api.register("customer"), api.register("customer")
+    venue = api.create_venue(merchant, location=BERLIN)
+    deal = api.create_deal(merchant, venue, per_user_limit=5)
+
+    assert commit(client, anna, deal).status_code == 201
+    refused = commit(client, anna, deal)
+    assert (refused.status_code, refused.json["code"]) == (429, "rate-limited")
+    assert "Retry-After" in refused.headers
+    assert commit(client, ben, deal).status_code == 201

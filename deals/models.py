@@ -46,6 +46,8 @@ class Deal(Base):
               postgresql_where=text("announced_at IS NULL AND status IN ('active', 'tipped')")),
         Index("ix_deals_open_ends", "ends_at",
               postgresql_where=text("status IN ('scheduled', 'active', 'tipped')")),
+        # close-deals finds the deals one run ended by their closing time.
+        Index("ix_deals_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.factories import (
     rows,
     scalar,
 )
+from tests.processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -232,6 +234,80 @@ def test_close_deals_run_concurrently_from_two_threads_transitions_each_deal_onc
          WHERE kind IN ('deal.closed', 'deal.failed') ORDER BY 1, 2""",
     )
     assert told == expected_recipients  # each recipient once per deal
+
+
+def commit_held_open_across_the_close(app, engine, customer, deal) -> dict:
+    """Commit one unit in the deal's last second with the commitment's transaction still open
+    (holding the deal's row) when close-deals starts; let it commit only once the sweep waits
+    on that row. Returns the sweep's counts."""
+    from accounts.models import Account
+    from deals.services import commit_units
+
+    ends_at = parse_time(deal["ends_at"])
+    committing = app.extensions["db_sessionmaker"]()
+    sweeping = app.extensions["db_sessionmaker"]()
+    holding, sweep_waits = threading.Event(), threading.Event()
+    really_commit = committing.commit
+
+    def commit_when_the_sweep_waits():
+        holding.set()
+        assert sweep_waits.wait(30), "close-deals never waited on the deal's row"
+        really_commit()
+
+    committing.commit = commit_when_the_sweep_waits
+
+    def commit_in_the_last_second():
+        with app.app_context():
+            account = committing.get(Account, uuid.UUID(customer["account"]["id"]))
+            commit_units(session=committing, deal_id=uuid.UUID(deal["id"]), account=account,
+                         quantity=1, now=ends_at - timedelta(seconds=1))
+
+    def sweep_waits_on_a_lock() -> bool:
+        return scalar(engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                              " AND query LIKE '%UPDATE deals%'") > 0
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        committed = pool.submit(commit_in_the_last_second)
+        assert holding.wait(30)
+        swept = pool.submit(jobs.close_deals, session=sweeping, now=ends_at)
+        assert wait_until(sweep_waits_on_a_lock, timeout=30)
+        sweep_waits.set()
+        committed.result(timeout=30)
+        result = swept.result(timeout=30)
+    committing.close()
+    sweeping.close()
+    return result
+
+
+def test_a_commitment_committing_while_close_deals_starts_is_released_with_its_failed_deal(
+    api, app, client, engine, merchant, venue, customer
+):
+    deal = api.create_deal(merchant, venue, min_commitments=5)
+
+    result = commit_held_open_across_the_close(app, engine, customer, deal)
+
+    assert (result["failed"], result["released_commitments"]) == (1, 1)
+    assert rows(engine, "SELECT status FROM commitments") == [("released",)]
+    assert scalar(engine, "SELECT committed_count FROM deals") == 0
+    assert scalar(engine, "SELECT count(*) FROM deal_participants") == 0
+    assert recipients(engine, "deal.failed", deal["id"]) == sorted(
+        [customer["account"]["id"], merchant["account"]["id"]])
+    withdrawn = client.delete(f"{API}/deals/{deal['id']}/commitments/mine", headers=customer["headers"])
+    assert (withdrawn.status_code, withdrawn.json["released_quantity"]) == (200, 0)
+    assert withdrawn.json["deal"]["committed_count"] == 0
+
+
+def test_a_commitment_that_tips_the_deal_as_close_deals_starts_hears_that_it_closed(
+    api, app, engine, merchant, venue, customer
+):
+    deal = api.create_deal(merchant, venue, min_commitments=1)
+
+    result = commit_held_open_across_the_close(app, engine, customer, deal)
+
+    assert result["closed"] == 1
+    assert rows(engine, "SELECT status FROM commitments") == [("confirmed",)]
+    assert recipients(engine, "deal.closed", deal["id"]) == sorted(
+        [customer["account"]["id"], merchant["account"]["id"]])
 
 
 def test_close_deals_leaves_cancelled_deals_alone(api, client, db, engine, merchant, venue):

@@ -1,0 +1,22 @@
+"""deals: index on closed_at, so close-deals finds the deals one run ended in a second statement
+
+Revision ID: 0015
+Revises: 0014
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0015'
+down_revision = '0014'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_deals_closed_at', 'deals', ['closed_at'], unique=False,
+                    postgresql_where=sa.text('closed_at IS NOT NULL'))
+
+
+def downgrade() -> None:
+    op.drop_index('ix_deals_closed_at', table_name='deals', postgresql_where=sa.text('closed_at IS NOT NULL'))

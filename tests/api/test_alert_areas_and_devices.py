@@ -51,7 +51,7 @@ def test_a_customer_adds_lists_and_deletes_alert_areas(api, client):
     assert home["location"] == pytest.approx(VENUE)
     listed = client.get(AREAS, headers=alice["headers"])
     assert listed.status_code == 200
-    assert [area["id"] for area in listed.json["items"]] == [home["id"], work["id"]]
+    assert [area["id"] for area in listed.json["items"]] == [work["id"], home["id"]]  # newest first
 
     assert client.delete(f"{AREAS}/{home['id']}", headers=alice["headers"]).status_code == 204
     assert [a["id"] for a in client.get(AREAS, headers=alice["headers"]).json["items"]] == [

@@ -433,12 +433,14 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
     return program
 
 
-def venue_programs(*, session: Session, venue_id: uuid.UUID, limit: int, after=None) -> list[RewardProgram]:
-    """The programs of a venue, ended ones included, newest first (404 if there is no such venue)."""
+def venue_programs(*, session: Session, venue_id: uuid.UUID, limit: int,
+                   after=None) -> list[RewardProgram]:
+    """A venue's programs, ended ones included, newest first (404 if there is no such venue)."""
     if session.get(Venue, venue_id) is None:
         raise NotFound("No such venue.")
     query = select(RewardProgram).where(RewardProgram.venue_id == venue_id).limit(limit)
-    return list(session.scalars(newest_first(query, RewardProgram.created_at, RewardProgram.id, after)))
+    return list(session.scalars(
+        newest_first(query, RewardProgram.created_at, RewardProgram.id, after)))
 
 
 def my_rewards(*, session: Session, account: Account, limit: int, after=None) -> list[Reward]:

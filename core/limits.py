@@ -10,7 +10,7 @@ class LimitReached(Conflict):
 
 
 def claim_slot(session: Session, *, owner, owner_id, owned: Select, cap: int, what: str) -> None:
-    """Lock the owner's row, then refuse with 409 `limit-reached` if it already has `cap` of `owned`.
+    """Lock the owner's row; refuse with 409 `limit-reached` if it already has `cap` of `owned`.
 
     `owned` selects the owner's objects that count. The lock (held to COMMIT) queues concurrent
     creations for one owner, so two at `cap - 1` cannot both pass; FOR NO KEY UPDATE leaves the

@@ -126,7 +126,8 @@ class AlertArea(Base):
 
     __tablename__ = "alert_areas"
     __table_args__ = (
-        CheckConstraint(f"radius_m BETWEEN {MIN_ALERT_RADIUS_M} AND {MAX_ALERT_RADIUS_M}", name="radius"),
+        CheckConstraint(f"radius_m BETWEEN {MIN_ALERT_RADIUS_M} AND {MAX_ALERT_RADIUS_M}",
+                        name="radius"),
         Index("ix_alert_areas_location", "location", postgresql_using="gist"),
     )
 

@@ -15,7 +15,8 @@ from core.errors import NotFound, ValidationFailed
 from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.models import (
-    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, Device, Notification, OutboxEvent, Webhook,
+    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, Device, Notification, OutboxEvent,
+    Webhook,
 )
 from notifications.ssrf import url_refusal
 
@@ -169,7 +170,8 @@ def register_device(*, session: Session, account_id: uuid.UUID, platform: str, t
     for them and drops them unsent instead of handing them to the new holder.
     """
     claim_slot(session, owner=Account, owner_id=account_id,
-               owned=select(Device.id).where(Device.account_id == account_id, Device.token != token),
+               owned=select(Device.id).where(Device.account_id == account_id,
+                                             Device.token != token),
                cap=cap, what="devices per account")
     same_holder = Device.account_id == account_id
     device_id = session.execute(
@@ -222,7 +224,8 @@ def _live_webhooks(account_id: uuid.UUID) -> Select:
     return select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
 
 
-def list_webhooks(*, session: Session, account_id: uuid.UUID, limit: int, after=None) -> list[Webhook]:
+def list_webhooks(*, session: Session, account_id: uuid.UUID, limit: int,
+                  after=None) -> list[Webhook]:
     """The account's live webhooks, newest first."""
     query = _live_webhooks(account_id).limit(limit)
     return list(session.scalars(newest_first(query, Webhook.created_at, Webhook.id, after)))
@@ -272,7 +275,8 @@ def _areas_of(account_id: uuid.UUID) -> Select:
     return select(AlertArea).where(AlertArea.account_id == account_id)
 
 
-def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int, after=None) -> list[AlertArea]:
+def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int,
+                     after=None) -> list[AlertArea]:
     """The account's alert areas, newest first."""
     query = _areas_of(account_id).limit(limit)
     return list(session.scalars(newest_first(query, AlertArea.created_at, AlertArea.id, after)))

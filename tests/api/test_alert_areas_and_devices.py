@@ -343,8 +343,8 @@ def scatter_alert_areas(engine, count: int) -> None:
             "  SELECT 'watcher-' || n || '@example.com', 'x', 'Watcher', 'customer' FROM spots "
             "  RETURNING id, split_part(split_part(email, '@', 1), '-', 2)::int AS n) "
             "INSERT INTO alert_areas (account_id, location, radius_m) "
-            "SELECT people.id, ST_SetSRID(ST_MakePoint(:lon + (dx - 0.5) * 10, :lat + (dy - 0.5) * 7),"
-            "  4326)::geography, 100 + floor(r * 49900)::int FROM people JOIN spots USING (n)"),
+            "SELECT people.id, ST_SetSRID(ST_MakePoint("
+            "  :lon + (dx - 0.5) * 10, :lat + (dy - 0.5) * 7), 4326)::geography, 100 + floor(r * 49900)::int FROM people JOIN spots USING (n)"),
             {"count": count, **VENUE})
         connection.execute(text("ANALYZE alert_areas"))
 

@@ -27,7 +27,8 @@ class Collection:
 
     def body(self, number: int) -> dict:
         return {
-            "alert areas": {"location": BERLIN, "radius_m": 1000 + number, "label": f"area {number}"},
+            "alert areas": {"location": BERLIN, "radius_m": 1000 + number,
+                            "label": f"area {number}"},
             "devices": {"platform": "android", "token": f"token-{number}"},
             "webhooks": {"url": f"https://93.184.216.34/hook/{number}"},
             "reward programs": {"kind": "first_visit", "title": f"Welcome {number}"},
@@ -119,7 +120,9 @@ def test_re_registering_ones_own_device_at_the_cap_is_not_a_new_device(capped, e
     assert scalar(engine, "SELECT count(*) FROM devices") == CAP
 
 
-def test_a_token_handed_to_an_account_at_the_cap_is_refused_and_stays_with_its_holder(capped, engine):
+def test_a_token_handed_to_an_account_at_the_cap_is_refused_and_stays_with_its_holder(
+    capped, engine
+):
     holder, path = owner_and_path(capped, DEVICES)
     (held,) = fill(capped, holder, path, DEVICES, 1)
     full = capped.register()
@@ -150,11 +153,12 @@ def test_ended_reward_programs_do_not_count_against_the_venue_cap(app, capped, e
 def test_a_deleted_webhook_does_not_count_against_the_cap(capped):
     owner, path = owner_and_path(capped, WEBHOOKS)
     for hook in fill(capped, owner, path, WEBHOOKS, CAP):
-        assert capped.client.delete(f"{path}/{hook['id']}", headers=owner["headers"]).status_code == 204
+        deleted = capped.client.delete(f"{path}/{hook['id']}", headers=owner["headers"])
+        assert deleted.status_code == 204
     assert len(fill(capped, owner, path, WEBHOOKS, CAP)) == CAP
 
 
-# --- under concurrency ------------------------------------------------------------------------------
+# --- under concurrency ----------------------------------------------------------------------------
 
 
 def parallel_posts(url: str, headers: dict, bodies: list[dict]) -> list[requests.Response]:

@@ -2,6 +2,7 @@
 import uuid
 from functools import partial
 
+from flask import current_app
 from flask.views import MethodView
 
 from accounts.auth import auth_required, current_account
@@ -63,18 +64,21 @@ class VenuePrograms(MethodView):
     @blp.arguments(ProgramCreateSchema)
     @blp.response(201, ProgramReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, data, venue_id: uuid.UUID):
         """Create a reward program at your venue."""
         return services.create_program(session=get_session(), venue_id=venue_id,
-                                       merchant=current_account(), now=utcnow(), **data)
+                                       merchant=current_account(), now=utcnow(),
+                                       cap=current_app.config["REWARD_PROGRAMS_PER_VENUE"], **data)
 
     @auth_required()
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ProgramListSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, venue_id: uuid.UUID):
-        """The venue's reward programs."""
-        return {"items": services.venue_programs(session=get_session(), venue_id=venue_id),
-                "next_cursor": None}
+    def get(self, args, venue_id: uuid.UUID):
+        """The venue's reward programs, newest first."""
+        return newest_first_page(args, partial(
+            services.venue_programs, session=get_session(), venue_id=venue_id))
 
 
 @blp.route("/me/rewards")

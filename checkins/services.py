@@ -19,6 +19,7 @@ from checkins.verification import PreviousCheckin, failed_rules
 from core.codes import new_code, normalise_code, refuse_redemption
 from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
+from core.limits import claim_slot
 from geo.points import to_ewkt
 from geo.postgis import distance_m, point
 from notifications.services import enqueue, enqueue_insert
@@ -407,8 +408,12 @@ def my_checkins(*, session: Session, account: Account, limit: int, after=None) -
 
 
 def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, now: datetime,
-                   **settings) -> RewardProgram:
-    """Create a reward program at one of the merchant's venues."""
+                   cap: int, **settings) -> RewardProgram:
+    """Create a reward program at one of the merchant's venues.
+
+    At most `cap` live (not yet ended) programs per venue, else 409 `limit-reached`: every
+    check-in evaluates all of the venue's running programs, so this bounds a check-in's work.
+    """
     venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant)
     missing = rules.missing_settings(settings["kind"], settings)
     if missing:
@@ -416,6 +421,11 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
     settings["starts_at"] = settings.get("starts_at") or now
     if settings.get("ends_at") is not None and settings["ends_at"] <= settings["starts_at"]:
         raise ValidationFailed({"ends_at": ["Must be after starts_at."]})
+    live = select(RewardProgram.id).where(
+        RewardProgram.venue_id == venue.id,
+        or_(RewardProgram.ends_at.is_(None), RewardProgram.ends_at > now))
+    claim_slot(session, owner=Venue, owner_id=venue.id, owned=live, cap=cap,
+               what="live reward programs per venue (ended ones do not count)")
     program = RewardProgram(venue_id=venue.id, **settings)
     session.add(program)
     session.commit()
@@ -423,14 +433,14 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
     return program
 
 
-def venue_programs(*, session: Session, venue_id: uuid.UUID) -> list[RewardProgram]:
-    """Every program of a venue (404 if the venue does not exist)."""
+def venue_programs(*, session: Session, venue_id: uuid.UUID, limit: int,
+                   after=None) -> list[RewardProgram]:
+    """A venue's programs, ended ones included, newest first (404 if there is no such venue)."""
     if session.get(Venue, venue_id) is None:
         raise NotFound("No such venue.")
+    query = select(RewardProgram).where(RewardProgram.venue_id == venue_id).limit(limit)
     return list(session.scalars(
-        select(RewardProgram).where(RewardProgram.venue_id == venue_id)
-        .order_by(RewardProgram.created_at, RewardProgram.id)
-    ))
+        newest_first(query, RewardProgram.created_at, RewardProgram.id, after)))
 
 
 def my_rewards(*, session: Session, account: Account, limit: int, after=None) -> list[Reward]:

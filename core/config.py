@@ -48,6 +48,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "DISPATCH_WORKERS": _env_int("DISPATCH_WORKERS", 16),
         "REMINDER_LEAD_MINUTES": _env_int("REMINDER_LEAD_MINUTES", 120),
         "NEARBY_ALERTS_PER_DAY": _env_int("NEARBY_ALERTS_PER_DAY", 5),
+        "ALERT_AREAS_PER_ACCOUNT": _env_int("ALERT_AREAS_PER_ACCOUNT", 20),
+        "DEVICES_PER_ACCOUNT": _env_int("DEVICES_PER_ACCOUNT", 10),
+        "WEBHOOKS_PER_ACCOUNT": _env_int("WEBHOOKS_PER_ACCOUNT", 10),
+        "REWARD_PROGRAMS_PER_VENUE": _env_int("REWARD_PROGRAMS_PER_VENUE", 20),
         "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
         "PROBLEM_TYPE_BASE": os.environ.get(
             "PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"

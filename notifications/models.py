@@ -18,6 +18,7 @@ EVENT_KINDS = (
     "voucher.redeemed", "checkin.created",
 )
 DEVICE_PLATFORMS = ("ios", "android", "web")
+MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 
 
 class DeliveryState:
@@ -125,7 +126,8 @@ class AlertArea(Base):
 
     __tablename__ = "alert_areas"
     __table_args__ = (
-        CheckConstraint("radius_m BETWEEN 100 AND 50000", name="radius"),
+        CheckConstraint(f"radius_m BETWEEN {MIN_ALERT_RADIUS_M} AND {MAX_ALERT_RADIUS_M}",
+                        name="radius"),
         Index("ix_alert_areas_location", "location", postgresql_using="gist"),
     )
 

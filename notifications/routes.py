@@ -60,9 +60,11 @@ class MyDevices(MethodView):
     @idempotent
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceReadSchema)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Register a device for push notifications."""
-        return services.register_device(session=get_session(), account_id=current_account().id, **data)
+        return services.register_device(session=get_session(), account_id=current_account().id,
+                                        cap=current_app.config["DEVICES_PER_ACCOUNT"], **data)
 
 
 @blp.route("/me/devices/<uuid:device_id>")
@@ -81,19 +83,22 @@ class Webhooks(MethodView):
     @idempotent
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Register a webhook; the signing secret is shown only in this response."""
         return services.create_webhook(
             session=get_session(), account_id=current_account().id, url=data["url"],
             events=data["events"], allow_loopback=current_app.config["WEBHOOK_ALLOW_LOOPBACK"],
+            cap=current_app.config["WEBHOOKS_PER_ACCOUNT"],
         )
 
     @auth_required("merchant")
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, WebhookListSchema)
-    def get(self):
-        """Your webhooks."""
-        return {"items": services.list_webhooks(session=get_session(), account_id=current_account().id),
-                "next_cursor": None}
+    def get(self, args):
+        """Your webhooks, newest first."""
+        return newest_first_page(args, partial(
+            services.list_webhooks, session=get_session(), account_id=current_account().id))
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")
@@ -134,19 +139,22 @@ class MyAlertAreas(MethodView):
     @idempotent
     @blp.arguments(AlertAreaCreateSchema)
     @blp.response(201, AlertAreaReadSchema)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Watch an area for deals that open or are about to tip."""
         return services.create_alert_area(
             session=get_session(), account_id=current_account().id, label=data.get("label"),
             lat=data["location"]["lat"], lon=data["location"]["lon"], radius_m=data["radius_m"],
+            cap=current_app.config["ALERT_AREAS_PER_ACCOUNT"],
         )
 
     @auth_required("customer")
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AlertAreaListSchema)
-    def get(self):
-        """Your alert areas."""
-        return {"items": services.list_alert_areas(session=get_session(), account_id=current_account().id),
-                "next_cursor": None}
+    def get(self, args):
+        """Your alert areas, newest first."""
+        return newest_first_page(args, partial(
+            services.list_alert_areas, session=get_session(), account_id=current_account().id))
 
 
 @blp.route("/me/alert-areas/<uuid:area_id>")

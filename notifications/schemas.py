@@ -3,7 +3,9 @@ from marshmallow import Schema, fields, validate
 
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
-from notifications.models import DEVICE_PLATFORMS, EVENT_KINDS
+from notifications.models import (
+    DEVICE_PLATFORMS, EVENT_KINDS, MAX_ALERT_RADIUS_M, MIN_ALERT_RADIUS_M,
+)
 
 
 class NotificationReadSchema(ReadSchema):
@@ -65,7 +67,8 @@ class DeliveryReadSchema(ReadSchema):
 class AlertAreaCreateSchema(Schema):
     label = fields.String(allow_none=True, validate=validate.Length(max=100))
     location = fields.Nested(LocationSchema, required=True)
-    radius_m = fields.Integer(strict=True, required=True, validate=validate.Range(100, 50000))
+    radius_m = fields.Integer(strict=True, required=True,
+                              validate=validate.Range(MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M))
 
 
 class AlertAreaReadSchema(ReadSchema):

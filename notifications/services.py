@@ -5,15 +5,18 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, String, bindparam, func, literal, select
+from sqlalchemy import Select, String, bindparam, case, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from accounts.models import Account
 from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
+from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.models import (
-    EVENT_KINDS, AlertArea, Delivery, Device, Notification, OutboxEvent, Webhook,
+    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, Device, Notification, OutboxEvent,
+    Webhook,
 )
 from notifications.ssrf import url_refusal
 
@@ -116,6 +119,9 @@ def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetim
 
     `deals` selects `deal_id, location, title, units_needed`. A spatial join (ST_DWithin on
     geography) finds the accounts; each account gets at most `daily_cap` such alerts a UTC day.
+    The join asks first for areas within the largest radius any area may have, a constant the
+    GiST index on `alert_areas.location` answers, then for each area's own radius; the per-row
+    radius alone cannot use that index and read every area, inside the hot deal's row lock.
     """
     source = deals.subquery()
     pairs = (
@@ -123,7 +129,8 @@ def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetim
             AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed,
             func.min(func.ST_Distance(AlertArea.location, source.c.location)).label("distance"),
         )
-        .join(source, func.ST_DWithin(AlertArea.location, source.c.location, AlertArea.radius_m))
+        .join(source, func.ST_DWithin(AlertArea.location, source.c.location, MAX_ALERT_RADIUS_M)
+              & func.ST_DWithin(AlertArea.location, source.c.location, AlertArea.radius_m))
         .group_by(AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed)
         .subquery()
     )
@@ -153,12 +160,27 @@ def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetim
     return enqueue_select(session, kind="deal.nearby", rows=rows)
 
 
-def register_device(*, session: Session, account_id: uuid.UUID, platform: str, token: str) -> Device:
-    """Register a push token for the account (a token moves to whoever registers it last)."""
+def register_device(*, session: Session, account_id: uuid.UUID, platform: str, token: str,
+                    cap: int) -> Device:
+    """Register a push token for the account (a token moves to whoever registers it last).
+
+    At most `cap` devices per account (409 `limit-reached`; re-registering one's own token is
+    not a new device). A token that moves to another account becomes a new device with a new id:
+    pushes already queued for the old holder name the old id, so the dispatcher finds no device
+    for them and drops them unsent instead of handing them to the new holder.
+    """
+    claim_slot(session, owner=Account, owner_id=account_id,
+               owned=select(Device.id).where(Device.account_id == account_id,
+                                             Device.token != token),
+               cap=cap, what="devices per account")
+    same_holder = Device.account_id == account_id
     device_id = session.execute(
         pg_insert(Device).values(account_id=account_id, platform=platform, token=token)
-        .on_conflict_do_update(index_elements=["token"],
-                               set_={"account_id": account_id, "platform": platform})
+        .on_conflict_do_update(index_elements=["token"], set_={
+            "account_id": account_id, "platform": platform,
+            "id": case((same_holder, Device.id), else_=func.gen_random_uuid()),
+            "created_at": case((same_holder, Device.created_at), else_=func.now()),
+        })
         .returning(Device.id)
     ).scalar_one()
     session.commit()
@@ -180,11 +202,16 @@ def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UU
 
 
 def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events: list[str],
-                   allow_loopback: bool) -> Webhook:
-    """Register a webhook endpoint (SSRF-checked) with a fresh `whsec_` signing secret."""
+                   allow_loopback: bool, cap: int) -> Webhook:
+    """Register a webhook endpoint (SSRF-checked) with a fresh `whsec_` signing secret.
+
+    At most `cap` live webhooks per account (409 `limit-reached`); deleted ones do not count.
+    """
     refusal = url_refusal(url, allow_loopback=allow_loopback)
     if refusal:
         raise ValidationFailed({"url": [refusal]})
+    claim_slot(session, owner=Account, owner_id=account_id, owned=_live_webhooks(account_id),
+               cap=cap, what="webhooks per account")
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     webhook = Webhook(account_id=account_id, url=url, events=sorted(set(events)), secret=secret)
     session.add(webhook)
@@ -193,12 +220,15 @@ def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events:
     return webhook
 
 
-def list_webhooks(*, session: Session, account_id: uuid.UUID) -> list[Webhook]:
-    """The account's live webhooks."""
-    return list(session.scalars(
-        select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
-        .order_by(Webhook.created_at, Webhook.id)
-    ))
+def _live_webhooks(account_id: uuid.UUID) -> Select:
+    return select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
+
+
+def list_webhooks(*, session: Session, account_id: uuid.UUID, limit: int,
+                  after=None) -> list[Webhook]:
+    """The account's live webhooks, newest first."""
+    query = _live_webhooks(account_id).limit(limit)
+    return list(session.scalars(newest_first(query, Webhook.created_at, Webhook.id, after)))
 
 
 def get_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:
@@ -230,8 +260,10 @@ def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: u
 
 
 def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | None, lat: float,
-                      lon: float, radius_m: int) -> AlertArea:
-    """Watch a circle for new and almost-tipped deals."""
+                      lon: float, radius_m: int, cap: int) -> AlertArea:
+    """Watch a circle for new and almost-tipped deals (at most `cap` per account, else 409)."""
+    claim_slot(session, owner=Account, owner_id=account_id, owned=_areas_of(account_id),
+               cap=cap, what="alert areas per account")
     area = AlertArea(account_id=account_id, label=label, location=to_ewkt(lat, lon), radius_m=radius_m)
     session.add(area)
     session.commit()
@@ -239,12 +271,15 @@ def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | N
     return area
 
 
-def list_alert_areas(*, session: Session, account_id: uuid.UUID) -> list[AlertArea]:
-    """The account's alert areas."""
-    return list(session.scalars(
-        select(AlertArea).where(AlertArea.account_id == account_id)
-        .order_by(AlertArea.created_at, AlertArea.id)
-    ))
+def _areas_of(account_id: uuid.UUID) -> Select:
+    return select(AlertArea).where(AlertArea.account_id == account_id)
+
+
+def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int,
+                     after=None) -> list[AlertArea]:
+    """The account's alert areas, newest first."""
+    query = _areas_of(account_id).limit(limit)
+    return list(session.scalars(newest_first(query, AlertArea.created_at, AlertArea.id, after)))
 
 
 def delete_alert_area(*, session: Session, account_id: uuid.UUID, area_id: uuid.UUID) -> None:

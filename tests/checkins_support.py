@@ -72,7 +72,8 @@ def create_program(app, merchant_id, venue_id, at: datetime, **settings):
         merchant = session.get(Account, uuid.UUID(str(merchant_id)))
         settings.setdefault("title", f"{settings['kind']} special")
         return services.create_program(session=session, venue_id=uuid.UUID(str(venue_id)),
-                                       merchant=merchant, now=at, **settings)
+                                       merchant=merchant, now=at,
+                                       cap=app.config["REWARD_PROGRAMS_PER_VENUE"], **settings)
     finally:
         session.close()
 

@@ -3,10 +3,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from deals.jobs import activate_deals
+from notifications.dispatcher import DispatchSettings, dispatch, fan_out
+from notifications.services import enqueue
 from tests.factories import commit, from_now, parse_time, rows, scalar, utcnow
+from tests.receiver import Receiver
 
 AREAS = "/api/v1/me/alert-areas"
 DEVICES = "/api/v1/me/devices"
@@ -51,7 +54,7 @@ def test_a_customer_adds_lists_and_deletes_alert_areas(api, client):
     assert home["location"] == pytest.approx(VENUE)
     listed = client.get(AREAS, headers=alice["headers"])
     assert listed.status_code == 200
-    assert [area["id"] for area in listed.json["items"]] == [home["id"], work["id"]]
+    assert [area["id"] for area in listed.json["items"]] == [work["id"], home["id"]]  # newest first
 
     assert client.delete(f"{AREAS}/{home['id']}", headers=alice["headers"]).status_code == 204
     assert [a["id"] for a in client.get(AREAS, headers=alice["headers"]).json["items"]] == [
@@ -146,6 +149,59 @@ def test_a_push_token_belongs_to_whoever_registered_it_last(api, client, engine)
                                headers=user["headers"])
         assert response.status_code == 201
     assert rows(engine, "SELECT account_id::text FROM devices") == [(bob["account"]["id"],)]
+
+
+def register(api, user, token: str, platform="android") -> dict:
+    response = api.client.post(DEVICES, json={"platform": platform, "token": token},
+                               headers=user["headers"])
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def push_to(db, user, title: str, payload: dict) -> None:
+    enqueue(db, kind="reward.earned", recipients=[uuid.UUID(user["account"]["id"])], title=title,
+            body="You earned it.", payload=payload, dedupe_key=f"test:{title}")
+    db.commit()
+
+
+def test_pushes_queued_for_the_old_holder_of_a_token_never_reach_the_account_it_moved_to(
+    api, client, db, engine
+):
+    alice, bob = api.register(), api.register()
+    alices = register(api, alice, "shared-phone")
+    with Receiver() as gateway:
+        settings = DispatchSettings(push_gateway_url=gateway.url("/push"), allow_loopback=False)
+        push_to(db, alice, "Alice's reward", {"code": "ALICE-CODE"})
+        assert fan_out(session=db, now=utcnow(), settings=settings)["push"] == 1  # queued, unsent
+
+        bobs = register(api, bob, "shared-phone")  # the phone changes hands
+        push_to(db, bob, "Bob's reward", {"code": "BOB-CODE"})
+        result = dispatch(session=db, now=utcnow(), settings=settings)
+
+        sent = [request.json()["message"] for request in gateway.received("/push")]
+    assert [(message["token"], message["notification"]["title"], message["data"]["code"])
+            for message in sent] == [("shared-phone", "Bob's reward", "BOB-CODE")]
+    assert (result["delivered"], result["dead"]) == (1, 1)
+    assert bobs["id"] != alices["id"]  # a new device for the new holder
+    assert client.delete(f"{DEVICES}/{alices['id']}", headers=alice["headers"]).status_code == 404
+    assert rows(engine, "SELECT account_id::text, token FROM devices") == [
+        (bob["account"]["id"], "shared-phone")]
+
+
+def test_re_registering_a_token_by_its_holder_keeps_the_device_and_its_queued_pushes(api, db):
+    alice = api.register()
+    first = register(api, alice, "my-phone", "android")
+    with Receiver() as gateway:
+        settings = DispatchSettings(push_gateway_url=gateway.url("/push"), allow_loopback=False)
+        push_to(db, alice, "Alice's reward", {"code": "ALICE-CODE"})
+        fan_out(session=db, now=utcnow(), settings=settings)
+
+        again = register(api, alice, "my-phone", "ios")
+        dispatch(session=db, now=utcnow(), settings=settings)
+
+        sent = [request.json()["message"]["data"]["code"] for request in gateway.accepted("/push")]
+    assert (again["id"], again["platform"]) == (first["id"], "ios")
+    assert sent == ["ALICE-CODE"]
 
 
 def test_devices_need_a_token(client):
@@ -273,6 +329,56 @@ def test_nobody_gets_more_than_five_nearby_alerts_a_day_by_default(api, engine, 
     add_area(api, newcomer)
     api.create_deal(merchant, venue, title="deal 8")
     assert len(nearby_alerts(engine, newcomer)) == 1
+
+
+def scatter_alert_areas(engine, count: int) -> None:
+    """`count` accounts, each with one alert area at a pseudo-random spot within about 400 km of
+    the venue and a pseudo-random radius of 100 m to 50 km (a fixed seed); then ANALYZE."""
+    with engine.begin() as connection:
+        connection.execute(text("SELECT setseed(0.25)"))
+        connection.execute(text(
+            "WITH spots AS (SELECT n, random() AS dy, random() AS dx, random() AS r "
+            "  FROM generate_series(1, :count) AS n), "
+            "people AS (INSERT INTO accounts (email, password_hash, display_name, role) "
+            "  SELECT 'watcher-' || n || '@example.com', 'x', 'Watcher', 'customer' FROM spots "
+            "  RETURNING id, split_part(split_part(email, '@', 1), '-', 2)::int AS n) "
+            "INSERT INTO alert_areas (account_id, location, radius_m) "
+            "SELECT people.id, ST_SetSRID(ST_MakePoint("
+            "  :lon + (dx - 0.5) * 10, :lat + (dy - 0.5) * 7), 4326)::geography, 100 + floor(r * 49900)::int FROM people JOIN spots USING (n)"),
+            {"count": count, **VENUE})
+        connection.execute(text("ANALYZE alert_areas"))
+
+
+def test_nearby_alerts_find_areas_through_the_alert_area_gist_index_with_the_same_recipients(
+    api, engine, merchant, venue
+):
+    scatter_alert_areas(engine, 4000)
+    statements = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _executemany):
+        if "deal.nearby" in str(parameters) and statement.startswith("INSERT INTO outbox_events"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        deal = api.create_deal(merchant, venue)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+    (statement, parameters), = statements
+    with engine.connect() as connection:
+        connection.execute(text("SET enable_seqscan = off"))  # no seq scan unless unavoidable
+        plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars())
+        connection.execute(text("RESET enable_seqscan"))
+    assert "ix_alert_areas_location" in plan, plan
+    # the same accounts as every area's own radius says, each once
+    expected = {row.id for row in rows(
+        engine, "SELECT a.account_id::text AS id FROM alert_areas a, deals d WHERE d.id = :deal "
+        "AND ST_DWithin(a.location, d.location, a.radius_m)", deal=deal["id"])}
+    alerted = [row.id for row in rows(
+        engine, "SELECT recipient_id::text AS id FROM outbox_events WHERE kind = 'deal.nearby'")]
+    assert len(expected) >= 10  # a fair number inside, most outside
+    assert sorted(alerted) == sorted(expected)
 
 
 def test_a_sweep_opening_many_deals_at_once_respects_a_configured_cap_nearest_first(

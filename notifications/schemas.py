@@ -5,6 +5,8 @@ from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 from notifications.models import DEVICE_PLATFORMS, EVENT_KINDS
 
+MAX_DEVICE_TOKEN_LENGTH = 1024
+
 
 class NotificationReadSchema(ReadSchema):
     id = fields.UUID(required=True)
@@ -21,7 +23,12 @@ NotificationListSchema = list_schema(NotificationReadSchema, "NotificationList")
 
 class DeviceCreateSchema(Schema):
     platform = fields.String(required=True, validate=validate.OneOf(DEVICE_PLATFORMS))
-    token = fields.String(required=True, validate=validate.Length(1, 4096))
+    # FCM tokens run to ~250 characters, APNs tokens are 64 hex digits; printable ASCII of at
+    # most 1024 bytes stays well inside the 2704-byte row limit of the unique btree index.
+    token = fields.String(required=True, validate=[
+        validate.Length(1, MAX_DEVICE_TOKEN_LENGTH),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII without spaces."),
+    ])
 
 
 class DeviceReadSchema(ReadSchema):

@@ -5,9 +5,12 @@ import re
 import pytest
 import requests
 
+from tests.factories import API, deal_body, from_now
+
 PROBLEM_JSON = "application/problem+json"
 VENUES = "/api/v1/venues"
 ACCOUNTS = "/api/v1/accounts"
+DEVICES = "/api/v1/me/devices"
 ONE_MIB = 1024 * 1024
 
 
@@ -222,3 +225,101 @@ def test_an_unreachable_database_answers_503_with_retry_after(make_app):
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == "database-unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+# --- values beyond what the columns and the app's arithmetic hold -----------------------------
+
+
+INT4_MAX = 2**31 - 1
+
+
+@pytest.mark.parametrize("field", ["price_cents", "original_price_cents"])
+@pytest.mark.parametrize("value", [INT4_MAX + 1, 10**10])
+def test_a_price_beyond_the_integer_column_is_422(api, client, merchant, field, value):
+    venue = api.create_venue(merchant)
+    response = client.post(f"{API}/deals", headers=merchant["headers"],
+                           json=deal_body(venue, price_cents=1, original_price_cents=2) | {field: value})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == [field]
+
+
+def test_a_price_patched_beyond_the_integer_column_is_422(api, client, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), starts_at=from_now(days=1))
+    response = client.patch(f"{API}/deals/{deal['id']}", headers=merchant["headers"],
+                            json={"price_cents": INT4_MAX + 1})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == ["price_cents"]
+
+
+def test_the_largest_integer_price_is_accepted(api, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), price_cents=INT4_MAX - 1,
+                           original_price_cents=INT4_MAX)
+    assert (deal["price_cents"], deal["original_price_cents"]) == (INT4_MAX - 1, INT4_MAX)
+
+
+@pytest.mark.parametrize("field", ["starts_at", "ends_at", "redeem_until"])
+@pytest.mark.parametrize("timestamp", [
+    "0001-01-01T00:00+01:00",      # year 0 in UTC: past what Python's datetime holds
+    "9999-12-31T23:59:59-01:00",   # year 10000 in UTC
+    "9999-12-31T00:00:00Z",        # ends_at + 90 days (the redeem default) would overflow
+    "9000-01-01T00:00:01Z",
+    "1969-12-31T23:59:59Z",
+])
+def test_a_timestamp_outside_the_accepted_years_is_422(api, client, merchant, field, timestamp):
+    venue = api.create_venue(merchant)
+    response = client.post(f"{API}/deals", headers=merchant["headers"],
+                           json=deal_body(venue) | {field: timestamp})
+    body = assert_problem(response, 422, "validation-error")
+    assert field in body["errors"]
+
+
+def test_a_deal_may_end_at_the_last_accepted_moment(api, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), starts_at="8999-12-01T00:00:00Z",
+                           ends_at="9000-01-01T01:00:00+01:00")
+    assert deal["ends_at"] == "9000-01-01T00:00:00Z"
+
+
+def nested_json(depth: int) -> str:
+    return '{"email": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [33, 5000, 100_000])
+def test_json_nested_deeper_than_the_limit_is_400(client, depth):
+    response = client.post(ACCOUNTS, data=nested_json(depth), content_type="application/json")
+    body = assert_problem(response, 400, "malformed-json")
+    assert "32" in body["detail"]
+
+
+def test_json_nested_to_the_limit_reaches_validation(client):
+    response = client.post(ACCOUNTS, data=nested_json(32), content_type="application/json")
+    assert_problem(response, 422, "validation-error")
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting(api, client, merchant):
+    response = client.post(VENUES, headers=merchant["headers"],
+                           json=venue_body() | {"address": '[{"\\' * 100})
+    assert response.status_code == 201, response.json
+
+
+def test_the_json_depth_limit_is_configurable(make_app):
+    response = make_app(JSON_MAX_DEPTH=4).test_client().post(
+        ACCOUNTS, data=nested_json(5), content_type="application/json")
+    body = assert_problem(response, 400, "malformed-json")
+    assert "4 levels" in body["detail"]
+
+
+@pytest.mark.parametrize("token", ["x" * 1025, "x" * 3000, "é" * 900, "token with spaces"])
+def test_a_device_token_too_long_for_its_index_or_not_ascii_is_422(api, client, token):
+    customer = api.register("customer")
+    response = client.post(DEVICES, headers=customer["headers"],
+                           json={"platform": "android", "token": token})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == ["token"]
+
+
+@pytest.mark.parametrize("token", ["f" * 64, "dGVzdA:APA91b" + "-_x" * 80, "x" * 1024])
+def test_real_world_device_tokens_are_accepted(api, client, token):
+    customer = api.register("customer")
+    response = client.post(DEVICES, headers=customer["headers"],
+                           json={"platform": "android", "token": token})
+    assert response.status_code == 201, response.json

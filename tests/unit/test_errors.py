@@ -18,7 +18,7 @@ from core.errors import (
     flatten_validation_messages,
     handle_error,
 )
-from core.schemas import decode_cursor, encode_cursor, page_of, parse_datetime
+from core.schemas import decode_cursor, encode_cursor, page_of, parse_bigint, parse_datetime
 
 
 # --- flatten_validation_messages ---------------------------------------------------------
@@ -189,3 +189,14 @@ def test_a_page_has_a_cursor_to_its_last_item_only_when_more_rows_exist():
     assert decode_cursor(page["next_cursor"], (int,)) == [2]
     assert page_of(rows, 4, lambda row: [row["n"]]) == {"items": rows, "next_cursor": None}
     assert page_of([], 4, lambda row: [row["n"]]) == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("values", [
+    ["0001-01-01T00:00:00+00:00", 1],      # before the accepted years
+    ["9999-12-31T23:59:59+00:00", 1],      # after them
+    ["2026-01-01T00:00:00", 1],            # no offset
+    ["2026-01-01T00:00:00+00:00", 2**63],  # id beyond bigint
+])
+def test_a_forged_cursor_out_of_range_is_refused(values):
+    with pytest.raises(ValidationFailed):
+        decode_cursor(encode_cursor(values), (parse_datetime, parse_bigint))

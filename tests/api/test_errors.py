@@ -1,6 +1,8 @@
 """Every error is RFC 9457 problem+json with a `code` (issue 2, item 7): one test per case."""
+import json
 import logging
 import re
+import socket
 
 import pytest
 import requests
@@ -323,3 +325,57 @@ def test_real_world_device_tokens_are_accepted(api, client, token):
     response = client.post(DEVICES, headers=customer["headers"],
                            json={"platform": "android", "token": token})
     assert response.status_code == 201, response.json
+
+
+# --- gunicorn's own errors ---------------------------------------------------------------------
+
+
+def raw_exchange(base_url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send `request` bytes to the live server; the status, headers and body of its answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_raw_problem(exchange, status: int, code: str) -> dict:
+    got_status, headers, body = exchange
+    assert got_status == status, body
+    assert headers["content-type"] == PROBLEM_JSON
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert problem["type"].endswith("/" + code)
+    assert problem["title"] and problem["detail"]
+    return problem
+
+
+@pytest.mark.parametrize("path", ["/api/v1/deals", "/api/v1/deals/nearby", "/api/v1/venues/nearby",
+                                  "/api/v1/me/vouchers"])
+def test_a_request_line_too_long_for_gunicorn_is_414_problem_json(live_server, path):
+    response = requests.get(live_server + path, params={"q": "x" * 9000}, timeout=10)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == PROBLEM_JSON
+    assert response.json()["code"] == "uri-too-long"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"NOT HTTP AT ALL\r\n\r\n",
+    b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+])
+def test_malformed_http_is_400_problem_json(live_server, request_bytes):
+    assert_raw_problem(raw_exchange(live_server, request_bytes), 400, "bad-request")
+
+
+def test_a_header_too_large_for_gunicorn_is_431_problem_json(live_server):
+    request_bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n"
+    assert_raw_problem(raw_exchange(live_server, request_bytes), 431,
+                       "request-header-fields-too-large")

@@ -18,6 +18,7 @@ from core.errors import (
     flatten_validation_messages,
     handle_error,
 )
+from core.gunicorn_errors import problem_response
 from core.schemas import decode_cursor, encode_cursor, page_of, parse_bigint, parse_datetime
 
 
@@ -200,3 +201,16 @@ def test_a_page_has_a_cursor_to_its_last_item_only_when_more_rows_exist():
 def test_a_forged_cursor_out_of_range_is_refused(values):
     with pytest.raises(ValidationFailed):
         decode_cursor(encode_cursor(values), (parse_datetime, parse_bigint))
+
+
+def test_gunicorns_error_pages_have_the_shape_of_the_apps_problems(bare_app):
+    with bare_app.test_request_context():
+        ours = handle_error(MethodNotAllowed(valid_methods=["GET"])).json
+    head, _, body = problem_response("https://example.test/problems/", 414, "URI Too Long",
+                                     "Request Line is too large (8192 > 4094)").partition(b"\r\n\r\n")
+    theirs = json.loads(body)
+    assert set(theirs) == set(ours) - {"errors"}
+    assert theirs["type"] == "https://example.test/problems/uri-too-long"
+    assert (theirs["status"], theirs["code"]) == (414, "uri-too-long")
+    assert b"Content-Type: application/problem+json\r\n" in head + b"\r\n"
+    assert f"Content-Length: {len(body)}".encode() in head

@@ -97,7 +97,8 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
     """A production-like API server; yields (base_url, process)."""
     env = {**os.environ, "DATABASE_URL": database_url, "DB_POOL_SIZE": str(threads + 2)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers),
          "--threads", str(threads), "--log-level", "warning", "--no-control-socket",
          "app:create_app()"],
         cwd=ROOT, env=env,

@@ -38,6 +38,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
         "PASSWORD_HASH_FAST": _env_bool("PASSWORD_HASH_FAST", False),
         "MAX_CONTENT_LENGTH": _env_int("MAX_BODY_BYTES", 1024 * 1024),
+        "JSON_MAX_DEPTH": _env_int("JSON_MAX_DEPTH", 32),
         "IDEMPOTENCY_KEY_TTL_HOURS": _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24),
         "PUSH_GATEWAY_URL": os.environ.get("PUSH_GATEWAY_URL") or None,
         "WEBHOOK_ALLOW_LOOPBACK": _env_bool("WEBHOOK_ALLOW_LOOPBACK", False),

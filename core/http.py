@@ -1,15 +1,18 @@
 """HTTP conventions applied to every request: request ids and JSON body checks."""
 import json
+import re
 import uuid
 
 import orjson
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
 
 REQUEST_ID_HEADER = "X-Request-ID"
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 def assign_request_id() -> None:
@@ -31,6 +34,9 @@ def check_json_body() -> None:
         raise UnsupportedMediaType(
             f"Expected Content-Type application/json, got {request.mimetype or 'none'}."
         )
+    max_depth = current_app.config["JSON_MAX_DEPTH"]
+    if _nesting_depth_exceeds(body, max_depth):
+        raise MalformedJson(f"The body nests arrays and objects deeper than {max_depth} levels.")
     try:
         document = json.loads(body)
     except ValueError as exc:
@@ -39,6 +45,22 @@ def check_json_body() -> None:
     if fields_with_nul:
         raise ValidationFailed({path: ["Must not contain NUL (\\u0000) characters."]
                                 for path in fields_with_nul})
+
+
+def _nesting_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether JSON `body` opens more than `limit` arrays/objects inside each other.
+
+    Counted in one pass over the brackets outside strings, before parsing: `json.loads` and the
+    checks after it recurse once per level, so a deep enough document would exhaust the stack.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:  # the usual body: nothing to count
+        return False
+    depth = 0
+    for bracket in JSON_BRACKET.findall(JSON_STRING.sub(b"", body)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def _paths_with_nul(value, path: str = "") -> list[str]:

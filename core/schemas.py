@@ -12,10 +12,29 @@ from core.errors import ValidationFailed
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+INT4_MAX = 2**31 - 1  # the largest value of a PostgreSQL `integer` column
+
+# Timestamps the app accepts: PostgreSQL holds far more, but Python's datetime ends at year
+# 9999 and the app adds days to client times (`redeem_until` defaults to `ends_at` + 90 days),
+# so a margin of centuries keeps every sum representable; nothing in the domain predates 1970.
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 class UtcDateTime(fields.AwareDateTime):
-    """RFC 3339 timestamp: input must carry an offset, output is UTC with a `Z`."""
+    """RFC 3339 timestamp: input must carry an offset and lie in EARLIEST..LATEST_TIMESTAMP;
+    output is UTC with a `Z`."""
+
+    default_error_messages = {
+        "out_of_range": f"Must lie between {EARLIEST_TIMESTAMP.isoformat()} and "
+                        f"{LATEST_TIMESTAMP.isoformat()}.",
+    }
+
+    def __init__(self, **kwargs):
+        metadata = dict(kwargs.pop("metadata", {}))
+        bounds = self.default_error_messages["out_of_range"]
+        metadata["description"] = f"{metadata['description']}. {bounds}" if "description" in metadata else bounds
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -23,7 +42,14 @@ class UtcDateTime(fields.AwareDateTime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:  # an offset can carry 0001-01-01 or 9999-12-31 past what datetime holds
+            utc = parsed.astimezone(timezone.utc)
+        except OverflowError as exc:
+            raise self.make_error("out_of_range") from exc
+        if not EARLIEST_TIMESTAMP <= utc <= LATEST_TIMESTAMP:
+            raise self.make_error("out_of_range")
+        return utc
 
 
 class ProblemSchema(Schema):
@@ -78,8 +104,19 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> list:
 
 
 def parse_datetime(value: str) -> datetime:
-    """Parse an ISO timestamp stored in a cursor."""
-    return datetime.fromisoformat(value)
+    """Parse an ISO timestamp stored in a cursor (aware and in the accepted range, or ValueError)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None or not EARLIEST_TIMESTAMP <= parsed <= LATEST_TIMESTAMP:
+        raise ValueError("timestamp out of range")
+    return parsed
+
+
+def parse_bigint(value) -> int:
+    """Parse an id stored in a cursor that fits a PostgreSQL `bigint` (or ValueError)."""
+    parsed = int(value)
+    if not -2**63 <= parsed < 2**63:
+        raise ValueError("id out of range")
+    return parsed
 
 
 def page_of(rows: list, limit: int, sort_key) -> dict:
@@ -168,7 +205,8 @@ def newest_first_page(args: dict, fetch, *, created_attribute: str = "created_at
 
     `fetch(limit=, after=)` returns rows ordered by (created, id) descending after the cursor.
     """
-    after = decode_cursor(args["cursor"], (parse_datetime, id_type)) if args["cursor"] else None
+    parse_id = parse_bigint if id_type is int else id_type
+    after = decode_cursor(args["cursor"], (parse_datetime, parse_id)) if args["cursor"] else None
     rows = fetch(limit=args["limit"] + 1, after=after)
     return page_of(rows, args["limit"], lambda row: [
         getattr(row, created_attribute).isoformat(),

@@ -1,7 +1,7 @@
 """Request and response schemas for deals, commitments and vouchers."""
 from marshmallow import Schema, fields, validate
 
-from core.schemas import PageQuerySchema, ReadSchema, UtcDateTime, list_schema
+from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 from deals.models import DEAL_STATUSES
 
@@ -11,7 +11,7 @@ MAX_UNITS = 1_000_000
 # Units one request may take: every unit becomes a voucher row when the deal has tipped.
 MAX_UNITS_PER_COMMIT = 100
 
-money = validate.Range(0, 100_000_000_00)
+money = validate.Range(0, INT4_MAX)
 units = validate.Range(1, MAX_UNITS)
 
 

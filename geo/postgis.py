@@ -26,6 +26,19 @@ def within_m(column, target, radius_m: float) -> ColumnElement:
 # by less than 0.6 % (north-south near the equator), so 1 % bounds one by the other.
 SPHERE_ERROR = 0.01
 
+# Points on the antimeridian or at a pole have several spellings (lon 180 and -180 are one
+# place). PostGIS's KNN scan then bounds a stored point's distance from one spelling while its
+# recheck measures from the other: a bound of ~1e-9 m above an exact 0, which PostgreSQL
+# rejects as "index returned tuples in wrong order". Within this many degrees of the line or a
+# pole the exact ST_DWithin query answers instead (the error shows only for points a float's
+# rounding apart, far inside this margin).
+AMBIGUOUS_POINT_MARGIN_DEG = 1e-6
+
+
+def _has_several_spellings(lat: float, lon: float) -> bool:
+    """Whether a point lies (within AMBIGUOUS_POINT_MARGIN_DEG) on the antimeridian or a pole."""
+    return min(180 - abs(lon), 90 - abs(lat)) < AMBIGUOUS_POINT_MARGIN_DEG
+
 
 @lru_cache(maxsize=64)
 def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[Select, Select]:
@@ -68,8 +81,8 @@ def nearest_first(
     reads only about n index entries however dense the area); their geodesic distances are then
     sorted exactly. Because the two distances differ by less than SPHERE_ERROR, the page is
     provably the true one when its last distance lies below what any unread candidate could
-    have; otherwise (rare: a page of near-equal distances) the exact ST_DWithin + ORDER BY query
-    answers instead.
+    have; otherwise (rare: a page of near-equal distances, or a point on the antimeridian or at
+    a pole, where the KNN scan fails) the exact ST_DWithin + ORDER BY query answers instead.
     """
     knn, exact = _nearest_statements(query, column, id_column, after is not None)
     fetch = limit + 10 + limit // 4
@@ -80,6 +93,8 @@ def nearest_first(
                       after_id=after[1])
     # Core rows straight from the connection: the ORM's result processing showed in profiles.
     connection = session.connection()
+    if _has_several_spellings(lat, lon):
+        return [(row, row[-1]) for row in connection.execute(exact, values)]
     rows = connection.execute(knn, values).all()
 
     def sort_key(row):

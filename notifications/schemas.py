@@ -7,6 +7,8 @@ from notifications.models import (
     DEVICE_PLATFORMS, EVENT_KINDS, MAX_ALERT_RADIUS_M, MIN_ALERT_RADIUS_M,
 )
 
+MAX_DEVICE_TOKEN_LENGTH = 1024
+
 
 class NotificationReadSchema(ReadSchema):
     id = fields.UUID(required=True)
@@ -23,7 +25,12 @@ NotificationListSchema = list_schema(NotificationReadSchema, "NotificationList")
 
 class DeviceCreateSchema(Schema):
     platform = fields.String(required=True, validate=validate.OneOf(DEVICE_PLATFORMS))
-    token = fields.String(required=True, validate=validate.Length(1, 4096))
+    # FCM tokens run to ~250 characters, APNs tokens are 64 hex digits; printable ASCII of at
+    # most 1024 bytes stays well inside the 2704-byte row limit of the unique btree index.
+    token = fields.String(required=True, validate=[
+        validate.Length(1, MAX_DEVICE_TOKEN_LENGTH),
+        validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII without spaces."),
+    ])
 
 
 class DeviceReadSchema(ReadSchema):

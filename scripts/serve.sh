@@ -75,7 +75,7 @@ log "API on http://127.0.0.1:${PORT:-8000} ; scheduler: flask --app app jobs run
 # it together with its own children (gunicorn workers). Off again afterwards, so bash
 # prints no job-status lines.
 set -m
-"$GUNICORN" --bind "127.0.0.1:${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
+"$GUNICORN" --config "$REPO/gunicorn.conf.py" --bind "127.0.0.1:${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}" \
     --threads "${GUNICORN_THREADS:-4}" --no-control-socket 'app:create_app()' &
 WEB_PID=$!
 "$FLASK" --app app jobs run &

@@ -167,7 +167,8 @@ def live_server(database_url):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, PASSWORD_HASH_FAST="true")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2",
          "--threads", "8", "--log-level", "warning", "app:create_app()"],
         cwd=ROOT, env=env,
     )

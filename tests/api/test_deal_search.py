@@ -11,6 +11,7 @@ from sqlalchemy import Engine, event, text
 from deals import jobs, services
 from geo.bbox import BBox
 from tests.factories import API, commit, from_now, move_deal_to_past, rows, utcnow
+from tests.nearby_support import PLACES, QUERIES, RADIUS_M, assert_nearest_first
 
 WGS84 = Geod(ellps="WGS84")
 CENTER = {"lat": 52.52, "lon": 13.405}
@@ -125,6 +126,18 @@ def test_nearby_works_at_the_pole(client, viewer, deal_at):
     items = nearby(client, viewer, **pole, radius_m=5000).json["items"]
     assert [item["id"] for item in items] == [deal["id"]]
     assert items[0]["distance_m"] == pytest.approx(geodesic_m(pole, deal["location"]), abs=1.0)
+
+
+def test_nearby_answers_exactly_on_the_antimeridian_and_at_the_poles(
+    client, viewer, deal_at, many_deals
+):
+    # `many_deals` makes the planner read the GiST index, as it does on a real database.
+    places = {deal_at(lat, lon)["id"]: (lat, lon) for lat, lon in PLACES}
+    for lat, lon in QUERIES:
+        response = nearby(client, viewer, lat=lat, lon=lon, radius_m=RADIUS_M, limit=100)
+        assert response.status_code == 200, (lat, lon, response.json)
+        assert response.json["items"], (lat, lon)
+        assert_nearest_first(response.json["items"], lat, lon, places)
 
 
 @pytest.fixture

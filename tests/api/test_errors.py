@@ -1,13 +1,18 @@
 """Every error is RFC 9457 problem+json with a `code` (issue 2, item 7): one test per case."""
+import json
 import logging
 import re
+import socket
 
 import pytest
 import requests
 
+from tests.factories import API, deal_body, from_now
+
 PROBLEM_JSON = "application/problem+json"
 VENUES = "/api/v1/venues"
 ACCOUNTS = "/api/v1/accounts"
+DEVICES = "/api/v1/me/devices"
 ONE_MIB = 1024 * 1024
 
 
@@ -222,3 +227,155 @@ def test_an_unreachable_database_answers_503_with_retry_after(make_app):
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == "database-unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+# --- values beyond what the columns and the app's arithmetic hold -----------------------------
+
+
+INT4_MAX = 2**31 - 1
+
+
+@pytest.mark.parametrize("field", ["price_cents", "original_price_cents"])
+@pytest.mark.parametrize("value", [INT4_MAX + 1, 10**10])
+def test_a_price_beyond_the_integer_column_is_422(api, client, merchant, field, value):
+    venue = api.create_venue(merchant)
+    response = client.post(f"{API}/deals", headers=merchant["headers"],
+                           json=deal_body(venue, price_cents=1, original_price_cents=2) | {field: value})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == [field]
+
+
+def test_a_price_patched_beyond_the_integer_column_is_422(api, client, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), starts_at=from_now(days=1))
+    response = client.patch(f"{API}/deals/{deal['id']}", headers=merchant["headers"],
+                            json={"price_cents": INT4_MAX + 1})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == ["price_cents"]
+
+
+def test_the_largest_integer_price_is_accepted(api, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), price_cents=INT4_MAX - 1,
+                           original_price_cents=INT4_MAX)
+    assert (deal["price_cents"], deal["original_price_cents"]) == (INT4_MAX - 1, INT4_MAX)
+
+
+@pytest.mark.parametrize("field", ["starts_at", "ends_at", "redeem_until"])
+@pytest.mark.parametrize("timestamp", [
+    "0001-01-01T00:00+01:00",      # year 0 in UTC: past what Python's datetime holds
+    "9999-12-31T23:59:59-01:00",   # year 10000 in UTC
+    "9999-12-31T00:00:00Z",        # ends_at + 90 days (the redeem default) would overflow
+    "9000-01-01T00:00:01Z",
+    "1969-12-31T23:59:59Z",
+])
+def test_a_timestamp_outside_the_accepted_years_is_422(api, client, merchant, field, timestamp):
+    venue = api.create_venue(merchant)
+    response = client.post(f"{API}/deals", headers=merchant["headers"],
+                           json=deal_body(venue) | {field: timestamp})
+    body = assert_problem(response, 422, "validation-error")
+    assert field in body["errors"]
+
+
+def test_a_deal_may_end_at_the_last_accepted_moment(api, merchant):
+    deal = api.create_deal(merchant, api.create_venue(merchant), starts_at="8999-12-01T00:00:00Z",
+                           ends_at="9000-01-01T01:00:00+01:00")
+    assert deal["ends_at"] == "9000-01-01T00:00:00Z"
+
+
+def nested_json(depth: int) -> str:
+    return '{"email": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [33, 5000, 100_000])
+def test_json_nested_deeper_than_the_limit_is_400(client, depth):
+    response = client.post(ACCOUNTS, data=nested_json(depth), content_type="application/json")
+    body = assert_problem(response, 400, "malformed-json")
+    assert "32" in body["detail"]
+
+
+def test_json_nested_to_the_limit_reaches_validation(client):
+    response = client.post(ACCOUNTS, data=nested_json(32), content_type="application/json")
+    assert_problem(response, 422, "validation-error")
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting(api, client, merchant):
+    response = client.post(VENUES, headers=merchant["headers"],
+                           json=venue_body() | {"address": '[{"\\' * 100})
+    assert response.status_code == 201, response.json
+
+
+def test_the_json_depth_limit_is_configurable(make_app):
+    response = make_app(JSON_MAX_DEPTH=4).test_client().post(
+        ACCOUNTS, data=nested_json(5), content_type="application/json")
+    body = assert_problem(response, 400, "malformed-json")
+    assert "4 levels" in body["detail"]
+
+
+@pytest.mark.parametrize("token", ["x" * 1025, "x" * 3000, "é" * 900, "token with spaces"])
+def test_a_device_token_too_long_for_its_index_or_not_ascii_is_422(api, client, token):
+    customer = api.register("customer")
+    response = client.post(DEVICES, headers=customer["headers"],
+                           json={"platform": "android", "token": token})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == ["token"]
+
+
+@pytest.mark.parametrize("token", ["f" * 64, "dGVzdA:APA91b" + "-_x" * 80, "x" * 1024])
+def test_real_world_device_tokens_are_accepted(api, client, token):
+    customer = api.register("customer")
+    response = client.post(DEVICES, headers=customer["headers"],
+                           json={"platform": "android", "token": token})
+    assert response.status_code == 201, response.json
+
+
+# --- gunicorn's own errors ---------------------------------------------------------------------
+
+
+def raw_exchange(base_url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send `request` bytes to the live server; the status, headers and body of its answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip()
+               for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_raw_problem(exchange, status: int, code: str) -> dict:
+    got_status, headers, body = exchange
+    assert got_status == status, body
+    assert headers["content-type"] == PROBLEM_JSON
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert problem["type"].endswith("/" + code)
+    assert problem["title"] and problem["detail"]
+    return problem
+
+
+@pytest.mark.parametrize("path", ["/api/v1/deals", "/api/v1/deals/nearby", "/api/v1/venues/nearby",
+                                  "/api/v1/me/vouchers"])
+def test_a_request_line_too_long_for_gunicorn_is_414_problem_json(live_server, path):
+    response = requests.get(live_server + path, params={"q": "x" * 9000}, timeout=10)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == PROBLEM_JSON
+    assert response.json()["code"] == "uri-too-long"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"NOT HTTP AT ALL\r\n\r\n",
+    b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+])
+def test_malformed_http_is_400_problem_json(live_server, request_bytes):
+    assert_raw_problem(raw_exchange(live_server, request_bytes), 400, "bad-request")
+
+
+def test_a_header_too_large_for_gunicorn_is_431_problem_json(live_server):
+    request_bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n"
+    assert_raw_problem(raw_exchange(live_server, request_bytes), 431,
+                       "request-header-fields-too-large")

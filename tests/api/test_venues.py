@@ -6,6 +6,8 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
+from tests.nearby_support import PLACES, QUERIES, RADIUS_M, assert_nearest_first
+
 VENUES = "/api/v1/venues"
 NEARBY = "/api/v1/venues/nearby"
 GEOD = Geod(ellps="WGS84")
@@ -221,6 +223,19 @@ def test_patching_checkin_radius_out_of_bounds_is_rejected(api, client):
 
 
 # --- nearby ------------------------------------------------------------------------------------
+
+
+def test_nearby_answers_exactly_on_the_antimeridian_and_at_the_poles(api, client):
+    merchant = api.register("merchant")
+    places = {}
+    for lat, lon in PLACES:
+        venue = api.create_venue(merchant, location={"lat": lat, "lon": lon})
+        places[venue["id"]] = (lat, lon)
+    for lat, lon in QUERIES:
+        items = walk_nearby(client, merchant["headers"], lat=lat, lon=lon, radius_m=RADIUS_M,
+                            limit=3)
+        assert items, (lat, lon)
+        assert_nearest_first(items, lat, lon, places)
 
 
 def test_nearby_order_and_distances_agree_with_a_reference_geodesic(api, client):

@@ -18,7 +18,8 @@ from core.errors import (
     flatten_validation_messages,
     handle_error,
 )
-from core.schemas import decode_cursor, encode_cursor, page_of, parse_datetime
+from core.gunicorn_errors import problem_response
+from core.schemas import decode_cursor, encode_cursor, page_of, parse_bigint, parse_datetime
 
 
 # --- flatten_validation_messages ---------------------------------------------------------
@@ -189,3 +190,27 @@ def test_a_page_has_a_cursor_to_its_last_item_only_when_more_rows_exist():
     assert decode_cursor(page["next_cursor"], (int,)) == [2]
     assert page_of(rows, 4, lambda row: [row["n"]]) == {"items": rows, "next_cursor": None}
     assert page_of([], 4, lambda row: [row["n"]]) == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("values", [
+    ["0001-01-01T00:00:00+00:00", 1],      # before the accepted years
+    ["9999-12-31T23:59:59+00:00", 1],      # after them
+    ["2026-01-01T00:00:00", 1],            # no offset
+    ["2026-01-01T00:00:00+00:00", 2**63],  # id beyond bigint
+])
+def test_a_forged_cursor_out_of_range_is_refused(values):
+    with pytest.raises(ValidationFailed):
+        decode_cursor(encode_cursor(values), (parse_datetime, parse_bigint))
+
+
+def test_gunicorns_error_pages_have_the_shape_of_the_apps_problems(bare_app):
+    with bare_app.test_request_context():
+        ours = handle_error(MethodNotAllowed(valid_methods=["GET"])).json
+    head, _, body = problem_response("https://example.test/problems/", 414, "URI Too Long",
+                                     "Request Line is too large (8192 > 4094)").partition(b"\r\n\r\n")
+    theirs = json.loads(body)
+    assert set(theirs) == set(ours) - {"errors"}
+    assert theirs["type"] == "https://example.test/problems/uri-too-long"
+    assert (theirs["status"], theirs["code"]) == (414, "uri-too-long")
+    assert b"Content-Type: application/problem+json\r\n" in head + b"\r\n"
+    assert f"Content-Length: {len(body)}".encode() in head

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-GZIP_BOMB_BYTES = 256 * 1024 * 1024
+GZIP_BOMB_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,10 @@ class Receiver:
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a client that stops reading (as it should, from a gzip bomb)
 
             do_GET = do_POST
 

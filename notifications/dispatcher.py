@@ -11,7 +11,9 @@ pending: a dispatcher whose lease ran out and was taken over cannot overwrite th
 Time is read from a clock for every batch and every send (a long run signs, leases and backs
 off from the current time, not the time it started). At most `workers` deliveries are in
 flight, and at most `workers_per_account` of them (and never all) to one merchant's webhooks,
-so one slow merchant cannot hold every slot.
+so one slow merchant cannot hold every slot; a delivery still waiting for a slot when its lease
+would end before the request timeout is left unsent (it is due again when the lease ends), so a
+batch never outlasts its lease.
 Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
 same on every retry.
 """
@@ -130,6 +132,7 @@ class Job:
 
     delivery_id: int
     lease_token: uuid.UUID
+    leased_until: datetime
     channel: str
     target_id: uuid.UUID
     created_at: datetime
@@ -166,7 +169,8 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
     if not leased:
         return []
     rows = session.execute(
-        select(Delivery.id, Delivery.lease_token, Delivery.channel, Delivery.target_id,
+        select(Delivery.id, Delivery.lease_token, Delivery.next_attempt_at, Delivery.channel,
+               Delivery.target_id,
                Delivery.created_at, Delivery.attempts, OutboxEvent.id, OutboxEvent.kind,
                OutboxEvent.title, OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at,
                Device.token, Webhook.url, Webhook.secret, Webhook.account_id)
@@ -267,12 +271,15 @@ async def _deliver_due(session: Session, clock: Clock, settings: DispatchSetting
     account_slots = max(1, min(settings.workers_per_account, settings.workers - 1))
     per_account: defaultdict = defaultdict(lambda: asyncio.Semaphore(account_slots))
 
-    async def send(job: Job, http: Sessions) -> Outcome:
+    async def send(job: Job, http: Sessions) -> Outcome | None:
         # A merchant's deliveries queue for their account's slots before taking a shared one,
         # so a merchant whose endpoint hangs holds at most `workers_per_account` shared slots.
         # Bounded here rather than by the connector, so the timeout starts when sending.
         async with per_account[job.owner_id] if job.owner_id else nullcontext(), in_flight:
-            return await attempt(job, http, settings, clock())
+            now = clock()
+            if now + timedelta(seconds=settings.request_timeout) > job.leased_until:
+                return None  # it could still be in flight when the lease ends: not this run's
+            return await attempt(job, http, settings, now)
 
     push = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     webhooks = webhook_session(allow_loopback=settings.allow_loopback,
@@ -282,8 +289,9 @@ async def _deliver_due(session: Session, clock: Clock, settings: DispatchSetting
         # The database calls block the loop, but only between batches, when nothing is in flight.
         while jobs := lease_due(session=session, now=clock(), settings=settings):
             outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
-            counts = record(session=session, results=list(zip(jobs, outcomes)), now=clock(),
-                            settings=settings)
+            # What was not sent stays leased, and is due for anyone when the lease ends.
+            results = [(job, outcome) for job, outcome in zip(jobs, outcomes) if outcome]
+            counts = record(session=session, results=results, now=clock(), settings=settings)
             for key, value in counts.items():
                 totals[key] += value
 

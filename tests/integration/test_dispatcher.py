@@ -383,6 +383,27 @@ def test_a_merchant_whose_endpoint_never_answers_does_not_hold_up_another_mercha
     assert slow_errors == {"Cannot connect or no answer within 5 s"}
 
 
+def test_deliveries_to_a_hanging_endpoint_that_cannot_be_sent_within_their_lease_are_left_for_the_next(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    settings = DispatchSettings(push_gateway_url=None, allow_loopback=True, workers=2,
+                                lease=timedelta(seconds=7))  # one 5 s attempt fits, two do not
+    with Silent() as silent:
+        create_webhook(loopback, merchant, silent.url())
+        enqueue_events(db, engine, merchant, 4)
+        now = utcnow()
+        result = dispatch(session=db, now=now, settings=settings)
+
+    assert result["retried"] == 1
+    attempted = [d for d in deliveries(engine) if d.attempts]
+    left = [d for d in deliveries(engine) if not d.attempts]
+    assert len(attempted) == 1 and len(left) == 3
+    for delivery in left:  # untouched, and due again when the lease ends
+        assert (delivery.status, delivery.last_error) == ("pending", None)
+        assert now + settings.lease <= delivery.next_attempt_at < now + timedelta(seconds=8)
+
+
 class SteppingClock:
     """A clock that moves `step` on at every reading (a long run, in fast motion)."""
 

@@ -170,10 +170,10 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
         return []
     rows = session.execute(
         select(Delivery.id, Delivery.lease_token, Delivery.next_attempt_at, Delivery.channel,
-               Delivery.target_id,
-               Delivery.created_at, Delivery.attempts, OutboxEvent.id, OutboxEvent.kind,
-               OutboxEvent.title, OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at,
-               Device.token, Webhook.url, Webhook.secret, Webhook.account_id)
+               Delivery.target_id, Delivery.created_at, Delivery.attempts, OutboxEvent.id,
+               OutboxEvent.kind, OutboxEvent.title, OutboxEvent.body, OutboxEvent.payload,
+               OutboxEvent.created_at, Device.token, Webhook.url, Webhook.secret,
+               Webhook.account_id)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
         .outerjoin(Device, and_(Delivery.channel == "push", Device.id == Delivery.target_id))
         .outerjoin(Webhook, and_(Delivery.channel == "webhook", Webhook.id == Delivery.target_id,
@@ -290,7 +290,8 @@ async def _deliver_due(session: Session, clock: Clock, settings: DispatchSetting
         while jobs := lease_due(session=session, now=clock(), settings=settings):
             outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
             # What was not sent stays leased, and is due for anyone when the lease ends.
-            results = [(job, outcome) for job, outcome in zip(jobs, outcomes) if outcome]
+            results = [(job, outcome) for job, outcome in zip(jobs, outcomes)
+                       if outcome is not None]
             counts = record(session=session, results=results, now=clock(), settings=settings)
             for key, value in counts.items():
                 totals[key] += value

@@ -3,22 +3,34 @@
 Phase 1 claims pending outbox events with FOR UPDATE SKIP LOCKED, writes an inbox row for each
 recipient (one, or every member of a group event) and one `deliveries` row per recipient's
 device / subscribed webhook, all in one transaction. Phase 2 leases due deliveries (SKIP
-LOCKED, then `next_attempt_at` pushed past the lease so parallel dispatchers skip them), sends
-them outside any transaction, and records each outcome: delivered, retried with exponential
-backoff and jitter, or dead after the retry horizon.
+LOCKED, then `next_attempt_at` pushed past the lease and a fresh `lease_token` written, so
+parallel dispatchers skip them), sends them outside any transaction, and records each outcome:
+delivered, retried with exponential backoff and jitter, or dead after the retry horizon. An
+outcome is recorded only while its lease token is still the delivery's and the delivery is
+pending: a dispatcher whose lease ran out and was taken over cannot overwrite the new state.
+Time is read from a clock for every batch and every send (a long run signs, leases and backs
+off from the current time, not the time it started). At most `workers` deliveries are in
+flight, and at most `workers_per_account` of them (and never all) to one merchant's webhooks,
+so one slow merchant cannot hold every slot; a delivery still waiting for a slot when its lease
+would end before the request timeout is left unsent (it is due again when the lease ends), so a
+batch never outlasts its lease.
 Delivery is at-least-once; a webhook's `webhook-id` is derived from the event, so it is the
 same on every retry.
 """
 import asyncio
 import random
+import time
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
 from sqlalchemy import (
-    BigInteger, DateTime, Integer, String, Text, and_, bindparam, cast, delete, func, insert,
-    literal, or_, select, true, update,
+    BigInteger, DateTime, Integer, String, Text, Uuid, and_, bindparam, cast, delete, func,
+    insert, literal, or_, select, true, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,7 +39,12 @@ from sqlalchemy.orm import Session
 from accounts.models import Account
 from core.db import any_of
 from notifications.models import Delivery, Device, Notification, OutboxEvent, Webhook
-from notifications.transports import Outcome, send_push, send_webhook
+from notifications.ssrf import DEFAULT_DNS_TIMEOUT_SECONDS
+from notifications.transports import (
+    DEFAULT_READ_LIMIT, Outcome, send_push, send_webhook, webhook_session,
+)
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,10 @@ class DispatchSettings:
     retry_cap: timedelta = timedelta(hours=1)
     retry_horizon: timedelta = timedelta(hours=24)
     workers: int = 16  # deliveries in flight at once
+    workers_per_account: int = 8  # ... of them to the webhooks of one account
+    request_timeout: float = 5.0  # seconds per attempt, the webhook's DNS look-up included
+    dns_timeout: float = DEFAULT_DNS_TIMEOUT_SECONDS
+    read_limit: int = DEFAULT_READ_LIMIT  # bytes of an answer read, never decompressed
 
 
 def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> dict:
@@ -110,6 +131,8 @@ class Job:
     """A leased delivery with everything needed to send it."""
 
     delivery_id: int
+    lease_token: uuid.UUID
+    leased_until: datetime
     channel: str
     target_id: uuid.UUID
     created_at: datetime
@@ -123,6 +146,7 @@ class Job:
     token: str | None
     url: str | None
     secret: str | None
+    owner_id: uuid.UUID | None  # the webhook's account
 
 
 def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) -> list[Job]:
@@ -135,19 +159,21 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
+    lease_token = uuid.uuid4()
     leased = session.execute(
         update(Delivery).where(Delivery.id.in_(due))
-        .values(next_attempt_at=now + settings.lease)
+        .values(next_attempt_at=now + settings.lease, lease_token=lease_token)
         .returning(Delivery.id)
     ).scalars().all()
     session.commit()
     if not leased:
         return []
     rows = session.execute(
-        select(Delivery.id, Delivery.channel, Delivery.target_id, Delivery.created_at,
-               Delivery.attempts, OutboxEvent.id, OutboxEvent.kind, OutboxEvent.title,
-               OutboxEvent.body, OutboxEvent.payload, OutboxEvent.created_at, Device.token,
-               Webhook.url, Webhook.secret)
+        select(Delivery.id, Delivery.lease_token, Delivery.next_attempt_at, Delivery.channel,
+               Delivery.target_id, Delivery.created_at, Delivery.attempts, OutboxEvent.id,
+               OutboxEvent.kind, OutboxEvent.title, OutboxEvent.body, OutboxEvent.payload,
+               OutboxEvent.created_at, Device.token, Webhook.url, Webhook.secret,
+               Webhook.account_id)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
         .outerjoin(Device, and_(Delivery.channel == "push", Device.id == Delivery.target_id))
         .outerjoin(Webhook, and_(Delivery.channel == "webhook", Webhook.id == Delivery.target_id,
@@ -158,19 +184,29 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
     return [Job(*row) for row in rows]
 
 
-async def attempt(job: Job, http: aiohttp.ClientSession, settings: DispatchSettings,
-                  now: datetime, checks: dict | None = None) -> Outcome:
-    """Send one delivery (`checks`: SSRF checks shared by the deliveries of one batch)."""
+@dataclass(frozen=True)
+class Sessions:
+    """The HTTP sessions of one run: the push gateway's, and the SSRF-checked one for webhooks."""
+
+    push: aiohttp.ClientSession
+    webhooks: aiohttp.ClientSession
+
+
+async def attempt(job: Job, http: Sessions, settings: DispatchSettings, now: datetime) -> Outcome:
+    """Send one delivery, signed (webhooks) for `now`."""
+    timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
     if job.channel == "push":
         if job.token is None:
             return Outcome(False, "device removed", permanent=True)
-        return await send_push(http, settings.push_gateway_url, job.token, job.title, job.body,
-                               {"kind": job.kind, **job.payload})
+        return await send_push(http.push, settings.push_gateway_url, job.token, job.title,
+                               job.body, {"kind": job.kind, **job.payload}, timeout=timeout,
+                               read_limit=settings.read_limit)
     if job.url is None:
         return Outcome(False, "webhook deleted", permanent=True)
-    return await send_webhook(http, job.url, job.secret, f"msg_{job.event_id}", job.kind,
-                              job.event_created_at, job.payload, now, settings.allow_loopback,
-                              checks)
+    return await send_webhook(http.webhooks, job.url, job.secret, f"msg_{job.event_id}",
+                              job.kind, job.event_created_at, job.payload, now,
+                              settings.allow_loopback, timeout=timeout,
+                              read_limit=settings.read_limit)
 
 
 def retry_delay(attempts: int, settings: DispatchSettings) -> timedelta:
@@ -179,7 +215,7 @@ def retry_delay(attempts: int, settings: DispatchSettings) -> timedelta:
     return delay * random.uniform(0.5, 1.5)
 
 
-_OUTCOME_COLUMNS = {"id": BigInteger, "status": String, "attempts": Integer,
+_OUTCOME_COLUMNS = {"id": BigInteger, "lease_token": Uuid, "status": String, "attempts": Integer,
                     "next_attempt_at": DateTime(timezone=True),
                     "delivered_at": DateTime(timezone=True), "last_error": Text}
 # Every outcome of a batch in one UPDATE joined to unnest(arrays): the executemany it replaces
@@ -187,33 +223,39 @@ _OUTCOME_COLUMNS = {"id": BigInteger, "status": String, "attempts": Integer,
 _outcomes = func.unnest(*(cast(bindparam(f"outcome_{column}"), ARRAY(type_))
                           for column, type_ in _OUTCOME_COLUMNS.items())
                         ).table_valued(*_OUTCOME_COLUMNS).render_derived(name="outcome")
-_RECORD = update(Delivery).where(Delivery.id == _outcomes.c.id).values(
-    {column: _outcomes.c[column] for column in _OUTCOME_COLUMNS if column != "id"})
+_KEYS = ("id", "lease_token")
+# Only while the lease is ours: once it ran out and another dispatcher took the delivery, or
+# recorded it, this outcome is stale (and `delivered` is never overwritten).
+_RECORD = update(Delivery).where(
+    Delivery.id == _outcomes.c.id, Delivery.lease_token == _outcomes.c.lease_token,
+    Delivery.status == "pending",
+).values({column: _outcomes.c[column] for column in _OUTCOME_COLUMNS if column not in _KEYS}
+         ).returning(Delivery.status)
 
 
 def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetime,
            settings: DispatchSettings) -> dict:
-    """Store each outcome: delivered, retry later, or dead past the horizon (or permanent)."""
+    """Store each outcome still under its lease: delivered, retry later, or dead past the horizon
+    (or permanent); the counts are of the outcomes stored."""
     counts = {"delivered": 0, "retried": 0, "dead": 0}
     rows = []
     for job, outcome in results:
         attempts = job.attempts + 1
-        row = {"id": job.delivery_id, "attempts": attempts, "status": "pending",
-               "next_attempt_at": now + settings.lease, "delivered_at": None,
-               "last_error": outcome.error}
+        row = {"id": job.delivery_id, "lease_token": job.lease_token, "attempts": attempts,
+               "status": "pending", "next_attempt_at": now + settings.lease,
+               "delivered_at": None, "last_error": outcome.error}
         if outcome.ok:
             row.update(status="delivered", delivered_at=now)
-            counts["delivered"] += 1
         elif outcome.permanent or now - job.created_at >= settings.retry_horizon:
             row.update(status="dead")
-            counts["dead"] += 1
         else:
             row.update(next_attempt_at=now + retry_delay(attempts, settings))
-            counts["retried"] += 1
         rows.append(row)
     if rows:
-        session.execute(_RECORD, {f"outcome_{column}": [row[column] for row in rows]
-                                  for column in _OUTCOME_COLUMNS})
+        stored = session.execute(_RECORD, {f"outcome_{column}": [row[column] for row in rows]
+                                           for column in _OUTCOME_COLUMNS}).scalars()
+        for status in stored:
+            counts["retried" if status == "pending" else status] += 1
     unregistered = [job.target_id for job, outcome in results if outcome.unregistered]
     if unregistered:
         session.execute(delete(Device).where(any_of(Device.id, unregistered)))
@@ -221,33 +263,57 @@ def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetim
     return counts
 
 
-async def _deliver_due(session: Session, now: datetime, settings: DispatchSettings,
+async def _deliver_due(session: Session, clock: Clock, settings: DispatchSettings,
                        totals: dict) -> None:
     """Lease, send (`settings.workers` at a time) and record batches until nothing is due."""
     in_flight = asyncio.Semaphore(settings.workers)
+    # Never every slot to one account, whatever the settings (unless there is only one).
+    account_slots = max(1, min(settings.workers_per_account, settings.workers - 1))
+    per_account: defaultdict = defaultdict(lambda: asyncio.Semaphore(account_slots))
 
-    async def send(job: Job, http: aiohttp.ClientSession, checks: dict) -> Outcome:
-        # Bounded here rather than by the connector, so the 5 s timeout starts when sending.
-        async with in_flight:
-            return await attempt(job, http, settings, now, checks)
+    async def send(job: Job, http: Sessions) -> Outcome | None:
+        # A merchant's deliveries queue for their account's slots before taking a shared one,
+        # so a merchant whose endpoint hangs holds at most `workers_per_account` shared slots.
+        # Bounded here rather than by the connector, so the timeout starts when sending.
+        async with per_account[job.owner_id] if job.owner_id else nullcontext(), in_flight:
+            now = clock()
+            if now + timedelta(seconds=settings.request_timeout) > job.leased_until:
+                return None  # it could still be in flight when the lease ends: not this run's
+            return await attempt(job, http, settings, now)
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    push = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    webhooks = webhook_session(allow_loopback=settings.allow_loopback,
+                               dns_timeout=settings.dns_timeout)
+    async with push, webhooks:
+        http = Sessions(push, webhooks)
         # The database calls block the loop, but only between batches, when nothing is in flight.
-        while jobs := lease_due(session=session, now=now, settings=settings):
-            checks: dict = {}
-            outcomes = await asyncio.gather(*(send(job, http, checks) for job in jobs))
-            counts = record(session=session, results=list(zip(jobs, outcomes)), now=now,
-                            settings=settings)
+        while jobs := lease_due(session=session, now=clock(), settings=settings):
+            outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
+            # What was not sent stays leased, and is due for anyone when the lease ends.
+            results = [(job, outcome) for job, outcome in zip(jobs, outcomes)
+                       if outcome is not None]
+            counts = record(session=session, results=results, now=clock(), settings=settings)
             for key, value in counts.items():
                 totals[key] += value
 
 
-def dispatch(*, session: Session, now: datetime, settings: DispatchSettings) -> dict:
-    """One dispatcher run: fan out every pending event, then send every due delivery."""
+def running_clock(start: datetime) -> Clock:
+    """A clock that reads `start` now and moves on with real (monotonic) time."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
+def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
+             clock: Clock | None = None) -> dict:
+    """One dispatcher run from `now`: fan out every pending event, then send every due delivery.
+
+    `clock` gives the time for each batch and send (default: `now`, moving on in real time).
+    """
+    clock = clock or running_clock(now)
     totals = {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0,
               "delivered": 0, "retried": 0, "dead": 0}
-    while (fanned := fan_out(session=session, now=now, settings=settings))["events"]:
+    while (fanned := fan_out(session=session, now=clock(), settings=settings))["events"]:
         for key, value in fanned.items():
             totals[key] += value
-    asyncio.run(_deliver_due(session, now, settings, totals))
+    asyncio.run(_deliver_due(session, clock, settings, totals))
     return totals

@@ -15,6 +15,9 @@ def dispatch_notifications(*, session: Session, now: datetime) -> dict:
         allow_loopback=config["WEBHOOK_ALLOW_LOOPBACK"],
         batch_size=config["DISPATCH_BATCH_SIZE"],
         workers=config["DISPATCH_WORKERS"],
+        workers_per_account=config["DISPATCH_WORKERS_PER_ACCOUNT"],
+        dns_timeout=config["WEBHOOK_DNS_TIMEOUT_SECONDS"],
+        read_limit=config["DISPATCH_RESPONSE_BYTES"],
     )
     return dispatch(session=session, now=now, settings=settings)
 

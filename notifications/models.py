@@ -119,6 +119,7 @@ class Delivery(DeliveryState, Base):
     event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[uuid.UUID]
+    lease_token: Mapped[uuid.UUID | None]  # the dispatcher batch that holds (or held) it
 
 
 class AlertArea(Base):

@@ -1,16 +1,25 @@
 """A real local HTTP receiver for webhook and push-gateway tests.
 
 A `ThreadingHTTPServer` on 127.0.0.1 that records every request (path, headers, body) and
-answers as told: `mode` "ok" (200), "error" (500) or "redirect" (302 to `redirect_to`);
+answers as told: `mode` "ok" (200), "error" (500), "redirect" (302 to `redirect_to`) or
+"gzip-bomb" (200 with a small gzip body that inflates to `GZIP_BOMB_BYTES`);
 `stop()` takes it down (connection refused) and `start()` brings it back on the same port.
 Push-gateway requests for a token in `unregistered_tokens` get FCM's 404 UNREGISTERED answer.
+`on_request`, if set, is called with each request before it is answered.
+`Silent` is a port that accepts connections and never answers.
 """
+import functools
+import gzip
 import json
+import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
+
+GZIP_BOMB_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class Receiver:
         self.mode = "ok"
         self.redirect_to: str | None = None
         self.unregistered_tokens: set[str] = set()
+        self.on_request: Callable[[Received], None] | None = None
         self.server: ThreadingHTTPServer | None = None
         self.port = 0
         self.thread: threading.Thread | None = None
@@ -63,17 +73,22 @@ class Receiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 status, answer, extra = receiver._answer(self.path, body)
+                received = Received("POST", self.path,
+                                    {k.lower(): v for k, v in self.headers.items()}, body, status)
+                if receiver.on_request is not None:
+                    receiver.on_request(received)
                 with receiver.lock:
-                    receiver.requests.append(Received(
-                        "POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                        body, status))
+                    receiver.requests.append(received)
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a client that stops reading (as it should, from a gzip bomb)
 
             do_GET = do_POST
 
@@ -116,6 +131,8 @@ class Receiver:
             return 500, b'{"error": "boom"}', {}
         if self.mode == "redirect":
             return 302, b"{}", {"location": self.redirect_to}
+        if self.mode == "gzip-bomb":
+            return 200, _gzip_bomb(), {"content-encoding": "gzip"}
         return 200, b"{}", {}
 
     # --- what arrived ---------------------------------------------------------------------------
@@ -131,3 +148,25 @@ class Receiver:
     def accepted_ids(self, path: str | None = None) -> Counter:
         """How often each `webhook-id` was answered 2xx."""
         return Counter(r.headers["webhook-id"] for r in self.accepted(path))
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    """`GZIP_BOMB_BYTES` of zeros, gzipped (about a thousandth of that)."""
+    member = gzip.compress(b"\0" * (1024 * 1024), compresslevel=9)
+    return member * (GZIP_BOMB_BYTES // (1024 * 1024))  # concatenated gzip members
+
+
+class Silent:
+    """A port on 127.0.0.1 that accepts connections (the kernel's backlog) and never answers."""
+
+    def __enter__(self) -> Self:
+        self.socket = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self.socket.getsockname()[1]
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.socket.close()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"

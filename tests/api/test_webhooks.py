@@ -1,5 +1,7 @@
 """POST/GET/DELETE /webhooks: SSRF refusals, the secret shown once, ownership, event filters."""
 import base64
+import socket
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -114,6 +116,32 @@ def test_a_public_url_is_accepted_in_the_production_setting(strict):
     merchant = strict.register("merchant")
     assert created(strict, merchant, "https://93.184.216.34/hook")["url"] == (
         "https://93.184.216.34/hook")
+
+
+def test_a_webhook_host_whose_dns_never_answers_is_refused_with_422_without_pinning_the_thread(
+    strict, monkeypatch,
+):
+    merchant = strict.register("merchant")
+    answer = threading.Event()
+
+    def getaddrinfo(*_args, **_kwargs):  # a DNS server that never answers (until the test ends)
+        answer.wait(timeout=60)
+        raise socket.gaierror("no answer")
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    responses = []
+    request = threading.Thread(target=lambda: responses.append(
+        post_webhook(strict, merchant, "https://hangs.example/hook")), daemon=True)
+    try:
+        request.start()
+        request.join(timeout=15)
+        assert not request.is_alive(), "the request thread is still waiting for DNS"
+    finally:
+        answer.set()
+        request.join(timeout=65)
+    (response,) = responses
+    assert response.status_code == 422
+    assert response.json["errors"]["url"] == [
+        "The look-up of host hangs.example timed out (after 2 s)."]
 
 
 # --- the secret, shown once ---------------------------------------------------------------------

@@ -3,7 +3,10 @@
 Time is passed in as `now`; the receiver is a real `ThreadingHTTPServer` on 127.0.0.1 that can
 answer 500, redirect, or be down (connection refused).
 """
+import socket
 import threading
+import time
+import tracemalloc
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +19,13 @@ from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from deals.jobs import close_deals
-from notifications.dispatcher import DispatchSettings, dispatch, fan_out, lease_due
+from notifications.dispatcher import DispatchSettings, dispatch, fan_out, lease_due, record
 from notifications.jobs import dispatch_notifications
 from notifications.services import enqueue
+from notifications.transports import Outcome
 from tests.conftest import Api
 from tests.factories import commit, from_now, parse_time, rows, scalar
-from tests.receiver import Receiver
+from tests.receiver import GZIP_BOMB_BYTES, Receiver, Silent
 
 API = "/api/v1"
 SETTINGS = DispatchSettings(push_gateway_url=None, allow_loopback=True)
@@ -300,6 +304,172 @@ def test_deliveries_leased_by_a_dispatcher_that_died_are_sent_by_another_after_t
     assert receiver.received() == []
     assert dispatch(session=db, now=now + SETTINGS.lease, settings=SETTINGS)["delivered"] == 2
     assert len(receiver.accepted_ids()) == 2
+
+
+def rebinding_dns(monkeypatch, host: str, *, first: str, then: str, first_answers: int) -> None:
+    """Make `host` resolve to `first` for its first `first_answers` look-ups, then to `then`."""
+    lookups = []
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(name, port, *args, **kwargs):
+        if name != host:
+            return resolve(name, port, *args, **kwargs)
+        lookups.append(name)
+        address = first if len(lookups) <= first_answers else then
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_webhook_host_that_rebinds_to_loopback_after_passing_the_check_gets_no_request(
+    make_app, db, engine, receiver, monkeypatch,
+):
+    # public at registration and at the delivery's check, loopback for any look-up after that
+    rebinding_dns(monkeypatch, "rebind.example", first="93.184.216.34", then="127.0.0.1",
+                  first_answers=2)
+    strict = Api(make_app(WEBHOOK_ALLOW_LOOPBACK=False).test_client())
+    merchant = strict.register("merchant")
+    create_webhook(strict, merchant, f"http://rebind.example:{receiver.port}/hook")
+    enqueue_events(db, engine, merchant, 1)
+
+    result = dispatch(session=db, now=utcnow(),
+                      settings=DispatchSettings(push_gateway_url=None, allow_loopback=False))
+
+    assert receiver.received() == []
+    assert result["delivered"] == 0
+    (delivery,) = deliveries(engine)  # it went to the checked address, which does not answer
+    assert delivery.last_error == "Cannot connect or no answer within 5 s"
+
+
+def test_a_gzip_bomb_answer_is_neither_inflated_nor_read_whole_and_the_delivery_is_recorded(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 1)
+    receiver.mode = "gzip-bomb"
+
+    tracemalloc.start()
+    try:
+        result = dispatch(session=db, now=utcnow(), settings=SETTINGS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < GZIP_BOMB_BYTES // 16, f"{peak:,} bytes allocated during the run"
+    assert result["delivered"] == 1
+    (request,) = receiver.received()
+    assert request.headers["accept-encoding"] == "identity"  # and honest servers do not gzip
+
+
+def test_a_merchant_whose_endpoint_never_answers_does_not_hold_up_another_merchants_delivery(
+    loopback, db, engine, receiver,
+):
+    slow, fast = loopback.register("merchant"), loopback.register("merchant")
+    arrived = []
+    receiver.on_request = lambda request: arrived.append(time.monotonic())
+    with Silent() as silent:
+        create_webhook(loopback, slow, silent.url())
+        create_webhook(loopback, fast, receiver.url())
+        enqueue_events(db, engine, slow, 2)  # enough to fill both slots
+        enqueue_events(db, engine, fast, 1)
+        started = time.monotonic()
+        result = dispatch(session=db, now=utcnow(), settings=DispatchSettings(
+            push_gateway_url=None, allow_loopback=True, workers=2))
+
+    assert (result["delivered"], result["retried"]) == (1, 2)
+    (arrival,) = arrived
+    assert arrival - started < 4, "the fast merchant waited for the slow one's 5 s timeout"
+    slow_errors = {d.last_error for d in deliveries(engine) if d.status == "pending"}
+    assert slow_errors == {"Cannot connect or no answer within 5 s"}
+
+
+def test_deliveries_to_a_hanging_endpoint_that_cannot_be_sent_within_their_lease_are_left_for_the_next(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    settings = DispatchSettings(push_gateway_url=None, allow_loopback=True, workers=2,
+                                lease=timedelta(seconds=7))  # one 5 s attempt fits, two do not
+    with Silent() as silent:
+        create_webhook(loopback, merchant, silent.url())
+        enqueue_events(db, engine, merchant, 4)
+        now = utcnow()
+        result = dispatch(session=db, now=now, settings=settings)
+
+    assert result["retried"] == 1
+    attempted = [d for d in deliveries(engine) if d.attempts]
+    left = [d for d in deliveries(engine) if not d.attempts]
+    assert len(attempted) == 1 and len(left) == 3
+    for delivery in left:  # untouched, and due again when the lease ends
+        assert (delivery.status, delivery.last_error) == ("pending", None)
+        assert now + settings.lease <= delivery.next_attempt_at < now + timedelta(seconds=8)
+
+
+class SteppingClock:
+    """A clock that moves `step` on at every reading (a long run, in fast motion)."""
+
+    def __init__(self, start: datetime, step: timedelta):
+        self.now, self.step, self.readings = start, step, []
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        self.readings.append(self.now)
+        return self.now
+
+
+def test_a_long_run_signs_leases_and_records_at_the_time_of_each_batch_not_its_start(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    hook = create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 2)
+    sent = []  # (signed for, the lease's end as stored while the request is in flight)
+
+    def observe(request):
+        event_id = int(request.headers["webhook-id"].removeprefix("msg_"))
+        sent.append((datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC),
+                     scalar(engine, "SELECT next_attempt_at FROM deliveries WHERE event_id = :id",
+                            id=event_id)))
+    receiver.on_request = observe
+    clock = SteppingClock(utcnow(), SETTINGS.lease - timedelta(seconds=10))
+
+    dispatch(session=db, now=clock.now, settings=DispatchSettings(
+        push_gateway_url=None, allow_loopback=True, batch_size=1), clock=clock)
+
+    assert len(sent) == 2
+    (first_signed, _), (second_signed, _) = sent
+    assert second_signed - first_signed >= timedelta(minutes=2)  # a fresh webhook-timestamp
+    for signed, lease_ends in sent:
+        assert lease_ends > signed, "the lease had run out before the delivery was sent"
+    for request in receiver.received():
+        assert signature_matches(hook["secret"], request)
+    recorded = sorted(d.delivered_at for d in deliveries(engine))
+    assert all(at in clock.readings for at in recorded)  # the outcome's own time (backoff too)
+    assert [signed < at for (signed, _), at in zip(sent, recorded)] == [True, True]
+
+
+def test_a_late_outcome_from_a_dispatcher_whose_lease_was_taken_over_is_dropped(
+    loopback, db, engine, receiver,
+):
+    merchant = loopback.register("merchant")
+    create_webhook(loopback, merchant, receiver.url())
+    enqueue_events(db, engine, merchant, 1)
+    now = utcnow()
+    fan_out(session=db, now=now, settings=SETTINGS)
+    (stale,) = lease_due(session=db, now=now, settings=SETTINGS)  # ... and then it hangs
+    later = now + SETTINGS.lease + timedelta(seconds=1)
+    (taken_over,) = lease_due(session=db, now=later, settings=SETTINGS)
+    nothing = {"delivered": 0, "retried": 0, "dead": 0}
+
+    assert record(session=db, results=[(stale, Outcome(False, "HTTP 500"))], now=later,
+                  settings=SETTINGS) == nothing  # while the other dispatcher holds the lease
+    assert record(session=db, results=[(taken_over, Outcome(True))], now=later,
+                  settings=SETTINGS)["delivered"] == 1
+    assert record(session=db, results=[(stale, Outcome(False, "gone", permanent=True))],
+                  now=later + timedelta(seconds=1), settings=SETTINGS) == nothing
+
+    (delivery,) = deliveries(engine)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 1, None)
+    assert delivery.delivered_at == later
 
 
 # --- push -------------------------------------------------------------------------------------------

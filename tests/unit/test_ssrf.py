@@ -2,12 +2,16 @@
 import asyncio
 import ipaddress
 import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
-from notifications.ssrf import address_refusal, url_refusal
-from notifications.transports import send_webhook
+from notifications.ssrf import (
+    CheckedResolver, LookupFailed, TargetRefused, address_refusal, url_refusal,
+)
+from notifications.transports import send_webhook, webhook_session
+from tests.receiver import Receiver
 
 LOOPBACK = [
     "http://localhost/hook",
@@ -131,46 +135,85 @@ def test_a_host_name_is_refused_if_any_of_its_addresses_is_private(monkeypatch):
     assert url_refusal("https://local.example/hook", allow_loopback=True) is None
 
 
-class RecordingHttp:
-    """Stands in for `requests.Session`: records what would have been sent."""
+def test_6to4_teredo_and_nat64_addresses_around_a_private_ipv4_address_and_site_local_are_refused():
+    for address in ["2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4
+                    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+                    "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1",  # NAT64 of 169.254.169.254, 127.0.0.1
+                    "fec0::1", "feff:ffff::1"]:  # site-local
+        assert address_refusal(ipaddress.ip_address(address), True), address
+    around_public = ipaddress.ip_address("2002:5db8:d822::1")  # 6to4 of 93.184.216.34
+    assert address_refusal(around_public, False) is None
 
-    def __init__(self):
-        self.posts = []
 
-    def post(self, url, **kwargs):
-        self.posts.append(url)
-        raise AssertionError("nothing may be sent")
+def test_a_host_name_is_refused_if_any_of_its_addresses_is_private_at_delivery_too(monkeypatch):
+    fake_dns(monkeypatch, {"mixed.example": ["93.184.216.34", "10.0.0.7"],
+                           "public.example": ["93.184.216.34", "2606:2800:220:1::1"]})
+    resolver = CheckedResolver(allow_loopback=True)
+    with pytest.raises(TargetRefused) as refused:
+        asyncio.run(resolver.resolve("mixed.example", 443, socket.AF_UNSPEC))
+    assert refused.value.kind == "private"
+    answers = asyncio.run(resolver.resolve("public.example", 443, socket.AF_UNSPEC))
+    assert sorted(answer["host"] for answer in answers) == ["2606:2800:220:1::1", "93.184.216.34"]
 
 
-def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_privately_gets_nothing(
+def hanging_dns(monkeypatch) -> threading.Event:
+    """Make `socket.getaddrinfo` wait until the returned event is set (a DNS that never answers)."""
+    answer = threading.Event()
+
+    def getaddrinfo(*_args, **_kwargs):
+        answer.wait(timeout=60)
+        raise socket.gaierror("no answer")
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answer
+
+
+def test_a_look_up_that_never_answers_times_out_at_registration_and_at_delivery(monkeypatch):
+    answer = hanging_dns(monkeypatch)
+    try:
+        assert url_refusal("https://hangs.example/hook", allow_loopback=False, timeout=0.2) == (
+            "The look-up of host hangs.example timed out (after 0.2 s).")
+        with pytest.raises(LookupFailed):
+            asyncio.run(CheckedResolver(allow_loopback=False, timeout=0.2).resolve("hangs.example"))
+    finally:
+        answer.set()
+
+
+async def send(url: str, *, allow_loopback: bool, message_id: str = "msg_1", http=None):
+    """One webhook delivery on a fresh (or the given) webhook session."""
+    async with webhook_session(allow_loopback=allow_loopback, dns_timeout=1) as fresh:
+        return await send_webhook(http or fresh, url, "whsec_" + "A" * 44, message_id,
+                                  "deal.tipped", datetime.now(UTC), {}, datetime.now(UTC),
+                                  allow_loopback=allow_loopback)
+
+
+def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_to_loopback_gets_nothing(
     monkeypatch,
 ):
-    fake_dns(monkeypatch, {"hook.example": ["10.1.2.3"]})  # was public when registered
-    http = RecordingHttp()
-    outcome = asyncio.run(send_webhook(
-        http, "https://hook.example/hook", "whsec_" + "A" * 44, "msg_1", "deal.tipped",
-        datetime.now(UTC), {}, datetime.now(UTC), allow_loopback=True))
+    fake_dns(monkeypatch, {"hook.example": ["127.0.0.1"]})  # was public when registered
+    with Receiver() as receiver:
+        outcome = asyncio.run(send(f"http://hook.example:{receiver.port}/hook",
+                                   allow_loopback=False))
+        assert receiver.received() == []
     assert (outcome.ok, outcome.permanent) == (False, True)
-    assert "private" in outcome.error
-    assert http.posts == []
+    assert outcome.error == "refused by SSRF policy (loopback address)"
 
 
-def test_deliveries_of_one_batch_to_the_same_url_share_one_check_and_are_all_refused(monkeypatch):
+def test_deliveries_of_one_batch_to_the_same_host_share_one_look_up_and_are_all_refused(
+    monkeypatch,
+):
     lookups = []
     fake_dns(monkeypatch, {"hook.example": ["10.1.2.3"]})
     resolve = socket.getaddrinfo
     monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: lookups.append(host)
                         or resolve(host, *a, **k))
-    http = RecordingHttp()
 
     async def batch():
-        checks: dict = {}
-        return await asyncio.gather(*(send_webhook(
-            http, "https://hook.example/hook", "whsec_" + "A" * 44, f"msg_{n}", "deal.tipped",
-            datetime.now(UTC), {}, datetime.now(UTC), allow_loopback=True, checks=checks)
-            for n in range(3)))
+        async with webhook_session(allow_loopback=True, dns_timeout=1) as http:
+            return await asyncio.gather(*(send("https://hook.example/hook", allow_loopback=True,
+                                               message_id=f"msg_{n}", http=http)
+                                          for n in range(3)))
 
     outcomes = asyncio.run(batch())
     assert [(outcome.ok, outcome.permanent) for outcome in outcomes] == [(False, True)] * 3
+    assert {outcome.error for outcome in outcomes} == {"refused by SSRF policy (private address)"}
     assert lookups == ["hook.example"]
-    assert http.posts == []

@@ -78,7 +78,7 @@ class MyDevice(MethodView):
 @blp.route("/webhooks")
 class Webhooks(MethodView):
     @auth_required("merchant")
-    @idempotent
+    @idempotent(redact=("secret",))
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema)
     def post(self, data):

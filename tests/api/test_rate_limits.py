@@ -1,7 +1,7 @@
 """Rate limits answer 429 with Retry-After and key on the account, never on the client IP."""
 from datetime import datetime, timedelta, timezone
 
-from core.ratelimit import window_start
+from core.ratelimit import RateLimitCounter, prune_job, window_start
 from tests.conftest import Api
 
 BERLIN = {"lat": 52.52, "lon": 13.405}
@@ -76,3 +76,18 @@ def test_a_replayed_check_in_does_not_count_against_the_limit(database_url, make
     assert first.status_code == again.status_code == 201
     assert again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_the_prune_keeps_counters_of_a_login_window_longer_than_an_hour(database_url, make_app):
+    app = make_app(LOGIN_FAILURE_WINDOW_MINUTES=180)
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        session.add_all([
+            RateLimitCounter(key="login:still-open", window_start=now - timedelta(hours=2), hits=9),
+            RateLimitCounter(key="login:long-gone", window_start=now - timedelta(hours=4), hits=9),
+        ])
+        session.commit()
+        assert prune_job(session=session, now=now) == {"deleted": 1}
+        assert [c.key for c in session.query(RateLimitCounter)] == ["login:still-open"]
+        session.close()

@@ -116,8 +116,9 @@ def issue_token(
     successful login, or one refused because every hashing slot was busy, is forgiven.
     """
     email = normalise_email(email)
-    counted = _admit_login_attempt(session, email=email, client=client, limits=limits, now=now)
     account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
+    # Commits, so no transaction stays open while the hash runs.
+    counted = _admit_login_attempt(session, email=email, client=client, limits=limits, now=now)
     try:
         verified = hashing.verify(account.password_hash if account else None, password)
     except PasswordHashingBusy:
@@ -125,8 +126,7 @@ def issue_token(
         session.commit()
         raise
     if not verified:
-        session.rollback()  # ends the read transaction; the failure is already counted
-        raise Unauthorized("Wrong email or password.")
+        raise Unauthorized("Wrong email or password.")  # counted already
     _forgive(session, counted)
     raw = "swm_" + secrets.token_urlsafe(32)
     token = Token(account_id=account.id, token_hash=hash_token(raw), expires_at=now + ttl)

@@ -1,4 +1,5 @@
-"""Fixed-window rate limits kept in PostgreSQL, keyed on the account or email (never on the client IP alone)."""
+"""Fixed-window rate limits kept in PostgreSQL, keyed on the account or the email (never on the
+client IP alone)."""
 from datetime import datetime, timedelta
 from functools import wraps
 
@@ -41,7 +42,9 @@ _FORGIVE_HIT = update(RateLimitCounter.__table__).where(
 ).values(hits=RateLimitCounter.hits - 1)
 
 
-def add_hit(session: Session, *, key: str, window: timedelta, now: datetime) -> tuple[int, datetime]:
+def add_hit(
+    session: Session, *, key: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
     """Record one hit in the caller's transaction; the window's hits so far, and its start."""
     start = window_start(now, window)
     hits = session.connection().execute(_COUNT_HIT, {"key": key, "window_start": start}).scalar_one()
@@ -50,7 +53,9 @@ def add_hit(session: Session, *, key: str, window: timedelta, now: datetime) -> 
 
 def forgive_hit(session: Session, *, key: str, started: datetime) -> None:
     """Take back one hit recorded by `add_hit` in the window that began at `started`."""
-    session.connection().execute(_FORGIVE_HIT, {"forgiven_key": key, "forgiven_window_start": started})
+    session.connection().execute(
+        _FORGIVE_HIT, {"forgiven_key": key, "forgiven_window_start": started}
+    )
 
 
 def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now: datetime) -> None:

@@ -27,10 +27,12 @@ def upgrade() -> None:
     # keeps the jsonb cast away from bodies that are not JSON.)
     op.execute("""
         UPDATE idempotency_keys
-           SET response_body = jsonb_set(response_body::jsonb, '{secret}',
-                                         to_jsonb('redacted: shown only in the first response'::text))::text
+           SET response_body = jsonb_set(
+                 response_body::jsonb, '{secret}',
+                 to_jsonb('redacted: shown only in the first response'::text))::text
          WHERE CASE WHEN response_body LIKE '%"whsec\\_%'
-                    THEN jsonb_typeof(response_body::jsonb) = 'object' AND response_body::jsonb ? 'secret'
+                    THEN jsonb_typeof(response_body::jsonb) = 'object'
+                         AND response_body::jsonb ? 'secret'
                     ELSE false END
     """)
 

@@ -39,6 +39,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "PASSWORD_HASH_CONCURRENCY": _env_int("PASSWORD_HASH_CONCURRENCY", 2),
         "PASSWORD_HASH_WAIT_MS": _env_int("PASSWORD_HASH_WAIT_MS", 500),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "TRUSTED_PROXY_HOPS": _env_int("TRUSTED_PROXY_HOPS", 0),
         "PASSWORD_HASH_FAST": _env_bool("PASSWORD_HASH_FAST", False),
         "MAX_CONTENT_LENGTH": _env_int("MAX_BODY_BYTES", 1024 * 1024),
         "IDEMPOTENCY_KEY_TTL_HOURS": _env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24),

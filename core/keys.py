@@ -65,10 +65,21 @@ def client_network(address: str | None) -> str:
     return str(parsed)
 
 
-def hashed_client() -> str:
-    """A keyed hash of the current request's client network (the raw address is never stored).
+def client_address() -> str | None:
+    """The current request's client address: the connection's peer, or with
+    `TRUSTED_PROXY_HOPS` = n, the address the n-th proxy from us put into `X-Forwarded-For`.
 
-    The peer address of the connection: `X-Forwarded-For` is not trusted, so behind a proxy
-    every client shares the proxy's address unless the proxy's own fix-up middleware is added.
+    Without trusted proxies the header is ignored: anyone can write it.
     """
-    return keyed_digest("client-address", client_network(request.remote_addr))
+    hops = current_app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        forwarded = [address.strip() for address in request.headers.get("X-Forwarded-For", "")
+                     .split(",") if address.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr
+
+
+def hashed_client() -> str:
+    """A keyed hash of the current request's client network (the raw address is never stored)."""
+    return keyed_digest("client-address", client_network(client_address()))

@@ -99,10 +99,12 @@ def prune_counters(*, session: Session, now: datetime, older_than: timedelta = t
 
 
 def prune_job(*, session: Session, now: datetime) -> dict:
-    """Scheduler job: drop old rate-limit counters (kept at least as long as the login window)."""
-    login_window = timedelta(minutes=current_app.config["LOGIN_FAILURE_WINDOW_MINUTES"])
-    return {"deleted": prune_counters(session=session, now=now,
-                                      older_than=max(timedelta(hours=1), login_window))}
+    """Scheduler job: drop old rate-limit counters (kept at least as long as the login windows)."""
+    config = current_app.config
+    longest = max(timedelta(hours=1),
+                  timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
+                  timedelta(seconds=config["LOGIN_EMAIL_WINDOW_SECONDS"]))
+    return {"deleted": prune_counters(session=session, now=now, older_than=longest)}
 
 
 JOBS = {"prune-rate-limits": (prune_job, "PRUNE_INTERVAL_SECONDS")}

@@ -327,3 +327,29 @@ def test_password_checks_beyond_the_hashing_bound_get_503_with_retry_after(make_
     # the refused login was not counted as a failure: the one allowed failure is still there
     assert_unauthorized(login(client, "busy@example.com", "one wrong guess"))
     assert register(client, "new@example.com").status_code == 201
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(make_app):
+    client = make_app(TRUSTED_PROXY_HOPS=1).test_client()
+    register(client, "proxied@example.com")
+
+    def via_proxy(forwarded_for, password=PASSWORD):
+        return client.post(TOKENS, json={"email": "proxied@example.com", "password": password},
+                           headers={"X-Forwarded-For": forwarded_for},
+                           environ_base={"REMOTE_ADDR": "10.0.0.2"})
+
+    for attempt in range(10):
+        # what the client wrote itself (left of the proxy's entry) changes nothing
+        assert_unauthorized(via_proxy(f"198.51.100.{attempt}, 203.0.113.66", f"guess {attempt}"))
+    assert via_proxy("203.0.113.66").status_code == 429
+    assert via_proxy("192.0.2.10").status_code == 201
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_does_not_escape_the_limit(client):
+    register(client, "forged@example.com")
+    for attempt in range(10):
+        assert_unauthorized(login_from(client, "203.0.113.66", "forged@example.com", f"g {attempt}"))
+    forged = client.post(TOKENS, json={"email": "forged@example.com", "password": PASSWORD},
+                         headers={"X-Forwarded-For": "192.0.2.10"},
+                         environ_base={"REMOTE_ADDR": "203.0.113.66"})
+    assert forged.status_code == 429

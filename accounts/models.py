@@ -1,8 +1,8 @@
-"""Accounts, their bearer tokens and failed login attempts."""
+"""Accounts and their bearer tokens (failed logins are rate-limit counters: core.ratelimit)."""
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, func, text
+from sqlalchemy import CheckConstraint, ForeignKey, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -36,13 +36,3 @@ class Token(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
-
-class LoginFailure(Base):
-    """One failed `POST /tokens` for an email; counted to slow down password guessing."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_email_failed_at", "email", "failed_at"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
-    failed_at: Mapped[datetime]

@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from accounts import services
 from accounts.auth import auth_required, current_account
+from accounts.passwords import app_password_hashing
 from accounts.schemas import (
     AccountCreateSchema,
     AccountReadSchema,
@@ -15,6 +16,7 @@ from accounts.schemas import (
 from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.idempotency import idempotent
+from core.keys import hashed_client
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 
@@ -24,11 +26,10 @@ class Accounts(MethodView):
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountReadSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, data):
         """Register a customer or merchant account."""
-        return services.register(
-            session=get_session(), fast_hash=current_app.config["PASSWORD_HASH_FAST"], **data
-        )
+        return services.register(session=get_session(), hashing=app_password_hashing(), **data)
 
 @blp.route("/tokens")
 class Tokens(MethodView):
@@ -36,6 +37,7 @@ class Tokens(MethodView):
     @blp.response(201, TokenReadSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, data):
         """Log in: exchange email and password for a bearer token."""
         config = current_app.config
@@ -43,11 +45,11 @@ class Tokens(MethodView):
             session=get_session(),
             email=data["email"],
             password=data["password"],
+            client=hashed_client(),
             now=utcnow(),
             ttl=timedelta(days=config["TOKEN_TTL_DAYS"]),
-            max_failures=config["LOGIN_MAX_FAILURES"],
-            failure_window=timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
-            fast_hash=config["PASSWORD_HASH_FAST"],
+            limits=services.LoginLimits.from_config(config),
+            hashing=app_password_hashing(),
         )
         return {"token": raw, "expires_at": token.expires_at, "account": account}
 

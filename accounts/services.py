@@ -1,16 +1,19 @@
 """Account verbs: register, log in (issue a token), authenticate, revoke."""
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from accounts.errors import EmailTaken
-from accounts.models import Account, LoginFailure, Token
-from accounts.passwords import hash_password, verify_password
+from accounts.errors import EmailTaken, PasswordHashingBusy
+from accounts.models import Account, Token
+from accounts.passwords import PasswordHashing
 from core.errors import RateLimited, Unauthorized
+from core.keys import keyed_digest
+from core.ratelimit import add_hit, forgive_hit
 
 
 def normalise_email(email: str) -> str:
@@ -25,14 +28,14 @@ def hash_token(token: str) -> str:
 
 def register(
     *, session: Session, email: str, password: str, display_name: str, role: str,
-    fast_hash: bool = False,
+    hashing: PasswordHashing,
 ) -> Account:
     """Create an account; 409 `email-taken` if the email is in use."""
     inserted = session.execute(
         insert(Account)
         .values(
             email=normalise_email(email),
-            password_hash=hash_password(password, fast=fast_hash),
+            password_hash=hashing.hash(password),
             display_name=display_name,
             role=role,
         )
@@ -46,27 +49,85 @@ def register(
     return session.get(Account, inserted)
 
 
-def issue_token(
-    *, session: Session, email: str, password: str, now: datetime, ttl: timedelta,
-    max_failures: int, failure_window: timedelta, fast_hash: bool = False,
-) -> tuple[str, Token, Account]:
-    """Check credentials and create a bearer token; 429 after too many recent failures."""
-    email = normalise_email(email)
-    window_start = now - failure_window
-    failures = session.execute(
-        select(func.count(), func.min(LoginFailure.failed_at)).where(
-            LoginFailure.email == email, LoginFailure.failed_at > window_start
+@dataclass(frozen=True)
+class LoginLimits:
+    """Password checks one email gets: from one client address, and from all of them together.
+
+    The per-client limit stops one guesser for the whole window, without locking out the owner
+    on another address. The per-email limit, over a short window, slows guessing spread over
+    many addresses; at worst it delays the owner by that short window.
+    """
+
+    per_client: int
+    per_client_window: timedelta
+    per_email: int
+    per_email_window: timedelta
+
+    @classmethod
+    def from_config(cls, config) -> "LoginLimits":
+        """The limits configured in `config`."""
+        return cls(
+            per_client=config["LOGIN_MAX_FAILURES"],
+            per_client_window=timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
+            per_email=config["LOGIN_EMAIL_MAX_FAILURES"],
+            per_email_window=timedelta(seconds=config["LOGIN_EMAIL_WINDOW_SECONDS"]),
         )
-    ).one()
-    if failures[0] >= max_failures:
-        retry_after = (failures[1] + failure_window - now).total_seconds()
-        raise RateLimited(retry_after, "Too many failed logins for this email; try again later.")
+
+
+def _admit_login_attempt(
+    session: Session, *, email: str, client: str, limits: LoginLimits, now: datetime
+) -> list[tuple[str, datetime]]:
+    """Count this password check against both limits and commit, before any hash is computed.
+
+    Counted first and atomically (one upsert per counter), so parallel guesses cannot all pass
+    one stale count. A refused attempt rolls back and counts nowhere, so guesses refused for one
+    client do not use up the budget of the email's other clients. Returns the counters hit.
+    """
+    email_key = "login:" + keyed_digest("login-email", email)[:40]
+    checks = (
+        (f"{email_key}:{client[:40]}", limits.per_client, limits.per_client_window,
+         "Too many failed logins for this email from this address; try again later."),
+        (email_key, limits.per_email, limits.per_email_window,
+         "Too many failed logins for this email; try again shortly."),
+    )
+    counted = []
+    for key, limit, window, detail in checks:
+        hits, started = add_hit(session, key=key, window=window, now=now)
+        if hits > limit:
+            session.rollback()
+            raise RateLimited((started + window - now).total_seconds(), detail)
+        counted.append((key, started))
+    session.commit()
+    return counted
+
+
+def _forgive(session: Session, counted: list[tuple[str, datetime]]) -> None:
+    for key, started in counted:
+        forgive_hit(session, key=key, started=started)
+
+
+def issue_token(
+    *, session: Session, email: str, password: str, client: str, now: datetime, ttl: timedelta,
+    limits: LoginLimits, hashing: PasswordHashing,
+) -> tuple[str, Token, Account]:
+    """Check credentials and create a bearer token; 429 past the `limits` on failed logins.
+
+    `client` identifies the client address (a keyed hash of it). Only failures count: a
+    successful login, or one refused because every hashing slot was busy, is forgiven.
+    """
+    email = normalise_email(email)
     account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
-    if not verify_password(account.password_hash if account else None, password, fast=fast_hash):
-        session.add(LoginFailure(email=email, failed_at=now))
-        session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= window_start))
+    # Commits, so no transaction stays open while the hash runs.
+    counted = _admit_login_attempt(session, email=email, client=client, limits=limits, now=now)
+    try:
+        verified = hashing.verify(account.password_hash if account else None, password)
+    except PasswordHashingBusy:
+        _forgive(session, counted)
         session.commit()
-        raise Unauthorized("Wrong email or password.")
+        raise
+    if not verified:
+        raise Unauthorized("Wrong email or password.")  # counted already
+    _forgive(session, counted)
     raw = "swm_" + secrets.token_urlsafe(32)
     token = Token(account_id=account.id, token_hash=hash_token(raw), expires_at=now + ttl)
     session.add(token)

@@ -136,7 +136,7 @@ def main(deal_count: int, venue_count: int, merchants: int, customers: int, rese
             connection.execute(text(
                 "TRUNCATE accounts, venues, deals, commitments, deal_participants, vouchers, "
                 "checkins, reward_programs, rewards, outbox_events, notifications, deliveries, "
-                "tokens, login_failures, idempotency_keys, devices, webhooks, alert_areas CASCADE"))
+                "tokens, idempotency_keys, devices, webhooks, alert_areas CASCADE"))
         click.echo(f"accounts: {merchants} merchants, {customers} customers")
         seed_accounts(connection, "merchant", merchants, password_hash)
         seed_accounts(connection, "customer", customers, password_hash)

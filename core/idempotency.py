@@ -6,11 +6,15 @@ that transaction with `create_savepoint`, so the service's single `commit()` onl
 savepoint and the effect and the stored response become durable together (or not at all).
 A concurrent request with the same key finds the lock taken and gets 409; a later one finds
 the stored row and replays it.
+
+Nothing stored helps someone holding a copy of the table: the fingerprint is keyed with the
+server key (a body may carry a password), fields a view names as secret are stored redacted,
+and anonymous requests are scoped by a keyed hash of their client address.
 """
 import hashlib
 import json
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 
 from flask import Response, current_app, g, make_response, request
 from sqlalchemy import Integer, String, Text, delete, func, select
@@ -19,10 +23,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, close_session, get_engine, use_session
 from core.errors import Conflict, DomainError, ValidationFailed
+from core.keys import hashed_client, keyed_digest
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = ("Content-Type", "Location")
+REDACTED = "redacted: shown only in the first response"
 
 
 class IdempotencyKeyReused(DomainError):
@@ -48,13 +54,36 @@ class IdempotencyKey(Base):
 
 
 def request_fingerprint() -> str:
-    """Method, path and the body's JSON (key order ignored) of the current request."""
+    """Keyed hash of method, path and the body's JSON (key order ignored) of the request.
+
+    Keyed, because a plain SHA-256 of a body holding a password could be guessed against at
+    SHA-256 speed, bypassing Argon2.
+    """
     body = request.get_data(cache=True)
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
     except ValueError:
         canonical = body.decode("utf-8", "replace")
-    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+    return keyed_digest("idempotency-fingerprint", f"{request.method} {request.path}\n{canonical}")
+
+
+def request_scope() -> str:
+    """Whose keys these are: the account, or (anonymous) the client address, keyed-hashed."""
+    account = g.get("account")
+    if account is not None:
+        return f"account:{account.id}"
+    return f"anonymous:{hashed_client()[:48]}"
+
+
+def _stored_body(response: Response, redact: tuple[str, ...]) -> str:
+    body = response.get_data(as_text=True)
+    if not redact:
+        return body
+    document = json.loads(body)
+    for name in redact:
+        if name in document:
+            document[name] = REDACTED
+    return json.dumps(document)
 
 
 def _lock_id(scope: str, key: str) -> int:
@@ -70,8 +99,14 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-def idempotent(view):
-    """Honour `Idempotency-Key` on a creating POST (place it above `@blp.arguments`)."""
+def idempotent(view=None, *, redact: tuple[str, ...] = ()):
+    """Honour `Idempotency-Key` on a creating POST (place it above `@blp.arguments`).
+
+    `redact` names top-level response fields that are shown once and never stored: a replay
+    answers them with a note instead.
+    """
+    if view is None:
+        return partial(idempotent, redact=redact)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -80,8 +115,7 @@ def idempotent(view):
             return view(*args, **kwargs)
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValidationFailed({HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
-        account = g.get("account")
-        scope = f"account:{account.id}" if account is not None else "anonymous"
+        scope = request_scope()
         fingerprint = request_fingerprint()
         connection = get_engine().connect()
         transaction = connection.begin()
@@ -116,7 +150,7 @@ def idempotent(view):
                             for name in REPLAYED_HEADERS
                             if name in response.headers
                         },
-                        response_body=response.get_data(as_text=True),
+                        response_body=_stored_body(response, redact),
                     )
                 )
             transaction.commit()

@@ -1,9 +1,10 @@
-"""Fixed-window rate limits kept in PostgreSQL, keyed on the account (never on the client IP)."""
+"""Fixed-window rate limits kept in PostgreSQL, keyed on the account or the email (never on the
+client IP alone)."""
 from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import current_app, g
-from sqlalchemy import DateTime, Integer, String, bindparam, delete
+from sqlalchemy import DateTime, Integer, String, bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -35,14 +36,35 @@ _COUNT_HIT = insert(RateLimitCounter.__table__).values(
 ).returning(RateLimitCounter.hits)
 
 
+_FORGIVE_HIT = update(RateLimitCounter.__table__).where(
+    RateLimitCounter.key == bindparam("forgiven_key"),
+    RateLimitCounter.window_start == bindparam("forgiven_window_start"),
+).values(hits=RateLimitCounter.hits - 1)
+
+
+def add_hit(
+    session: Session, *, key: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
+    """Record one hit in the caller's transaction; the window's hits so far, and its start."""
+    start = window_start(now, window)
+    hits = session.connection().execute(_COUNT_HIT, {"key": key, "window_start": start}).scalar_one()
+    return hits, start
+
+
+def forgive_hit(session: Session, *, key: str, started: datetime) -> None:
+    """Take back one hit recorded by `add_hit` in the window that began at `started`."""
+    session.connection().execute(
+        _FORGIVE_HIT, {"forgiven_key": key, "forgiven_window_start": started}
+    )
+
+
 def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now: datetime) -> None:
     """Record one hit in the caller's transaction; 429 with Retry-After past `limit` a window.
 
     The hit commits with the request's own work, so a refused or failed request leaves the
     count where it was, and no extra transaction (and WAL flush) is spent on it.
     """
-    start = window_start(now, window)
-    hits = session.connection().execute(_COUNT_HIT, {"key": key, "window_start": start}).scalar_one()
+    hits, start = add_hit(session, key=key, window=window, now=now)
     if hits > limit:
         raise RateLimited((start + window - now).total_seconds(),
                           f"At most {limit} requests per {int(window.total_seconds())} s; slow down.")
@@ -77,8 +99,12 @@ def prune_counters(*, session: Session, now: datetime, older_than: timedelta = t
 
 
 def prune_job(*, session: Session, now: datetime) -> dict:
-    """Scheduler job: drop old rate-limit counters."""
-    return {"deleted": prune_counters(session=session, now=now)}
+    """Scheduler job: drop old rate-limit counters (kept at least as long as the login windows)."""
+    config = current_app.config
+    longest = max(timedelta(hours=1),
+                  timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
+                  timedelta(seconds=config["LOGIN_EMAIL_WINDOW_SECONDS"]))
+    return {"deleted": prune_counters(session=session, now=now, older_than=longest)}
 
 
 JOBS = {"prune-rate-limits": (prune_job, "PRUNE_INTERVAL_SECONDS")}

@@ -134,7 +134,7 @@ class Voucher(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    # voucher_code() (migration 0014): the code shape of core.codes, drawn by the database.
+    # voucher_code() (migration 0012): the code shape of core.codes, drawn by the database.
     code: Mapped[str] = mapped_column(String(14), unique=True, server_default=text("voucher_code()"))
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     commitment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)

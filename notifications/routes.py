@@ -80,7 +80,7 @@ class MyDevice(MethodView):
 @blp.route("/webhooks")
 class Webhooks(MethodView):
     @auth_required("merchant")
-    @idempotent
+    @idempotent(redact=("secret",))
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema)
     @blp.alt_response(409, response="CONFLICT")

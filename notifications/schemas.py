@@ -56,7 +56,8 @@ class WebhookReadSchema(ReadSchema):
 
 
 class WebhookCreatedSchema(WebhookReadSchema):
-    secret = fields.String(required=True, metadata={"description": "Shown once: keep it"})
+    secret = fields.String(required=True, metadata={
+        "description": "Shown once: keep it (a replay of this request answers a note instead)"})
 
 
 class DeliveryReadSchema(ReadSchema):

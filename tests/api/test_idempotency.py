@@ -1,9 +1,14 @@
-"""Idempotency keys on creating POSTs (here POST /venues): replay, reuse, scope, concurrency."""
+"""Idempotency keys on creating POSTs: replay, reuse, scope, concurrency, what is stored."""
+import hashlib
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from sqlalchemy import text
+
+from core.idempotency import REDACTED
+from tests.conftest import Api
 
 VENUES = "/api/v1/venues"
 BODY = {"name": "Späti am Eck", "location": {"lat": 52.5, "lon": 13.4}, "category": "kiosk"}
@@ -126,3 +131,88 @@ def test_twenty_concurrent_requests_with_one_key_create_exactly_one_venue(api, l
     replay = requests.post(live_server + VENUES, json=BODY, headers=headers, timeout=10)
     assert replay.status_code == 201
     assert replay.json()["id"] == venue_id
+
+
+# --- what the stored rows reveal ----------------------------------------------------------------
+
+ACCOUNTS = "/api/v1/accounts"
+SIGNUP = {"email": "new@example.com", "password": "correct horse battery",
+          "display_name": "New", "role": "customer"}
+
+
+def stored_rows(engine):
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT fingerprint, row_to_json(idempotency_keys)::text AS row FROM idempotency_keys"
+        )).all()
+
+
+def forget_everything(engine):
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM idempotency_keys"))
+        connection.execute(text("DELETE FROM accounts"))
+
+
+def test_the_stored_fingerprint_of_a_registration_is_keyed_with_the_server_key(make_app, engine):
+    canonical = json.dumps(SIGNUP, sort_keys=True, separators=(",", ":"))
+    plain_sha256 = hashlib.sha256(f"POST {ACCOUNTS}\n{canonical}".encode()).hexdigest()
+    fingerprints = []
+    for server_key in ("first-server-key-0123456789abcdef", "second-server-key-0123456789abcd"):
+        client = make_app(SECRET_KEY=server_key).test_client()
+        headers = {"Idempotency-Key": "signup-1"}
+        first = client.post(ACCOUNTS, json=SIGNUP, headers=headers)
+        replay = client.post(ACCOUNTS, json=SIGNUP, headers=headers)
+        assert first.status_code == replay.status_code == 201
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json == first.json
+        [(fingerprint, row)] = stored_rows(engine)
+        assert SIGNUP["password"] not in row
+        fingerprints.append(fingerprint)
+        forget_everything(engine)
+    assert plain_sha256 not in fingerprints
+    assert fingerprints[0] != fingerprints[1]
+
+
+def test_the_stored_webhook_response_holds_no_secret_and_a_replay_says_it_was_shown_once(
+    make_app, engine
+):
+    client = make_app(WEBHOOK_ALLOW_LOOPBACK=True).test_client()
+    merchant = Api(client).register("merchant")
+    headers = {**merchant["headers"], "Idempotency-Key": "hook-1"}
+    body = {"url": "http://127.0.0.1:9/x", "events": []}
+    first = client.post("/api/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == 201
+    secret = first.json["secret"]
+    assert secret.startswith("whsec_")
+
+    [(_fingerprint, row)] = stored_rows(engine)
+    assert "whsec_" not in row
+    assert secret.removeprefix("whsec_") not in row
+
+    replay = client.post("/api/v1/webhooks", json=body, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json["secret"] == REDACTED
+    assert {**replay.json, "secret": secret} == first.json
+    assert count(engine, "webhooks") == 1
+
+
+def test_two_anonymous_clients_with_the_same_key_and_body_do_not_share_a_response(client, engine):
+    headers = {"Idempotency-Key": "signup-1"}
+
+    def signup(address):
+        return client.post(ACCOUNTS, json=SIGNUP, headers=headers,
+                           environ_base={"REMOTE_ADDR": address})
+
+    first = signup("203.0.113.10")
+    other = signup("198.51.100.20")
+    again = signup("203.0.113.10")
+    assert first.status_code == 201
+    # the other client's request runs as its own: the email is taken by then
+    assert "Idempotent-Replayed" not in other.headers
+    assert other.status_code == 409
+    assert other.json["code"] == "email-taken"
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    assert count(engine, "accounts") == 1

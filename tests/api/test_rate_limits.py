@@ -2,7 +2,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from core.ratelimit import window_start
+from core.ratelimit import RateLimitCounter, prune_job, window_start
 from tests.conftest import Api
 
 BERLIN = {"lat": 52.52, "lon": 13.405}
@@ -112,3 +112,18 @@ def test_the_commitment_limit_is_per_account(database_url, make_app):
     assert (refused.status_code, refused.json["code"]) == (429, "rate-limited")
     assert "Retry-After" in refused.headers
     assert commit(client, ben, deal).status_code == 201
+
+
+def test_the_prune_keeps_counters_of_a_login_window_longer_than_an_hour(database_url, make_app):
+    app = make_app(LOGIN_FAILURE_WINDOW_MINUTES=180)
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        session = app.extensions["db_sessionmaker"]()
+        session.add_all([
+            RateLimitCounter(key="login:still-open", window_start=now - timedelta(hours=2), hits=9),
+            RateLimitCounter(key="login:long-gone", window_start=now - timedelta(hours=4), hits=9),
+        ])
+        session.commit()
+        assert prune_job(session=session, now=now) == {"deleted": 1}
+        assert [c.key for c in session.query(RateLimitCounter)] == ["login:still-open"]
+        session.close()

@@ -32,11 +32,14 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from accounts.models import Account
+from accounts.passwords import PasswordHashing
 from accounts.services import register
 from core.errors import DomainError
 from deals import jobs, services
 from models import metadata
 from venues.services import create_venue
+
+FAST_HASHING = PasswordHashing(fast=True, concurrency=1, wait_seconds=10)
 
 T0 = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)
 CUSTOMERS = 3
@@ -125,7 +128,7 @@ class DealMachine(RuleBasedStateMachine):
             def account(role: str, index: int) -> uuid.UUID:
                 return register(session=session, email=f"{role}-{index}@example.com",
                                 password="correct horse battery", display_name=f"{role} {index}",
-                                role=role, fast_hash=True).id
+                                role=role, hashing=FAST_HASHING).id
 
             self.merchant = account("merchant", 0)
             self.stranger = account("merchant", 1)

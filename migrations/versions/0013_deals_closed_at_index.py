@@ -1,14 +1,14 @@
 """deals: index on closed_at, so close-deals finds the deals one run ended in a second statement
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0013
+Revises: 0012
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0015'
-down_revision = '0014'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """vouchers: codes made by the database (voucher_code() as the column default), so only units
 the database accepted get one, and a tip issues its vouchers without a row per unit in Python
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 
 
-revision = '0014'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -8,8 +8,8 @@ database, so what is checked is the code itself rather than the server in front 
 Every test starts from a world of real objects owned by the two fuzzing accounts (a venue, deals
 with commitments, a voucher, a reward, a webhook, an alert area, devices, notifications, venues
 near the antimeridian and the poles), and positive cases put their ids into the path, so each
-operation reaches its logic instead of answering 404; `test_every_operation_with_a_path_id_...`
-proves it does.
+operation reaches its logic instead of answering 404: the positive run of an operation with a path
+id fails when none of its cases got past the id look-up.
 """
 import os
 import uuid
@@ -348,14 +348,18 @@ def keep_documented_rules(case, world: FuzzWorld) -> None:
     key, now = (case.operation.method.upper(), case.operation.path), datetime.now(UTC)
     if not isinstance(case.body, dict):
         return
-    if key == ("POST", f"{API}/deals"):
-        case.body = keep_deal_rules(case.body, {}, now)
-    elif key == ("PATCH", f"{API}/deals/{{deal_id}}"):
-        current = created(world.api.client.get(f"{API}/deals/{case.path_parameters['deal_id']}",
-                                               headers=world.headers("merchant")), 200)
-        case.body = keep_deal_rules(case.body, current, now)
-    elif key == ("POST", f"{API}/venues/{{venue_id}}/reward-programs"):
-        case.body = keep_program_rules(case.body, now)
+    try:
+        if key == ("POST", f"{API}/deals"):
+            case.body = keep_deal_rules(case.body, {}, now)
+        elif key == ("PATCH", f"{API}/deals/{{deal_id}}"):
+            deal_id = case.path_parameters["deal_id"]
+            current = created(world.api.client.get(f"{API}/deals/{deal_id}",
+                                                   headers=world.headers("merchant")), 200)
+            case.body = keep_deal_rules(case.body, current, now)
+        elif key == ("POST", f"{API}/venues/{{venue_id}}/reward-programs"):
+            case.body = keep_program_rules(case.body, now)
+    except ValueError:  # a timestamp Python cannot read: the server judges it as sent
+        pass
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -117,7 +117,7 @@ class FuzzWorld:
         """Real values for `parameter` of the operation at `path`, asked by `role`."""
         if parameter == "code":  # a voucher's or a reward's, by the operation
             parameter = "reward_code" if path.startswith(f"{API}/rewards/") else "voucher_code"
-        return self.values[role][parameter]
+        return self.values[role].get(parameter, [])
 
     def fresh_token(self, role: str) -> dict:
         """Headers with a new token of `role`'s account, for a case that revokes its token."""
@@ -192,7 +192,8 @@ def build_world(api: Api, app, db) -> FuzzWorld:
     return world
 
 
-# Operations that use up their object: each case gets a new one, so later cases still reach logic.
+# Operations that use up their object: each case gets a new one (the owner's), so later cases
+# still reach logic.
 RENEWED = {
     ("DELETE", f"{API}/me/devices/{{device_id}}"): lambda world, role: {
         "device_id": create_device(world, role)},
@@ -321,7 +322,8 @@ def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
     """`body` (a deal's create or patch, over the `current` terms) changed to keep API.md's rules:
     max_commitments >= min_commitments, original_price_cents >= price_cents, and the times."""
     body, terms = dict(body), {**current, **body}
-    if terms.get("max_commitments") is not None and terms["max_commitments"] < terms["min_commitments"]:
+    maximum = terms.get("max_commitments")
+    if maximum is not None and maximum < terms["min_commitments"]:
         body["max_commitments"] = terms["min_commitments"]
     if (terms.get("original_price_cents") is not None
             and terms["original_price_cents"] < terms["price_cents"]):
@@ -382,6 +384,8 @@ def test_every_operation_honours_its_documented_contract(api_schema, fuzz_world,
             statuses[response.status_code] += 1
 
     fuzz()
+    if mode is GenerationMode.POSITIVE and operation.definition.raw.get("security"):
+        assert 401 not in statuses, f"{label}: a positive case lost its token: {dict(statuses)}"
     if mode is GenerationMode.POSITIVE and path_parameter_names(operation):
         reached = {status: count for status, count in statuses.items()
                    if status not in BEFORE_LOGIC | {404}}

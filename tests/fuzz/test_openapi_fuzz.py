@@ -40,8 +40,11 @@ load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
 ROLES = ("customer", "merchant")
 # Where the planar shortcuts of a nearby search break: the antimeridian and the poles.
-EDGE_PLACES = [{"lat": 0.0, "lon": 179.9999}, {"lat": 0.0, "lon": -179.9999},
-               {"lat": 89.9999, "lon": 0.0}, {"lat": -89.9999, "lon": 180.0}]
+EDGE_PLACES = [{"lat": 0.0, "lon": 180.0}, {"lat": 0.01, "lon": -180.0},
+               {"lat": -0.01, "lon": 179.9999}, {"lat": 90.0, "lon": 0.0},
+               {"lat": -90.0, "lon": 180.0}]
+# Nearby searches start at a venue, or on the antimeridian seen from the other side.
+SEARCH_POINTS = [BERLIN, *EDGE_PLACES, {"lat": 0.0, "lon": -180.0}]
 # Answers given before an operation looks its path id up: no or a bad token, the wrong role.
 BEFORE_LOGIC = {401, 403}
 
@@ -268,8 +271,9 @@ def path_parameter_names(operation) -> list[str]:
 
 
 def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
-    """Put real ids into `case`'s path (unless the path is what a negative case made invalid) and
-    renew what the operation uses up; returns the headers to call it with."""
+    """Put real ids into `case`'s path and body and real places into its search (unless that is
+    what a negative case made invalid), and renew what the operation uses up; returns the headers
+    to call it with."""
     operation = case.operation
     key = (operation.method.upper(), operation.path)
     headers = world.headers(role)
@@ -283,6 +287,11 @@ def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
         if key == WITHDRAWS and role == "customer":
             commit(world.api, world.accounts["customer"], {"id": real["deal_id"]})
         case.path_parameters = real
+    if ({"lat", "lon"} <= set(case.query or {})
+            and not case.meta.is_negative_at(ParameterLocation.QUERY)):
+        near = draw(st.sampled_from([None, *SEARCH_POINTS]))  # None: the generated point
+        if near is not None:
+            case.query = {**case.query, **near}
     if (isinstance(case.body, dict) and "venue_id" in case.body
             and not case.meta.is_negative_at(ParameterLocation.BODY)):
         case.body = {**case.body, "venue_id": draw(st.sampled_from(world.values[role]["venue_id"]))}

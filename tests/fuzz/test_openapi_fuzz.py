@@ -4,8 +4,18 @@ valid and invalid (negative) data.
 Bounded in `make test` (FUZZ_EXAMPLES, default 4 per operation, mode and role); `make fuzz`
 runs it long. Requests go through the WSGI app in-process, against the real PostGIS test
 database, so what is checked is the code itself rather than the server in front of it.
+
+Every test starts from a world of real objects owned by the two fuzzing accounts (a venue, deals
+with commitments, a voucher, a reward, a webhook, an alert area, devices, notifications, venues
+near the antimeridian and the poles), and positive cases put their ids into the path, so each
+operation reaches its logic instead of answering 404: the positive run of an operation with a path
+id fails when none of its cases got past the id look-up.
 """
 import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from zoneinfo import available_timezones
 
 import pytest
@@ -13,15 +23,30 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
+from sqlalchemy import text
 
+from core.db import utcnow
+from models import metadata
+from notifications.dispatcher import DispatchSettings, fan_out
 from tests.conftest import Api
+from tests.factories import API, BERLIN, PASSWORD, commit
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 # The bounded run in `make test` is reproducible; `make fuzz` explores new inputs each time.
 DERANDOMIZE = os.environ.get("FUZZ_RANDOM", "") != "true"
 load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
+ROLES = ("customer", "merchant")
+# Where the planar shortcuts of a nearby search break: the antimeridian and the poles.
+EDGE_PLACES = [{"lat": 0.0, "lon": 180.0}, {"lat": 0.01, "lon": -180.0},
+               {"lat": -0.01, "lon": 179.9999}, {"lat": 90.0, "lon": 0.0},
+               {"lat": -90.0, "lon": 180.0}]
+# Nearby searches start at a venue, or on the antimeridian seen from the other side.
+SEARCH_POINTS = [BERLIN, *EDGE_PLACES, {"lat": 0.0, "lon": -180.0}]
+# Answers given before an operation looks its path id up: no or a bad token, the wrong role.
+BEFORE_LOGIC = {401, 403}
 
 
 def valid_bbox(values: tuple[float, float, float, float]) -> str:
@@ -65,20 +90,321 @@ def operation_labels() -> list[str]:
     return [result.ok().label for result in schema.get_all_operations()]
 
 
+# --- the world: real objects behind every path parameter ----------------------------------------
+
+
+def created(response, status: int = 201) -> dict:
+    """The JSON of a response that must have answered `status`."""
+    assert response.status_code == status, (response.status_code, response.json)
+    return response.json
+
+
+@dataclass
+class FuzzWorld:
+    """The fuzzing accounts by role and, per path parameter, the real values each role may put
+    there (its own objects, or the other role's where the operation is about them: a customer
+    commits to the merchant's deal, the merchant redeems the customer's voucher)."""
+
+    api: Api
+    accounts: dict[str, dict]
+    values: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def headers(self, role: str) -> dict:
+        return self.accounts[role]["headers"]
+
+    def add(self, parameter: str, value: str, *roles: str) -> None:
+        for role in roles or ROLES:
+            self.values.setdefault(role, {}).setdefault(parameter, []).append(value)
+
+    def choices(self, role: str, path: str, parameter: str) -> list[str]:
+        """Real values for `parameter` of the operation at `path`, asked by `role`."""
+        if parameter == "code":  # a voucher's or a reward's, by the operation
+            parameter = "reward_code" if path.startswith(f"{API}/rewards/") else "voucher_code"
+        return self.values[role].get(parameter, [])
+
+    def fresh_token(self, role: str) -> dict:
+        """Headers with a new token of `role`'s account, for a case that revokes its token."""
+        login = created(self.api.client.post(f"{API}/tokens", json={
+            "email": self.accounts[role]["account"]["email"], "password": PASSWORD}))
+        return {"Authorization": f"Bearer {login['token']}"}
+
+
+def create_device(world: FuzzWorld, role: str) -> str:
+    return created(world.api.client.post(f"{API}/me/devices", headers=world.headers(role), json={
+        "platform": "android", "token": f"push-{uuid.uuid4().hex}"}))["id"]
+
+
+def create_alert_area(world: FuzzWorld, role: str = "customer") -> str:
+    return created(world.api.client.post(f"{API}/me/alert-areas", headers=world.headers(role),
+                                         json={"label": "Home", "location": BERLIN,
+                                               "radius_m": 5000}))["id"]
+
+
+def create_webhook(world: FuzzWorld, role: str = "merchant") -> str:
+    return created(world.api.client.post(f"{API}/webhooks", headers=world.headers(role),
+                                         json={"url": "http://127.0.0.1:9/hook"}))["id"]
+
+
+def build_world(api: Api, app, db) -> FuzzWorld:
+    """The merchant owns venues (one in Berlin, others at the antimeridian and the poles), deals
+    (one tipped, one open, both with the customer's commitments), a reward program and a webhook;
+    the customer owns a voucher, a reward from a real check-in and an alert area; both own a
+    device and notifications (from the dispatcher's fan-out of the events so far)."""
+    world = FuzzWorld(api, {role: api.register(role) for role in ROLES})
+    merchant, customer = world.accounts["merchant"], world.accounts["customer"]
+    venue = api.create_venue(merchant)
+    world.add("venue_id", venue["id"])
+    deals = []
+    for place in EDGE_PLACES:
+        edge_venue = api.create_venue(merchant, name="Edge of the map", location=place)
+        world.add("venue_id", edge_venue["id"])
+        deals.append(api.create_deal(merchant, edge_venue))
+    tipped = api.create_deal(merchant, venue, min_commitments=1, per_user_limit=3)
+    created(commit(api, customer, tipped))
+    open_deal = api.create_deal(merchant, venue, min_commitments=5, per_user_limit=3)
+    created(commit(api, customer, open_deal))
+    for deal in (open_deal, tipped, *deals):
+        world.add("deal_id", deal["id"])
+    vouchers = created(api.client.get(f"{API}/me/vouchers", headers=customer["headers"]), 200)
+    world.add("voucher_code", vouchers["items"][0]["code"])
+
+    program = created(api.client.post(f"{API}/venues/{venue['id']}/reward-programs",
+                                      headers=merchant["headers"],
+                                      json={"kind": "first_visit", "title": "Welcome"}))
+    world.add("program_id", program["id"])
+    checkin = created(api.client.post(f"{API}/venues/{venue['id']}/checkins",
+                                      headers=customer["headers"],
+                                      json={"location": BERLIN, "accuracy_m": 10}))
+    assert checkin["rewards"], checkin
+    world.add("reward_code", checkin["rewards"][0]["code"])
+
+    world.add("webhook_id", create_webhook(world))
+    world.add("area_id", create_alert_area(world))
+    for role in ROLES:
+        world.add("device_id", create_device(world, role), role)
+    with app.app_context():
+        fan_out(session=db, now=utcnow(),
+                settings=DispatchSettings(push_gateway_url=None, allow_loopback=True))
+    for role in ROLES:
+        inbox = created(api.client.get(f"{API}/me/notifications", headers=world.headers(role)), 200)
+        for notification in inbox["items"]:
+            world.add("notification_id", notification["id"], role)
+    for role in ROLES:  # a role with no inbox row of its own asks for the other's
+        other = next(r for r in ROLES if r != role)
+        world.values[role].setdefault("notification_id", world.values[other]["notification_id"])
+    return world
+
+
+# Operations that use up their object: each case gets a new one (the owner's), so later cases
+# still reach logic.
+RENEWED = {
+    ("DELETE", f"{API}/me/devices/{{device_id}}"): lambda world, role: {
+        "device_id": create_device(world, role)},
+    ("DELETE", f"{API}/me/alert-areas/{{area_id}}"): lambda world, role: {
+        "area_id": create_alert_area(world)},
+    ("DELETE", f"{API}/webhooks/{{webhook_id}}"): lambda world, role: {
+        "webhook_id": create_webhook(world)},
+}
+REVOKES_ITS_TOKEN = ("DELETE", f"{API}/tokens/current")
+WITHDRAWS = ("DELETE", f"{API}/deals/{{deal_id}}/commitments/mine")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every row of every table, and every sequence's position, as the world left them."""
+
+    rows: dict[str, list[dict]]
+    sequences: dict[str, int]
+
+
+def take_snapshot(engine) -> Snapshot:
+    with engine.connect() as connection:
+        rows = {table.name: [dict(row._mapping) for row in connection.execute(table.select())]
+                for table in metadata.sorted_tables}
+        sequences = dict(connection.execute(text(
+            "SELECT format('%I', sequencename), last_value FROM pg_sequences"
+            " WHERE schemaname = 'public' AND last_value IS NOT NULL")).all())
+    return Snapshot(rows, sequences)
+
+
+def restore_snapshot(engine, snapshot: Snapshot) -> None:
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            if snapshot.rows[table.name]:
+                connection.execute(table.insert(), snapshot.rows[table.name])
+        for sequence, value in snapshot.sequences.items():
+            connection.execute(text("SELECT setval(:sequence, :value)"),
+                               {"sequence": sequence, "value": value})
+
+
+@pytest.fixture(scope="module")
+def world_snapshot(fuzz_app):
+    """The world, built once through the API; its rows are restored for every test, because
+    building it per test would take longer than the bounded fuzz itself."""
+    session = fuzz_app.extensions["db_sessionmaker"]()
+    try:
+        world = build_world(Api(fuzz_app.test_client()), fuzz_app, session)
+    finally:
+        session.close()
+    return world, take_snapshot(fuzz_app.extensions["db_engine"])
+
+
+@pytest.fixture
+def fuzz_world(fuzz_app, world_snapshot):
+    """The world's objects in the database for one test (the tables are emptied after every test:
+    the first test finds the world just built, the others get its rows back)."""
+    world, snapshot = world_snapshot
+    engine = fuzz_app.extensions["db_engine"]
+    with engine.connect() as connection:
+        is_empty = connection.execute(text("SELECT NOT EXISTS (SELECT FROM accounts)")).scalar()
+    if is_empty:
+        restore_snapshot(engine, snapshot)
+    return FuzzWorld(Api(fuzz_app.test_client()), world.accounts, world.values)
+
+
+def operation_for(api_schema, label: str):
+    return next(r.ok() for r in api_schema.get_all_operations() if r.ok().label == label)
+
+
+def path_parameter_names(operation) -> list[str]:
+    return [parameter.name for parameter in operation.path_parameters]
+
+
+def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
+    """Put real ids into `case`'s path and body and real places into its search (unless that is
+    what a negative case made invalid), and renew what the operation uses up; returns the headers
+    to call it with."""
+    operation = case.operation
+    key = (operation.method.upper(), operation.path)
+    headers = world.headers(role)
+    if key == REVOKES_ITS_TOKEN:
+        headers = world.fresh_token(role)
+    if case.path_parameters and not case.meta.is_negative_at(ParameterLocation.PATH):
+        real = {name: draw(st.sampled_from(world.choices(role, operation.path, name)))
+                for name in case.path_parameters}
+        if key in RENEWED:
+            real.update(RENEWED[key](world, role))
+        if key == WITHDRAWS and role == "customer":
+            commit(world.api, world.accounts["customer"], {"id": real["deal_id"]})
+        case.path_parameters = real
+    if ({"lat", "lon"} <= set(case.query or {})
+            and not case.meta.is_negative_at(ParameterLocation.QUERY)):
+        near = draw(st.sampled_from([None, *SEARCH_POINTS]))  # None: the generated point
+        if near is not None:
+            case.query = {**case.query, **near}
+    if (isinstance(case.body, dict) and "venue_id" in case.body
+            and not case.meta.is_negative_at(ParameterLocation.BODY)):
+        case.body = {**case.body, "venue_id": draw(st.sampled_from(world.values[role]["venue_id"]))}
+    return headers
+
+
+# --- positive bodies that also keep API.md's cross-field rules ---------------------------------
+# A JSON Schema cannot say "ends_at after now" or "threshold required for flash programs", so a
+# schema-valid body may break a rule API.md documents (and the answer, 422, is then right).
+# Positive cases are what a client may really send: a body breaking such a rule gets the
+# smallest change that keeps it, and any 422 left is a finding.
+
+MAX_DEAL_DURATION = timedelta(days=90)
+PROGRAM_SETTINGS = {  # API.md "Program kinds": the settings each kind is defined by
+    "every_nth": {"threshold": 5}, "frequency": {"threshold": 3, "window_days": 30},
+    "swarm": {"threshold": 3, "window_minutes": 60}, "flash": {"threshold": 10},
+}
+
+
+def moment(value) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def deal_times_hold(terms: dict, now: datetime) -> bool:
+    """ends_at > starts_at (default now), > now, <= starts_at + 90 days; redeem_until >= ends_at."""
+    starts_at = moment(terms.get("starts_at")) or now
+    ends_at, redeem_until = moment(terms["ends_at"]), moment(terms.get("redeem_until"))
+    try:
+        too_long = ends_at > starts_at + MAX_DEAL_DURATION
+    except OverflowError:  # a start near year 9999: no end can be 90 days later
+        too_long = False
+    return (now < ends_at and starts_at < ends_at and not too_long
+            and (redeem_until is None or redeem_until >= ends_at))
+
+
+def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
+    """`body` (a deal's create or patch, over the `current` terms) changed to keep API.md's rules:
+    max_commitments >= min_commitments, original_price_cents >= price_cents, and the times."""
+    body, terms = dict(body), {**current, **body}
+    maximum = terms.get("max_commitments")
+    if maximum is not None and maximum < terms["min_commitments"]:
+        body["max_commitments"] = terms["min_commitments"]
+    if (terms.get("original_price_cents") is not None
+            and terms["original_price_cents"] < terms["price_cents"]):
+        body["original_price_cents"] = terms["price_cents"]
+    if not deal_times_hold(terms, now):
+        for name in ("starts_at", "ends_at", "redeem_until"):
+            body.pop(name, None)
+        if "ends_at" not in current:  # a new deal: one day from now
+            body["ends_at"] = (now + timedelta(days=1)).isoformat()
+    return body
+
+
+def keep_program_rules(body: dict, now: datetime) -> dict:
+    """A reward program's body with the settings its kind needs and an end after its start."""
+    body = {**PROGRAM_SETTINGS.get(body["kind"], {}),
+            **{name: value for name, value in body.items() if value is not None}}
+    if "ends_at" in body and moment(body["ends_at"]) <= (moment(body.get("starts_at")) or now):
+        del body["ends_at"]
+    return body
+
+
+def keep_documented_rules(case, world: FuzzWorld) -> None:
+    """Make a positive case's body keep the cross-field rules of API.md (see above)."""
+    key, now = (case.operation.method.upper(), case.operation.path), datetime.now(UTC)
+    if not isinstance(case.body, dict):
+        return
+    try:
+        if key == ("POST", f"{API}/deals"):
+            case.body = keep_deal_rules(case.body, {}, now)
+        elif key == ("PATCH", f"{API}/deals/{{deal_id}}"):
+            deal_id = case.path_parameters["deal_id"]
+            current = created(world.api.client.get(f"{API}/deals/{deal_id}",
+                                                   headers=world.headers("merchant")), 200)
+            case.body = keep_deal_rules(case.body, current, now)
+        elif key == ("POST", f"{API}/venues/{{venue_id}}/reward-programs"):
+            case.body = keep_program_rules(case.body, now)
+    except ValueError:  # a timestamp Python cannot read: the server judges it as sent
+        pass
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("label", operation_labels())
-def test_every_operation_honours_its_documented_contract(api_schema, fuzz_app, label, mode):
-    api = Api(fuzz_app.test_client())
-    tokens = [api.register(role)["headers"] for role in ("customer", "merchant")]
-    operation = next(r.ok() for r in api_schema.get_all_operations() if r.ok().label == label)
+def test_every_operation_honours_its_documented_contract(api_schema, fuzz_world, label, mode):
+    operation = operation_for(api_schema, label)
+    statuses = Counter()
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
               database=None, derandomize=DERANDOMIZE)
-    def fuzz(case):
+    def fuzz(case, data):
         if mode is GenerationMode.POSITIVE and case.query:
             case.query.pop("cursor", None)  # opaque: only server-issued values are valid
-        for headers in tokens:
-            case.call_and_validate(headers=headers, checks=ALL_CHECKS)
+        for role in ROLES:
+            headers = prepare(case, fuzz_world, role, data.draw)
+            if mode is GenerationMode.POSITIVE:
+                keep_documented_rules(case, fuzz_world)
+            response = case.call_and_validate(headers=headers, checks=ALL_CHECKS)
+            statuses[response.status_code] += 1
 
     fuzz()
+    if mode is GenerationMode.POSITIVE and operation.definition.raw.get("security"):
+        assert 401 not in statuses, f"{label}: a positive case lost its token: {dict(statuses)}"
+    if mode is GenerationMode.POSITIVE and path_parameter_names(operation):
+        reached = {status: count for status, count in statuses.items()
+                   if status not in BEFORE_LOGIC | {404}}
+        assert reached, f"{label}: no positive case got past the id look-up: {dict(statuses)}"
+
+
+def test_every_path_parameter_has_real_objects_for_both_roles(api_schema, fuzz_world):
+    """A new path parameter without real objects behind it would fuzz only 404s."""
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        for name in path_parameter_names(operation):
+            for role in ROLES:
+                assert fuzz_world.choices(role, operation.path, name), (operation.label, name, role)

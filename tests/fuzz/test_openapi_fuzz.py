@@ -15,7 +15,7 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import available_timezones
 
 import pytest
@@ -28,6 +28,7 @@ from schemathesis.generation import GenerationMode
 from sqlalchemy import text
 
 from core.db import utcnow
+from core.schemas import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from models import metadata
 from notifications.dispatcher import DispatchSettings, fan_out
 from tests.conftest import Api
@@ -62,16 +63,28 @@ schemathesis.openapi.format("bbox", st.tuples(LONGITUDE, LATITUDE, LONGITUDE, LA
 schemathesis.openapi.format("iana-timezone", st.sampled_from(sorted(available_timezones() - {"localtime"})))
 schemathesis.openapi.format("cursor", st.just(""))
 schemathesis.openapi.format("url", st.sampled_from(["http://127.0.0.1:9/hook", "https://[::1]/hook"]))
+# JSON Schema's date-time has no bounds; the ones the API documents (in each field's
+# description) come from core.schemas, in UTC, whatever offset the timestamp is written with.
+OFFSETS = st.integers(-18 * 60 + 1, 18 * 60 - 1).map(lambda minutes: timezone(timedelta(minutes=minutes)))
+schemathesis.openapi.format("date-time", st.builds(
+    lambda moment, offset: moment.astimezone(offset).isoformat(),
+    st.datetimes(EARLIEST_TIMESTAMP.replace(tzinfo=None), LATEST_TIMESTAMP.replace(tzinfo=None),
+                 timezones=st.just(UTC)),
+    OFFSETS))
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(database_url):
-    """The app, with webhooks to loopback allowed (the generated URLs point there)."""
+    """The app, with webhooks to loopback allowed (the generated URLs point there) and caps on
+    collections out of reach (each deleting case gets a new object of its own first)."""
     from app import create_app
     from core.db import dispose_engines
     from tests.conftest import TEST_CONFIG
 
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=True))
+    uncapped = {name: 10**6 for name in ("ALERT_AREAS_PER_ACCOUNT", "DEVICES_PER_ACCOUNT",
+                                          "WEBHOOKS_PER_ACCOUNT", "REWARD_PROGRAMS_PER_VENUE")}
+    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=True,
+                          **uncapped))
     yield app
     dispose_engines(app)
 

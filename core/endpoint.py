@@ -2,9 +2,10 @@
 
 `@endpoint(...)` composes, in the one correct order, everything a view needs around it:
 a unit of work (one transaction, or the read pool when `read_only`), then authentication and
-the role, then the idempotency key (its scope is the authenticated account, so it must come
-after authentication), then the rate limit (after idempotency: a replay does not count), then
-the view. Services flush and raise; the unit of work commits once when the view returns and
+the role (the token is read in the unit's session, so a request uses one connection, and
+nothing is written before it passes), then the idempotency key (its scope is the authenticated
+account, so it must come after authentication), then the rate limit (after idempotency: a
+replay does not count), then the view. Services flush and raise; the unit of work commits once when the view returns and
 rolls back on any error, the idempotency record and the rate-limit hit included.
 
 `check_endpoints` runs at app start and refuses an app in which a view is not declared this
@@ -66,6 +67,8 @@ def endpoint(*, role: str | None = None, public: bool = False, idempotent: bool 
     """
     if public and (role is not None or rate_limit is not None):
         raise ValueError("a public endpoint has no role and no per-account rate limit")
+    if redact and not idempotent:
+        raise ValueError("redact names fields of a stored response: only with idempotent=True")
     if read_only and (idempotent or rate_limit is not None):
         raise ValueError("idempotency keys and rate limits write: not on a read-only endpoint")
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields
 
 import app as app_module
 from core.api import Blueprint
-from core.endpoint import EndpointMisconfigured, endpoint
+from core.endpoint import PUBLIC, EndpointMisconfigured, endpoint
 from core.ratelimit import RateLimit
 from tests.factories import API, scalar
 from venues.schemas import VenueReadSchema
@@ -104,11 +104,18 @@ def test_a_public_view_outside_the_allow_list_stops_the_app_from_starting(monkey
     assert "GET /api/v1/extra/things lacks authentication" in refusal(monkeypatch, make_app, declare)
 
 
+def test_every_view_on_the_public_allow_list_exists(app):
+    # A misspelt entry would not open anything, but would hide that the real view is checked.
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods}
+    assert PUBLIC <= routes
+
+
 @pytest.mark.parametrize("declaration", [
     {"public": True, "role": "merchant"},
     {"public": True,
      "rate_limit": RateLimit("things", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS")},
     {"read_only": True, "idempotent": True},
+    {"redact": ("secret",)},
 ])
 def test_contradictory_declarations_are_refused_where_they_are_written(declaration):
     with pytest.raises(ValueError):

@@ -11,6 +11,7 @@ from accounts.routes import blp as accounts_blp
 from checkins.routes import blp as checkins_blp
 from core import idempotency, ratelimit
 from core.config import load_config
+from core.endpoint import check_endpoints
 from core.scheduler import jobs_cli
 from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
@@ -23,7 +24,11 @@ JOB_REGISTRIES = (idempotency.JOBS, ratelimit.JOBS, deal_jobs.JOBS, notification
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: configuration, database, HTTP conventions, API blueprints, jobs, CLI."""
+    """Build the app: configuration, database, HTTP conventions, API blueprints, jobs, CLI.
+
+    Refuses (EndpointMisconfigured) an app with a view not declared by `core.endpoint.endpoint`
+    as it should be: every request must go through one transaction edge and its guards.
+    """
     app = Flask(__name__, static_folder=None)
     app.config.update(load_config(config))
     logging.basicConfig(
@@ -37,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     api = core.api.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    check_endpoints(app, api.spec.to_dict()["paths"])
     app.extensions["jobs"] = {name: job for registry in JOB_REGISTRIES for name, job in registry.items()}
     app.cli.add_command(jobs_cli)
     return app

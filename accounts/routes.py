@@ -5,7 +5,7 @@ from flask import current_app, g
 from flask.views import MethodView
 
 from accounts import services
-from accounts.auth import auth_required, current_account
+from accounts.auth import current_account
 from accounts.passwords import app_password_hashing
 from accounts.schemas import (
     AccountCreateSchema,
@@ -15,14 +15,14 @@ from accounts.schemas import (
 )
 from core.api import Blueprint
 from core.db import get_session, utcnow
-from core.idempotency import idempotent
+from core.endpoint import endpoint
 from core.keys import hashed_client
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 
 @blp.route("/accounts")
 class Accounts(MethodView):
-    @idempotent
+    @endpoint(public=True, idempotent=True)
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountReadSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -33,6 +33,7 @@ class Accounts(MethodView):
 
 @blp.route("/tokens")
 class Tokens(MethodView):
+    @endpoint(public=True)
     @blp.arguments(TokenCreateSchema)
     @blp.response(201, TokenReadSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -55,7 +56,7 @@ class Tokens(MethodView):
 
 @blp.route("/tokens/current")
 class CurrentToken(MethodView):
-    @auth_required()
+    @endpoint()
     @blp.response(204)
     def delete(self):
         """Log out: the token used for this request stops working."""
@@ -63,7 +64,7 @@ class CurrentToken(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.response(200, AccountReadSchema)
     def get(self):
         """The authenticated account."""

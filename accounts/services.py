@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accounts.errors import EmailTaken, PasswordHashingBusy
 from accounts.models import Account, Token
 from accounts.passwords import PasswordHashing
+from core.db import unit_of_work
 from core.errors import RateLimited, Unauthorized
 from core.keys import keyed_digest
 from core.ratelimit import add_hit, forgive_hit
@@ -43,9 +44,7 @@ def register(
         .returning(Account.id)
     ).scalar_one_or_none()
     if inserted is None:
-        session.rollback()
         raise EmailTaken("An account with this email already exists.")
-    session.commit()
     return session.get(Account, inserted)
 
 
@@ -77,11 +76,14 @@ class LoginLimits:
 def _admit_login_attempt(
     session: Session, *, email: str, client: str, limits: LoginLimits, now: datetime
 ) -> list[tuple[str, datetime]]:
-    """Count this password check against both limits and commit, before any hash is computed.
+    """Count this password check against both limits, in a phase of its own that is durable
+    before any hash is computed.
 
     Counted first and atomically (one upsert per counter), so parallel guesses cannot all pass
-    one stale count. A refused attempt rolls back and counts nowhere, so guesses refused for one
-    client do not use up the budget of the email's other clients. Returns the counters hit.
+    one stale count, and committed before the hash, so no transaction stays open (holding the
+    counters' rows) while it runs. A refused attempt rolls back and counts nowhere, so guesses
+    refused for one client do not use up the budget of the email's other clients. Returns the
+    counters hit.
     """
     email_key = "login:" + keyed_digest("login-email", email)[:40]
     checks = (
@@ -91,13 +93,12 @@ def _admit_login_attempt(
          "Too many failed logins for this email; try again shortly."),
     )
     counted = []
-    for key, limit, window, detail in checks:
-        hits, started = add_hit(session, key=key, window=window, now=now)
-        if hits > limit:
-            session.rollback()
-            raise RateLimited((started + window - now).total_seconds(), detail)
-        counted.append((key, started))
-    session.commit()
+    with unit_of_work(session):
+        for key, limit, window, detail in checks:
+            hits, started = add_hit(session, key=key, window=window, now=now)
+            if hits > limit:
+                raise RateLimited((started + window - now).total_seconds(), detail)
+            counted.append((key, started))
     return counted
 
 
@@ -114,24 +115,27 @@ def issue_token(
 
     `client` identifies the client address (a keyed hash of it). Only failures count: a
     successful login, or one refused because every hashing slot was busy, is forgiven.
+    A login needs several transactions by nature: the attempt is counted in a phase of its own
+    (core.db.unit_of_work), durable before the slow hash, and the token is written in the
+    caller's unit of work.
     """
     email = normalise_email(email)
     account = session.scalars(select(Account).where(Account.email == email)).one_or_none()
-    # Commits, so no transaction stays open while the hash runs.
     counted = _admit_login_attempt(session, email=email, client=client, limits=limits, now=now)
     try:
         verified = hashing.verify(account.password_hash if account else None, password)
     except PasswordHashingBusy:
-        _forgive(session, counted)
-        session.commit()
+        # A phase of its own: the edge rolls back on the 503, and the forgiving must stay.
+        with unit_of_work(session):
+            _forgive(session, counted)
         raise
     if not verified:
-        raise Unauthorized("Wrong email or password.")  # counted already
+        raise Unauthorized("Wrong email or password.")  # counted already, in its own phase
     _forgive(session, counted)
     raw = "swm_" + secrets.token_urlsafe(32)
     token = Token(account_id=account.id, token_hash=hash_token(raw), expires_at=now + ttl)
     session.add(token)
-    session.commit()
+    session.flush()
     return raw, token, account
 
 
@@ -164,4 +168,4 @@ def revoke_token(*, session: Session, token_id, now: datetime) -> None:
     """Make a token stop working."""
     token = session.get(Token, token_id)
     token.revoked_at = now
-    session.commit()
+    session.flush()

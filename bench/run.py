@@ -311,12 +311,13 @@ def settle(engine, *tables: str) -> None:
 def timed_job(engine, job, **config) -> dict:
     """Run one scheduler job once in an app on the bench database; its result plus `seconds`."""
     from app import create_app
+    from core.db import in_unit_of_work
 
     app = create_app({"DATABASE_URL": engine.url.render_as_string(hide_password=False), **config})
     with app.app_context():
         session = app.extensions["db_sessionmaker"]()
         started = time.monotonic()
-        result = job(session=session, now=datetime.now(timezone.utc))
+        result = in_unit_of_work(session, job, now=datetime.now(timezone.utc))
         elapsed = time.monotonic() - started
         session.close()
     return {"seconds": elapsed, **result}

@@ -5,7 +5,7 @@ from functools import partial
 from flask import current_app
 from flask.views import MethodView
 
-from accounts.auth import auth_required, current_account
+from accounts.auth import current_account
 from checkins import services
 from checkins.schemas import (
     CheckinCreateSchema,
@@ -19,8 +19,8 @@ from checkins.schemas import (
 )
 from core.api import Blueprint
 from core.db import get_session, utcnow
-from core.idempotency import idempotent
-from core.ratelimit import rate_limited
+from core.endpoint import endpoint
+from core.ratelimit import RateLimit
 from core.schemas import PageQuerySchema, newest_first_page
 
 blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-ins and rewards")
@@ -28,9 +28,8 @@ blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-i
 
 @blp.route("/venues/<uuid:venue_id>/checkins")
 class VenueCheckins(MethodView):
-    @auth_required("customer")
-    @idempotent  # outside the limit: a replay must not count against it
-    @rate_limited("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS")
+    @endpoint(role="customer", idempotent=True,
+              rate_limit=RateLimit("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS"))
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -48,7 +47,7 @@ class VenueCheckins(MethodView):
 
 @blp.route("/me/checkins")
 class MyCheckins(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, CheckinListSchema)
     def get(self, args):
@@ -59,8 +58,7 @@ class MyCheckins(MethodView):
 
 @blp.route("/venues/<uuid:venue_id>/reward-programs")
 class VenuePrograms(MethodView):
-    @auth_required("merchant")
-    @idempotent
+    @endpoint(role="merchant", idempotent=True)
     @blp.arguments(ProgramCreateSchema)
     @blp.response(201, ProgramReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -71,7 +69,7 @@ class VenuePrograms(MethodView):
                                        merchant=current_account(), now=utcnow(),
                                        cap=current_app.config["REWARD_PROGRAMS_PER_VENUE"], **data)
 
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ProgramListSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -83,7 +81,7 @@ class VenuePrograms(MethodView):
 
 @blp.route("/me/rewards")
 class MyRewards(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, RewardListSchema)
     def get(self, args):
@@ -95,7 +93,7 @@ class MyRewards(MethodView):
 
 @blp.route("/rewards/<string:code>/redeem")
 class RedeemReward(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.response(200, RewardReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

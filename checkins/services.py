@@ -397,7 +397,6 @@ def check_in(
     evaluation = Evaluation(session, checkin, venue, now, first_day)
     for program in programs:
         getattr(evaluation, program.kind)(program)
-    session.commit()
     return checkin, evaluation.earned, evaluation.progress
 
 
@@ -428,7 +427,7 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
                what="live reward programs per venue (ended ones do not count)")
     program = RewardProgram(venue_id=venue.id, **settings)
     session.add(program)
-    session.commit()
+    session.flush()
     session.refresh(program)
     return program
 
@@ -460,5 +459,5 @@ def redeem_reward(*, session: Session, code: str, merchant: Account, now: dateti
         raise NotFound("No such reward.")
     refuse_redemption(status=reward.status, valid_until=None, now=now)
     reward.status, reward.redeemed_at = "redeemed", now
-    session.commit()
+    session.flush()
     return reward

@@ -1,10 +1,15 @@
-"""SQLAlchemy engine, declarative base and the per-request session."""
+"""SQLAlchemy engine, declarative base, the per-request session and the unit of work."""
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import TypeVar
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, Select, and_, bindparam, create_engine, func, or_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,11 +32,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> Engine:
-    """Create the engine every process shares: pooled, pre-pinged, UTC sessions."""
+def make_engine(url: str, pool_size: int = 10, *, read_only: bool = False) -> Engine:
+    """Create the engine every process shares: pooled, pre-pinged, UTC sessions.
+
+    A `read_only` engine runs each statement in its own read-only transaction (AUTOCOMMIT and
+    `default_transaction_read_only`): an endpoint that declared itself read-only and writes
+    after all fails loudly instead of writing outside any unit of work.
+    """
+    options = "-c timezone=UTC -c jit=off" + (" -c default_transaction_read_only=on" if read_only else "")
     return create_engine(
         url,
-        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        isolation_level="AUTOCOMMIT" if read_only else "READ COMMITTED",
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -39,7 +50,7 @@ def make_engine(url: str, pool_size: int = 10, *, autocommit: bool = False) -> E
         # Batched executemany for bulk UPDATEs (e.g. recording delivery outcomes).
         executemany_mode="values_plus_batch",
         # JIT compilation costs more than these short OLTP queries take.
-        connect_args={"options": "-c timezone=UTC -c jit=off"},
+        connect_args={"options": options},
     )
 
 
@@ -48,10 +59,11 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"])
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
-    # Read requests need no transaction: leaving out BEGIN and ROLLBACK saves two of a search's
-    # five round trips. They get a pool of their own because switching a pooled connection's
-    # isolation level goes through psycopg2's set_isolation_level, a SET round trip each way.
-    read_engine = make_engine(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], autocommit=True)
+    # Read-only endpoints need no transaction: leaving out BEGIN and ROLLBACK saves two of a
+    # search's five round trips. They get a pool of their own because switching a pooled
+    # connection's isolation level goes through psycopg2's set_isolation_level, a SET round trip
+    # each way.
+    read_engine = make_engine(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], read_only=True)
     app.extensions["db_read_engine"] = read_engine
     app.extensions["db_read_sessionmaker"] = sessionmaker(read_engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
@@ -68,26 +80,42 @@ def get_engine() -> Engine:
     return current_app.extensions["db_engine"]
 
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+def open_session(*, read_only: bool = False) -> Session:
+    """Open the session of this request or job run (closed at the end of the app context).
 
-
-def get_session() -> Session:
-    """The session of the current request or CLI command, created on first use.
-
-    Read requests (which write nothing) get an autocommit session: each statement is its own
-    transaction, which under READ COMMITTED sees what a transaction's statements would.
+    `read_only` (an endpoint that declared so) takes it from the read pool: every statement is
+    its own transaction, which under READ COMMITTED sees what a transaction's statements would.
     """
-    if "db_session" not in g:
-        reading = has_request_context() and request.method in READ_METHODS
-        factory = "db_read_sessionmaker" if reading else "db_sessionmaker"
-        g.db_session = current_app.extensions[factory]()
+    close_session()
+    factory = "db_read_sessionmaker" if read_only else "db_sessionmaker"
+    g.db_session = current_app.extensions[factory]()
     return g.db_session
 
 
-def use_session(session: Session) -> None:
-    """Make `session` the current one, closing the session it replaces."""
-    close_session()
-    g.db_session = session
+def get_session() -> Session:
+    """The session the current endpoint or job run opened (see `open_session`)."""
+    session = g.get("db_session")
+    if session is None:
+        raise RuntimeError("No session is open: declare the view with core.endpoint.endpoint, "
+                           "or run the job through core.scheduler.run_job.")
+    return session
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """One transaction on `session`: committed once when the block ends, rolled back if it raises.
+
+    The transaction edge: the endpoint decorator opens one per request and the scheduler one per
+    job run; services only flush and raise. A job or request that needs several transactions by
+    nature (durable before a slow step outside any transaction) opens one per phase, each with a
+    comment saying why; a phase commits everything its session did before it, too.
+    """
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def close_session(_exc: BaseException | None = None) -> None:
@@ -95,6 +123,12 @@ def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def in_unit_of_work(session: Session, verb: Callable[..., T], **kwargs) -> T:
+    """`verb(session=session, **kwargs)` in one unit of work on `session`; its result."""
+    with unit_of_work(session):
+        return verb(session=session, **kwargs)
 
 
 def newest_first(query: Select, created_at, id_column, after: tuple | None) -> Select:

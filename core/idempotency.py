@@ -1,11 +1,10 @@
 """Idempotency keys: replay the first response of a creating POST, atomically with its effect.
 
-The view runs inside one database transaction that also holds a transaction-scoped advisory
-lock on (scope, key) and, on success, stores the response. The request session is bound to
-that transaction with `create_savepoint`, so the service's single `commit()` only releases a
-savepoint and the effect and the stored response become durable together (or not at all).
-A concurrent request with the same key finds the lock taken and gets 409; a later one finds
-the stored row and replays it.
+It joins the request's unit of work (see core.endpoint): a transaction-scoped advisory lock on
+(scope, key), the view's effect and, on success, the stored response are one transaction, so
+the effect and the stored response become durable together when the edge commits (or not at
+all). A concurrent request with the same key finds the lock taken and gets 409; a later one
+finds the stored row and replays it.
 
 Nothing stored helps someone holding a copy of the table: the fingerprint is keyed with the
 server key (a body may carry a password), fields a view names as secret are stored redacted,
@@ -14,14 +13,14 @@ and anonymous requests are scoped by a keyed hash of their client address.
 import hashlib
 import json
 from datetime import datetime, timedelta
-from functools import partial, wraps
+from collections.abc import Callable
 
 from flask import Response, current_app, g, make_response, request
 from sqlalchemy import Integer, String, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base, close_session, get_engine, use_session
+from core.db import Base
 from core.errors import Conflict, DomainError, ValidationFailed
 from core.keys import hashed_client, keyed_digest
 
@@ -99,69 +98,47 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-def idempotent(view=None, *, redact: tuple[str, ...] = ()):
-    """Honour `Idempotency-Key` on a creating POST (place it above `@blp.arguments`).
+def replay_or_run(session: Session, run: Callable[[], object], *,
+                  redact: tuple[str, ...] = ()) -> Response:
+    """Honour `Idempotency-Key`: replay the stored response, or `run` the view and store its.
 
-    `redact` names top-level response fields that are shown once and never stored: a replay
-    answers them with a note instead.
+    Runs in the request's transaction on `session`, after authentication (the scope is the
+    account). `redact` names top-level response fields that are shown once and never stored: a
+    replay answers them with a note instead.
     """
-    if view is None:
-        return partial(idempotent, redact=redact)
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
-        if key is None:
-            return view(*args, **kwargs)
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise ValidationFailed({HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
-        scope = request_scope()
-        fingerprint = request_fingerprint()
-        connection = get_engine().connect()
-        transaction = connection.begin()
-        try:
-            locked = connection.execute(select(func.pg_try_advisory_xact_lock(_lock_id(scope, key))))
-            if not locked.scalar_one():
-                raise IdempotencyKeyInUse("The first request with this key has not finished yet.")
-            stored = connection.execute(
-                select(IdempotencyKey.__table__).where(
-                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
-                )
-            ).one_or_none()
-            if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    raise IdempotencyKeyReused(
-                        "This key was used with a different request; use a new key."
-                    )
-                transaction.commit()
-                return _replay(stored)
-            use_session(Session(bind=connection, join_transaction_mode="create_savepoint",
-                                expire_on_commit=False))
-            response = make_response(current_app.ensure_sync(view)(*args, **kwargs))
-            if 200 <= response.status_code < 300:
-                connection.execute(
-                    insert(IdempotencyKey).values(
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        response_status=response.status_code,
-                        response_headers={
-                            name: response.headers[name]
-                            for name in REPLAYED_HEADERS
-                            if name in response.headers
-                        },
-                        response_body=_stored_body(response, redact),
-                    )
-                )
-            transaction.commit()
-            return response
-        finally:
-            if transaction.is_active:
-                transaction.rollback()
-            close_session()
-            connection.close()
-
-    return wrapper
+    key = request.headers.get(HEADER)
+    if key is None:
+        return make_response(run())
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ValidationFailed({HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]})
+    scope = request_scope()
+    fingerprint = request_fingerprint()
+    connection = session.connection()
+    locked = connection.execute(select(func.pg_try_advisory_xact_lock(_lock_id(scope, key))))
+    if not locked.scalar_one():
+        raise IdempotencyKeyInUse("The first request with this key has not finished yet.")
+    stored = connection.execute(
+        select(IdempotencyKey.__table__).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    ).one_or_none()
+    if stored is not None:
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyKeyReused("This key was used with a different request; use a new key.")
+        return _replay(stored)
+    response = make_response(run())
+    if 200 <= response.status_code < 300:
+        connection.execute(
+            insert(IdempotencyKey).values(
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                response_status=response.status_code,
+                response_headers={
+                    name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers
+                },
+                response_body=_stored_body(response, redact),
+            )
+        )
+    return response
 
 
 def prune_idempotency_keys(*, session: Session, now: datetime, ttl: timedelta) -> int:
@@ -169,7 +146,6 @@ def prune_idempotency_keys(*, session: Session, now: datetime, ttl: timedelta) -
     deleted = session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < now - ttl)
     ).rowcount
-    session.commit()
     return deleted
 
 

@@ -1,14 +1,14 @@
 """Fixed-window rate limits kept in PostgreSQL, keyed on the account or the email (never on the
 client IP alone)."""
 from datetime import datetime, timedelta
-from functools import wraps
+from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import DateTime, Integer, String, bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base, get_session, utcnow
+from core.db import Base, utcnow
 from core.errors import RateLimited
 
 
@@ -70,23 +70,20 @@ def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now:
                           f"At most {limit} requests per {int(window.total_seconds())} s; slow down.")
 
 
-def rate_limited(bucket: str, limit_key: str, window_key: str):
-    """Limit a view per authenticated account (place it below `auth_required`).
+@dataclass(frozen=True)
+class RateLimit:
+    """A per-account limit of an endpoint: `limit_key` and `window_key` name the config values
+    (hits allowed per window, window seconds); `bucket` names the counter."""
 
-    `limit_key` and `window_key` name the config values: hits allowed per window, window seconds.
-    """
+    bucket: str
+    limit_key: str
+    window_key: str
 
-    def decorator(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            config = current_app.config
-            count_hit(get_session(), key=f"{bucket}:{g.account.id}", limit=config[limit_key],
-                      window=timedelta(seconds=config[window_key]), now=utcnow())
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorator
+    def count(self, session: Session, account_id) -> None:
+        """Count one hit of `account_id` in the request's transaction; 429 past the limit."""
+        config = current_app.config
+        count_hit(session, key=f"{self.bucket}:{account_id}", limit=config[self.limit_key],
+                  window=timedelta(seconds=config[self.window_key]), now=utcnow())
 
 
 def prune_counters(*, session: Session, now: datetime, older_than: timedelta = timedelta(hours=1)) -> int:
@@ -94,7 +91,6 @@ def prune_counters(*, session: Session, now: datetime, older_than: timedelta = t
     deleted = session.execute(
         delete(RateLimitCounter).where(RateLimitCounter.window_start < now - older_than)
     ).rowcount
-    session.commit()
     return deleted
 
 

@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from core.db import close_session, get_session, utcnow
+from core.db import close_session, in_unit_of_work, open_session, utcnow
 
 logger = logging.getLogger("schwarm.scheduler")
 
@@ -34,11 +34,13 @@ def registered_jobs(app: Flask) -> dict[str, tuple[Job, str]]:
 
 
 def run_job(app: Flask, name: str) -> dict:
-    """Run one job once in its own app context and session; log and return its counts."""
+    """Run one job once in its own app context, session and unit of work (the job run's
+    transaction edge: committed once when the job returns, rolled back if it raises); log and
+    return its counts."""
     func, _interval_key = registered_jobs(app)[name]
     with app.app_context():
         try:
-            result = func(session=get_session(), now=utcnow())
+            result = in_unit_of_work(open_session(), func, now=utcnow())
         finally:
             close_session()
     logger.info("job %s: %s", name, " ".join(f"{k}={v}" for k, v in result.items()) or "done")

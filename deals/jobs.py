@@ -32,7 +32,6 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
     ).scalars().all()
     alerts = alert_nearby(session, deal_filter=any_of(Deal.id, announced), reason="opened",
                           now=now) if announced else 0
-    session.commit()
     return {"activated": len(activated), "nearby_alerts": alerts}
 
 
@@ -118,7 +117,6 @@ def close_deals(*, session: Session, now: datetime) -> dict:
     counts.update(released_commitments=0, events=0)
     if counts["closed"] or counts["failed"]:
         counts.update(_settle_ended(session, now))
-    session.commit()
     return counts
 
 
@@ -164,7 +162,6 @@ def deal_reminders(*, session: Session, now: datetime) -> dict:
         Commitment.status == "pending",
     ).distinct()
     reminded = enqueue_select(session, kind="deal.ending_soon", rows=rows)
-    session.commit()
     return {"reminded": reminded}
 
 
@@ -175,7 +172,6 @@ def expire_vouchers(*, session: Session, now: datetime) -> dict:
         .where(Voucher.status == "issued", Voucher.redeem_until < now)
         .values(status="expired")
     ).rowcount
-    session.commit()
     return {"expired": expired}
 
 

@@ -5,11 +5,11 @@ from functools import partial
 from flask import jsonify, request
 from flask.views import MethodView
 
-from accounts.auth import auth_required, current_account
+from accounts.auth import current_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
-from core.idempotency import idempotent
-from core.ratelimit import rate_limited
+from core.endpoint import endpoint
+from core.ratelimit import RateLimit
 from core.schemas import PageQuerySchema, decode_cursor, newest_first_page, page_of
 from deals import services
 from deals.schemas import (
@@ -53,8 +53,7 @@ def _as_geojson(page: dict):
 
 @blp.route("/deals")
 class Deals(MethodView):
-    @auth_required("merchant")
-    @idempotent
+    @endpoint(role="merchant", idempotent=True)
     @blp.arguments(DealCreateSchema)
     @blp.response(201, DealReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -64,7 +63,7 @@ class Deals(MethodView):
             session=get_session(), merchant=current_account(), now=utcnow(), **data
         )
 
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.arguments(BboxQuerySchema, location="query")
     @blp.response(200, DealListSchema)
     def get(self, args):
@@ -79,7 +78,7 @@ class Deals(MethodView):
 
 @blp.route("/deals/nearby")
 class NearbyDeals(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.arguments(DealNearbyQuerySchema, location="query")
     @blp.response(200, NearbyDealListSchema)
     @blp.alt_response(200, success=True, content_type=GEOJSON,
@@ -97,14 +96,14 @@ class NearbyDeals(MethodView):
 
 @blp.route("/deals/<uuid:deal_id>")
 class DealById(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.response(200, DealReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, deal_id: uuid.UUID):
         """A deal."""
         return services.get_deal(session=get_session(), deal_id=deal_id)
 
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.arguments(DealPatchSchema)
     @blp.response(200, DealReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -118,7 +117,7 @@ class DealById(MethodView):
 
 @blp.route("/deals/<uuid:deal_id>/cancel")
 class CancelDeal(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.response(200, DealReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -131,7 +130,7 @@ class CancelDeal(MethodView):
 
 @blp.route("/merchant/deals")
 class MerchantDeals(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant", read_only=True)
     @blp.arguments(MerchantDealQuerySchema, location="query")
     @blp.response(200, MerchantDealListSchema)
     def get(self, args):
@@ -143,9 +142,8 @@ class MerchantDeals(MethodView):
 
 @blp.route("/deals/<uuid:deal_id>/commitments")
 class Commitments(MethodView):
-    @auth_required("customer")
-    @idempotent  # outside the limit: a replay must not count against it
-    @rate_limited("commitments", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS")
+    @endpoint(role="customer", idempotent=True,
+              rate_limit=RateLimit("commitments", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"))
     @blp.arguments(CommitmentCreateSchema)
     @blp.response(201, CommitmentResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -162,7 +160,7 @@ class Commitments(MethodView):
 
 @blp.route("/deals/<uuid:deal_id>/commitments/mine")
 class MyDealCommitments(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer")
     @blp.response(200, WithdrawalResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -176,7 +174,7 @@ class MyDealCommitments(MethodView):
 
 @blp.route("/me/commitments")
 class MyCommitments(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, CommitmentListSchema)
     def get(self, args):
@@ -187,7 +185,7 @@ class MyCommitments(MethodView):
 
 @blp.route("/me/vouchers")
 class MyVouchers(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, VoucherListSchema)
     def get(self, args):
@@ -198,7 +196,7 @@ class MyVouchers(MethodView):
 
 @blp.route("/vouchers/<string:code>/redeem")
 class RedeemVoucher(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.response(200, VoucherReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")

@@ -1,4 +1,8 @@
-"""Deal verbs: create, change, cancel, search, commit, withdraw, redeem; each commits once."""
+"""Deal verbs: create, change, cancel, search, commit, withdraw, redeem.
+
+Each runs in the caller's unit of work (core.db.unit_of_work): it flushes and raises, and the
+edge commits once or rolls back.
+"""
 import uuid
 from datetime import datetime
 from functools import lru_cache
@@ -67,7 +71,7 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
     session.flush()
     if status == "active":
         alert_nearby(session, deal_filter=Deal.id == deal.id, reason="opened", now=now)
-    session.commit()
+    session.flush()
     session.refresh(deal)
     return deal
 
@@ -91,7 +95,7 @@ def update_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
         deal.status = initial_status(merged["starts_at"], now)
     for name, value in changes.items():
         setattr(deal, name, value)
-    session.commit()
+    session.flush()
     session.refresh(deal)
     return deal
 
@@ -121,7 +125,7 @@ def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
     _deal_event(session, "deal.cancelled", deal.id, deal.title, committers, "Deal cancelled",
                 f"“{deal.title}” was cancelled by the merchant; your commitment is released.",
                 f"deal.cancelled:{deal.id}")
-    session.commit()
+    session.flush()
     session.refresh(deal)
     return deal
 
@@ -320,11 +324,12 @@ def commit_units(
     taken = session.execute(COMMIT_UNITS, {
         "deal_id": deal_id, "account_id": account.id, "quantity": quantity, "now": now,
     }).one_or_none()
-    if taken is None:
-        session.rollback()
+    if taken is None:  # no unit taken, so the statement wrote nothing
         _explain_refusal(session, deal_id, quantity, now)
     if taken.open_quantity is None:
-        session.rollback()
+        # Load-bearing: the `taken` CTE has written (raised committed_count, maybe tipped the deal)
+        # although the per-user upsert refused. Raising makes the edge roll all of it back; a
+        # caller that caught this and committed would keep units nobody holds.
         raise PerUserLimit(f"At most {taken.per_user_limit} unit(s) per account on this deal.")
     deal = _listing(taken)
     commitment = Commitment(id=taken.commitment_id, deal_id=deal_id, quantity=quantity,
@@ -335,7 +340,7 @@ def commit_units(
     if enters_about_to_tip(deal["min_commitments"], deal["committed_count"] - quantity,
                            deal["committed_count"]):
         alert_nearby(session, deal_filter=Deal.id == deal_id, reason="about_to_tip", now=now)
-    session.commit()
+    session.flush()
     return commitment, deal
 
 
@@ -376,7 +381,7 @@ def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: dat
         deal.committed_count -= released
         session.execute(delete(DealParticipant).where(
             DealParticipant.deal_id == deal.id, DealParticipant.account_id == account.id))
-    session.commit()
+    session.flush()
     session.refresh(deal)
     return released, deal
 
@@ -408,5 +413,5 @@ def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datet
     _deal_event(session, "voucher.redeemed", deal.id, deal.title, [merchant.id, voucher.account_id],
                 "Voucher redeemed", f"A voucher for “{deal.title}” was redeemed.",
                 f"voucher.redeemed:{voucher.id}", code=voucher.code)
-    session.commit()
+    session.flush()
     return voucher

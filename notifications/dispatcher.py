@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
-from core.db import any_of
+from core.db import any_of, in_unit_of_work
 from notifications.models import Delivery, Device, Notification, OutboxEvent, Webhook
 from notifications.ssrf import DEFAULT_DNS_TIMEOUT_SECONDS
 from notifications.transports import (
@@ -84,7 +84,6 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
         .returning(OutboxEvent.id)
     ).scalars().all()
     if not event_ids:
-        session.commit()
         return {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0}
     # One row per (event, recipient): a group event names many, any other event one.
     recipient = func.unnest(func.coalesce(
@@ -114,7 +113,6 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
                           audience.c.kind.cast(String) == func.any(Webhook.events))),
     )
     webhooks = _add_deliveries(session, webhook_targets)
-    session.commit()
     return {"events": len(event_ids), "push": push, "push_skipped": push_skipped, "webhooks": webhooks}
 
 
@@ -165,7 +163,6 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
         .values(next_attempt_at=now + settings.lease, lease_token=lease_token)
         .returning(Delivery.id)
     ).scalars().all()
-    session.commit()
     if not leased:
         return []
     rows = session.execute(
@@ -180,7 +177,6 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
                                  Webhook.deleted_at.is_(None)))
         .where(any_of(Delivery.id, leased))
     ).all()
-    session.commit()
     return [Job(*row) for row in rows]
 
 
@@ -259,7 +255,6 @@ def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetim
     unregistered = [job.target_id for job, outcome in results if outcome.unregistered]
     if unregistered:
         session.execute(delete(Device).where(any_of(Device.id, unregistered)))
-    session.commit()
     return counts
 
 
@@ -287,12 +282,15 @@ async def _deliver_due(session: Session, clock: Clock, settings: DispatchSetting
     async with push, webhooks:
         http = Sessions(push, webhooks)
         # The database calls block the loop, but only between batches, when nothing is in flight.
-        while jobs := lease_due(session=session, now=clock(), settings=settings):
+        # A lease is a phase of its own, durable before its sends start (outside any
+        # transaction: nothing stays locked while a slow endpoint answers); so is the record.
+        while jobs := in_unit_of_work(session, lease_due, now=clock(), settings=settings):
             outcomes = await asyncio.gather(*(send(job, http) for job in jobs))
             # What was not sent stays leased, and is due for anyone when the lease ends.
             results = [(job, outcome) for job, outcome in zip(jobs, outcomes)
                        if outcome is not None]
-            counts = record(session=session, results=results, now=clock(), settings=settings)
+            counts = in_unit_of_work(session, record, results=results, now=clock(),
+                                     settings=settings)
             for key, value in counts.items():
                 totals[key] += value
 
@@ -312,7 +310,8 @@ def dispatch(*, session: Session, now: datetime, settings: DispatchSettings,
     clock = clock or running_clock(now)
     totals = {"events": 0, "push": 0, "push_skipped": 0, "webhooks": 0,
               "delivered": 0, "retried": 0, "dead": 0}
-    while (fanned := fan_out(session=session, now=clock(), settings=settings))["events"]:
+    # One phase per batch, so a long fan-out keeps no claimed event locked beyond its batch.
+    while (fanned := in_unit_of_work(session, fan_out, now=clock(), settings=settings))["events"]:
         for key, value in fanned.items():
             totals[key] += value
     asyncio.run(_deliver_due(session, clock, settings, totals))

@@ -5,10 +5,10 @@ from functools import partial
 from flask import current_app
 from flask.views import MethodView
 
-from accounts.auth import auth_required, current_account
+from accounts.auth import current_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
-from core.idempotency import idempotent
+from core.endpoint import endpoint
 from core.schemas import PageQuerySchema, newest_first_page
 from notifications import services
 from notifications.schemas import (
@@ -32,7 +32,7 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1",
 
 @blp.route("/me/notifications")
 class MyNotifications(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, NotificationListSchema)
     def get(self, args):
@@ -43,7 +43,7 @@ class MyNotifications(MethodView):
 
 @blp.route("/me/notifications/<uuid:notification_id>/read")
 class ReadNotification(MethodView):
-    @auth_required()
+    @endpoint()
     @blp.response(200, NotificationReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, notification_id: uuid.UUID):
@@ -56,8 +56,7 @@ class ReadNotification(MethodView):
 
 @blp.route("/me/devices")
 class MyDevices(MethodView):
-    @auth_required()
-    @idempotent
+    @endpoint(idempotent=True)
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceReadSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -69,7 +68,7 @@ class MyDevices(MethodView):
 
 @blp.route("/me/devices/<uuid:device_id>")
 class MyDevice(MethodView):
-    @auth_required()
+    @endpoint()
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, device_id: uuid.UUID):
@@ -79,8 +78,7 @@ class MyDevice(MethodView):
 
 @blp.route("/webhooks")
 class Webhooks(MethodView):
-    @auth_required("merchant")
-    @idempotent(redact=("secret",))
+    @endpoint(role="merchant", idempotent=True, redact=("secret",))
     @blp.arguments(WebhookCreateSchema)
     @blp.response(201, WebhookCreatedSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -92,7 +90,7 @@ class Webhooks(MethodView):
             cap=current_app.config["WEBHOOKS_PER_ACCOUNT"],
         )
 
-    @auth_required("merchant")
+    @endpoint(role="merchant", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, WebhookListSchema)
     def get(self, args):
@@ -103,7 +101,7 @@ class Webhooks(MethodView):
 
 @blp.route("/webhooks/<uuid:webhook_id>")
 class WebhookById(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant", read_only=True)
     @blp.response(200, WebhookReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, webhook_id: uuid.UUID):
@@ -111,7 +109,7 @@ class WebhookById(MethodView):
         return services.get_webhook(session=get_session(), account_id=current_account().id,
                                     webhook_id=webhook_id)
 
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, webhook_id: uuid.UUID):
@@ -122,7 +120,7 @@ class WebhookById(MethodView):
 
 @blp.route("/webhooks/<uuid:webhook_id>/deliveries")
 class WebhookDeliveries(MethodView):
-    @auth_required("merchant")
+    @endpoint(role="merchant", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, DeliveryListSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -135,8 +133,7 @@ class WebhookDeliveries(MethodView):
 
 @blp.route("/me/alert-areas")
 class MyAlertAreas(MethodView):
-    @auth_required("customer")
-    @idempotent
+    @endpoint(role="customer", idempotent=True)
     @blp.arguments(AlertAreaCreateSchema)
     @blp.response(201, AlertAreaReadSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -148,7 +145,7 @@ class MyAlertAreas(MethodView):
             cap=current_app.config["ALERT_AREAS_PER_ACCOUNT"],
         )
 
-    @auth_required("customer")
+    @endpoint(role="customer", read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AlertAreaListSchema)
     def get(self, args):
@@ -159,7 +156,7 @@ class MyAlertAreas(MethodView):
 
 @blp.route("/me/alert-areas/<uuid:area_id>")
 class MyAlertArea(MethodView):
-    @auth_required("customer")
+    @endpoint(role="customer")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, area_id: uuid.UUID):

@@ -110,7 +110,7 @@ def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.
         raise NotFound("No such notification.")
     if notification.read_at is None:
         notification.read_at = now
-    session.commit()
+    session.flush()
     return notification
 
 
@@ -183,7 +183,7 @@ def register_device(*, session: Session, account_id: uuid.UUID, platform: str, t
         })
         .returning(Device.id)
     ).scalar_one()
-    session.commit()
+    session.flush()
     return session.get(Device, device_id, populate_existing=True)
 
 
@@ -198,7 +198,7 @@ def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID,
 def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UUID) -> None:
     """Unregister one of the account's devices."""
     session.delete(_owned(session, Device, device_id, account_id, "device"))
-    session.commit()
+    session.flush()
 
 
 def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events: list[str],
@@ -215,7 +215,7 @@ def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     webhook = Webhook(account_id=account_id, url=url, events=sorted(set(events)), secret=secret)
     session.add(webhook)
-    session.commit()
+    session.flush()
     session.refresh(webhook)
     return webhook
 
@@ -239,7 +239,7 @@ def get_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUI
 def delete_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, now: datetime) -> None:
     """Stop deliveries to a webhook (kept, soft-deleted, so its delivery log stays readable)."""
     _owned(session, Webhook, webhook_id, account_id, "webhook").deleted_at = now
-    session.commit()
+    session.flush()
 
 
 def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID,
@@ -266,7 +266,7 @@ def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | N
                cap=cap, what="alert areas per account")
     area = AlertArea(account_id=account_id, label=label, location=to_ewkt(lat, lon), radius_m=radius_m)
     session.add(area)
-    session.commit()
+    session.flush()
     session.refresh(area)
     return area
 
@@ -285,4 +285,4 @@ def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int,
 def delete_alert_area(*, session: Session, account_id: uuid.UUID, area_id: uuid.UUID) -> None:
     """Stop watching an area."""
     session.delete(_owned(session, AlertArea, area_id, account_id, "alert area"))
-    session.commit()
+    session.flush()

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from accounts.models import Account
 from checkins import services
+from core.db import in_unit_of_work
 
 API = "/api/v1"
 UTC = timezone.utc
@@ -49,15 +50,15 @@ def midday_timezone(now: datetime | None = None) -> str:
 
 def check_in(app, account_id, venue_id, at: datetime, where: dict, accuracy_m: float | None = 10.0,
              is_mock: bool = False, message: str | None = None):
-    """`checkins.services.check_in` in its own session at the injected time `at`.
+    """`checkins.services.check_in` in its own session and unit of work at the injected time `at`.
 
     Returns `(checkin, rewards, progress)`; the objects stay readable (expire_on_commit=False).
     """
     session = app.extensions["db_sessionmaker"]()
     try:
         account = session.get(Account, uuid.UUID(str(account_id)))
-        return services.check_in(
-            session=session, venue_id=uuid.UUID(str(venue_id)), account=account,
+        return in_unit_of_work(
+            session, services.check_in, venue_id=uuid.UUID(str(venue_id)), account=account,
             lat=where["lat"], lon=where["lon"], accuracy_m=accuracy_m, is_mock=is_mock,
             message=message, now=at,
         )
@@ -71,9 +72,9 @@ def create_program(app, merchant_id, venue_id, at: datetime, **settings):
     try:
         merchant = session.get(Account, uuid.UUID(str(merchant_id)))
         settings.setdefault("title", f"{settings['kind']} special")
-        return services.create_program(session=session, venue_id=uuid.UUID(str(venue_id)),
-                                       merchant=merchant, now=at,
-                                       cap=app.config["REWARD_PROGRAMS_PER_VENUE"], **settings)
+        return in_unit_of_work(session, services.create_program, venue_id=uuid.UUID(str(venue_id)),
+                               merchant=merchant, now=at,
+                               cap=app.config["REWARD_PROGRAMS_PER_VENUE"], **settings)
     finally:
         session.close()
 

@@ -3,10 +3,10 @@ import uuid
 
 from flask.views import MethodView
 
-from accounts.auth import auth_required, current_account
+from accounts.auth import current_account
 from core.api import Blueprint
 from core.db import get_session
-from core.idempotency import idempotent
+from core.endpoint import endpoint
 from core.schemas import decode_cursor, page_of
 from venues import services
 from venues.schemas import (
@@ -22,8 +22,7 @@ blp = Blueprint("venues", __name__, url_prefix="/api/v1", description="Merchant 
 
 @blp.route("/venues")
 class Venues(MethodView):
-    @auth_required("merchant")
-    @idempotent
+    @endpoint(role="merchant", idempotent=True)
     @blp.arguments(VenueCreateSchema)
     @blp.response(201, VenueReadSchema)
     def post(self, data):
@@ -33,14 +32,14 @@ class Venues(MethodView):
 
 @blp.route("/venues/<uuid:venue_id>")
 class VenueById(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.response(200, VenueReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, venue_id: uuid.UUID):
         """A venue."""
         return services.get_venue(session=get_session(), venue_id=venue_id)
 
-    @auth_required("merchant")
+    @endpoint(role="merchant")
     @blp.arguments(VenuePatchSchema)
     @blp.response(200, VenueReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -53,7 +52,7 @@ class VenueById(MethodView):
 
 @blp.route("/venues/nearby")
 class NearbyVenues(MethodView):
-    @auth_required()
+    @endpoint(read_only=True)
     @blp.arguments(VenueNearbyQuerySchema, location="query")
     @blp.response(200, NearbyVenueListSchema)
     def get(self, args):

@@ -22,7 +22,7 @@ def create_venue(*, session: Session, merchant: Account, **values) -> Venue:
     """Create a venue owned by `merchant`."""
     venue = Venue(merchant_id=merchant.id, **_store_location(values))
     session.add(venue)
-    session.commit()
+    session.flush()
     session.refresh(venue)
     return venue
 
@@ -49,7 +49,7 @@ def update_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, **
     venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant, lock=True)
     for name, value in _store_location(changes).items():
         setattr(venue, name, value)
-    session.commit()
+    session.flush()
     session.refresh(venue)
     return venue
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, text
 
+from core.db import in_unit_of_work
 from deals.jobs import activate_deals
 from notifications.dispatcher import DispatchSettings, dispatch, fan_out
 from notifications.services import enqueue
@@ -172,7 +173,8 @@ def test_pushes_queued_for_the_old_holder_of_a_token_never_reach_the_account_it_
     with Receiver() as gateway:
         settings = DispatchSettings(push_gateway_url=gateway.url("/push"), allow_loopback=False)
         push_to(db, alice, "Alice's reward", {"code": "ALICE-CODE"})
-        assert fan_out(session=db, now=utcnow(), settings=settings)["push"] == 1  # queued, unsent
+        fanned = in_unit_of_work(db, fan_out, now=utcnow(), settings=settings)
+        assert fanned["push"] == 1  # queued, unsent
 
         bobs = register(api, bob, "shared-phone")  # the phone changes hands
         push_to(db, bob, "Bob's reward", {"code": "BOB-CODE"})
@@ -194,7 +196,7 @@ def test_re_registering_a_token_by_its_holder_keeps_the_device_and_its_queued_pu
     with Receiver() as gateway:
         settings = DispatchSettings(push_gateway_url=gateway.url("/push"), allow_loopback=False)
         push_to(db, alice, "Alice's reward", {"code": "ALICE-CODE"})
-        fan_out(session=db, now=utcnow(), settings=settings)
+        in_unit_of_work(db, fan_out, now=utcnow(), settings=settings)
 
         again = register(api, alice, "my-phone", "ios")
         dispatch(session=db, now=utcnow(), settings=settings)
@@ -251,8 +253,8 @@ def test_a_scheduled_deal_alerts_when_activate_deals_opens_it_and_only_once(
 
     opened_at = parse_time(deal["starts_at"]) + timedelta(seconds=1)
     with app.app_context():
-        assert activate_deals(session=db, now=opened_at)["nearby_alerts"] == 1
-        activate_deals(session=db, now=opened_at + timedelta(minutes=1))
+        assert in_unit_of_work(db, activate_deals, now=opened_at)["nearby_alerts"] == 1
+        in_unit_of_work(db, activate_deals, now=opened_at + timedelta(minutes=1))
 
     assert nearby_alerts(engine, watcher) == [(deal["id"], "opened")]
 
@@ -269,8 +271,8 @@ def test_a_scheduled_deal_opened_by_its_first_commitment_still_alerts_nearby_acc
                                 "WHERE id = :id"), {"id": deal["id"]})
     assert commit(api, api.register(), deal).status_code == 201  # opens the deal
     with app.app_context():
-        activate_deals(session=db, now=utcnow())
-        activate_deals(session=db, now=utcnow())
+        in_unit_of_work(db, activate_deals, now=utcnow())
+        in_unit_of_work(db, activate_deals, now=utcnow())
 
     assert nearby_alerts(engine, watcher) == [(deal["id"], "opened")]
 
@@ -397,7 +399,7 @@ def test_a_sweep_opening_many_deals_at_once_respects_a_configured_cap_nearest_fi
     session = capped.extensions["db_sessionmaker"]()
     try:
         with capped.app_context():
-            result = activate_deals(session=session, now=parse_time(deal["starts_at"]))
+            result = in_unit_of_work(session, activate_deals, now=parse_time(deal["starts_at"]))
     finally:
         session.close()
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from core.db import utcnow
+from core.db import in_unit_of_work, utcnow
 from models import metadata
 from notifications.dispatcher import DispatchSettings, fan_out
 from tests.factories import API, BERLIN, commit, from_now
@@ -110,8 +110,8 @@ def build_world(api, app, db) -> World:
 
     # Inbox rows (and webhook deliveries) from the events so far, without sending anything.
     with app.app_context():
-        fan_out(session=db, now=utcnow(),
-                settings=DispatchSettings(push_gateway_url=None, allow_loopback=False))
+        in_unit_of_work(db, fan_out, now=utcnow(),
+                        settings=DispatchSettings(push_gateway_url=None, allow_loopback=False))
     inbox = created(client.get(f"{API}/me/notifications", headers=c1["headers"]), 200)["items"]
     assert inbox, "c1 should have notifications (deal.tipped at least)"
     world.ids["notification"] = inbox[0]["id"]

@@ -8,6 +8,7 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import Engine, event, text
 
+from core.db import in_unit_of_work
 from deals import jobs, services
 from geo.bbox import BBox
 from tests.factories import API, commit, from_now, move_deal_to_past, rows, utcnow
@@ -149,7 +150,7 @@ def deals_in_every_status(api, client, db, engine, merchant, deal_at):
     made["failed"] = deal_at(**CENTER, title="failed")
     for name in ("closed", "failed"):
         move_deal_to_past(engine, made[name]["id"])
-    jobs.close_deals(session=db, now=utcnow())
+    in_unit_of_work(db, jobs.close_deals, now=utcnow())
     made["ended-unswept"] = deal_at(**CENTER, title="ended")
     move_deal_to_past(engine, made["ended-unswept"]["id"])
     made["scheduled"] = deal_at(**CENTER, title="scheduled", starts_at=from_now(hours=1))

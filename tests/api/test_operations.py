@@ -3,10 +3,13 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import pytest
 from alembic import command
 from openapi_spec_validator import validate
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from core.db import get_session
+from core.db import open_session
 from tests.conftest import alembic_config, free_port
 
 
@@ -127,10 +130,24 @@ def test_unknown_docs_assets_are_404_not_a_directory_listing_or_traversal(client
     assert client.get("/api/docs/assets/../../../etc/passwd").status_code == 404
 
 
-def test_read_requests_run_without_a_transaction_and_writes_in_one(app):
+def test_read_only_endpoints_run_without_a_transaction_and_the_others_in_one(app):
     # Searches save BEGIN and ROLLBACK round trips; a write must stay atomic.
-    for method, autocommit in (("GET", True), ("HEAD", True), ("POST", False), ("PATCH", False),
-                               ("DELETE", False)):
-        with app.test_request_context("/", method=method):
-            dbapi_connection = get_session().connection().connection.dbapi_connection
-            assert dbapi_connection.autocommit is autocommit, method
+    for read_only, autocommit in ((True, True), (False, False)):
+        with app.test_request_context("/"):
+            dbapi_connection = open_session(read_only=read_only).connection().connection.dbapi_connection
+            assert dbapi_connection.autocommit is autocommit, read_only
+
+
+def test_every_get_endpoint_declares_itself_read_only(app):
+    # What every GET got implicitly before each said so: the read pool and no transaction.
+    gets = [app.view_functions[rule.endpoint].view_class.get for rule in app.url_map.iter_rules()
+            if "GET" in rule.methods and hasattr(app.view_functions[rule.endpoint], "view_class")]
+    assert len(gets) > 10
+    assert all(view.endpoint_spec.read_only for view in gets)
+
+
+def test_a_session_of_the_read_pool_refuses_to_write(app):
+    with app.test_request_context("/"):
+        session = open_session(read_only=True)
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            session.execute(text("DELETE FROM accounts WHERE false"))

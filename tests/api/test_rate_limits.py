@@ -2,6 +2,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+from core.db import in_unit_of_work
 from core.ratelimit import RateLimitCounter, prune_job, window_start
 from tests.conftest import Api
 
@@ -124,6 +125,6 @@ def test_the_prune_keeps_counters_of_a_login_window_longer_than_an_hour(database
             RateLimitCounter(key="login:long-gone", window_start=now - timedelta(hours=4), hits=9),
         ])
         session.commit()
-        assert prune_job(session=session, now=now) == {"deleted": 1}
+        assert in_unit_of_work(session, prune_job, now=now) == {"deleted": 1}
         assert [c.key for c in session.query(RateLimitCounter)] == ["login:still-open"]
         session.close()

@@ -27,7 +27,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 from sqlalchemy import text
 
-from core.db import utcnow
+from core.db import in_unit_of_work, utcnow
 from core.schemas import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from models import metadata
 from notifications.dispatcher import DispatchSettings, fan_out
@@ -196,8 +196,8 @@ def build_world(api: Api, app, db) -> FuzzWorld:
     for role in ROLES:
         world.add("device_id", create_device(world, role), role)
     with app.app_context():
-        fan_out(session=db, now=utcnow(),
-                settings=DispatchSettings(push_gateway_url=None, allow_loopback=True))
+        in_unit_of_work(db, fan_out, now=utcnow(),
+                        settings=DispatchSettings(push_gateway_url=None, allow_loopback=True))
     for role in ROLES:
         inbox = created(api.client.get(f"{API}/me/notifications", headers=world.headers(role)), 200)
         for notification in inbox["items"]:

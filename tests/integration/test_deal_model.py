@@ -34,6 +34,7 @@ from sqlalchemy import text
 from accounts.models import Account
 from accounts.passwords import PasswordHashing
 from accounts.services import register
+from core.db import in_unit_of_work, unit_of_work
 from core.errors import DomainError
 from deals import jobs, services
 from models import metadata
@@ -124,7 +125,7 @@ class DealMachine(RuleBasedStateMachine):
         self.reset_database()
         self.now = T0
         self.model = Model()
-        with self.session() as session:
+        with self.session() as session, unit_of_work(session):
             def account(role: str, index: int) -> uuid.UUID:
                 return register(session=session, email=f"{role}-{index}@example.com",
                                 password="correct horse battery", display_name=f"{role} {index}",
@@ -157,13 +158,14 @@ class DealMachine(RuleBasedStateMachine):
                 session.close()
 
     def call(self, verb, **kwargs):
-        """Run a service or job in a fresh session at `self.now`; (result, error code or None)."""
+        """Run a service or job in a fresh session and unit of work at `self.now`; (result, error
+        code or None)."""
         with self.session() as session:
             for name in ("account", "merchant"):
                 if name in kwargs:
                     kwargs[name] = session.get(Account, kwargs[name])
             try:
-                return verb(session=session, now=self.now, **kwargs), None
+                return in_unit_of_work(session, verb, now=self.now, **kwargs), None
             except DomainError as error:
                 return None, error.code
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from core.db import in_unit_of_work
 from deals.jobs import deal_reminders
 from notifications.jobs import dispatch_notifications
 from tests.factories import API, commit, from_now, parse_time, rows, utcnow
@@ -23,7 +24,7 @@ def reminders(engine) -> list:
 
 def remind(app, db, now) -> int:
     with app.app_context():
-        return deal_reminders(session=db, now=now)["reminded"]
+        return in_unit_of_work(db, deal_reminders, now=now)["reminded"]
 
 
 def test_committers_of_an_untipped_deal_ending_soon_are_reminded_once_with_the_units_still_needed(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from core.db import in_unit_of_work
 from deals import jobs
 from tests.factories import (
     API,
@@ -53,7 +54,7 @@ def test_activate_deals_opens_a_scheduled_deal_exactly_at_its_start(
 
     def activate(now) -> int:
         with app.app_context():  # the job reads its alert settings from the app config
-            return jobs.activate_deals(session=db, now=now)["activated"]
+            return in_unit_of_work(db, jobs.activate_deals, now=now)["activated"]
 
     assert activate(starts_at - timedelta(microseconds=1)) == 0
     assert status_of(engine, deal) == "scheduled"
@@ -69,8 +70,8 @@ def test_activate_deals_leaves_a_scheduled_deal_that_already_ended_to_close_deal
     after_end = parse_time(deal["ends_at"]) + timedelta(seconds=1)
 
     with app.app_context():
-        assert jobs.activate_deals(session=db, now=after_end)["activated"] == 0
-    assert jobs.close_deals(session=db, now=after_end)["failed"] == 1
+        assert in_unit_of_work(db, jobs.activate_deals, now=after_end)["activated"] == 0
+    assert in_unit_of_work(db, jobs.close_deals, now=after_end)["failed"] == 1
     assert status_of(engine, deal) == "failed"
 
 
@@ -114,7 +115,7 @@ def test_close_deals_closes_tipped_deals_and_fails_the_rest_releasing_every_comm
 ):
     people = ended["people"]
 
-    result = jobs.close_deals(session=db, now=ended["now"])
+    result = in_unit_of_work(db, jobs.close_deals, now=ended["now"])
 
     assert (result["closed"], result["failed"], result["released_commitments"]) == (1, 1, 2)
     assert status_of(engine, ended["tipped"]) == "closed"
@@ -160,7 +161,7 @@ def test_a_failed_deal_tells_only_the_committers_the_sweep_released(db, engine, 
             "UPDATE commitments SET released_at = :now WHERE deal_id = :deal AND status = 'released'"),
             {"now": ended["now"], "deal": ended["short"]["id"]})
 
-    jobs.close_deals(session=db, now=ended["now"])
+    in_unit_of_work(db, jobs.close_deals, now=ended["now"])
 
     people = ended["people"]
     assert recipients(engine, "deal.failed", ended["short"]["id"]) == sorted(
@@ -169,11 +170,11 @@ def test_a_failed_deal_tells_only_the_committers_the_sweep_released(db, engine, 
 
 
 def test_close_deals_run_twice_transitions_and_notifies_once(db, engine, ended):
-    jobs.close_deals(session=db, now=ended["now"])
+    in_unit_of_work(db, jobs.close_deals, now=ended["now"])
     events = event_count(engine)
     states = rows(engine, "SELECT id, status, closed_at FROM deals ORDER BY id")
 
-    again = jobs.close_deals(session=db, now=ended["now"] + timedelta(minutes=5))
+    again = in_unit_of_work(db, jobs.close_deals, now=ended["now"] + timedelta(minutes=5))
 
     assert again == {"closed": 0, "failed": 0, "released_commitments": 0, "events": 0}
     assert event_count(engine) == events
@@ -203,7 +204,7 @@ def test_close_deals_run_concurrently_from_two_threads_transitions_each_deal_onc
         session = app.extensions["db_sessionmaker"]()
         try:
             barrier.wait()
-            return jobs.close_deals(session=session, now=now)
+            return in_unit_of_work(session, jobs.close_deals, now=now)
         finally:
             session.close()
 
@@ -259,8 +260,8 @@ def commit_held_open_across_the_close(app, engine, customer, deal) -> dict:
     def commit_in_the_last_second():
         with app.app_context():
             account = committing.get(Account, uuid.UUID(customer["account"]["id"]))
-            commit_units(session=committing, deal_id=uuid.UUID(deal["id"]), account=account,
-                         quantity=1, now=ends_at - timedelta(seconds=1))
+            in_unit_of_work(committing, commit_units, deal_id=uuid.UUID(deal["id"]),
+                            account=account, quantity=1, now=ends_at - timedelta(seconds=1))
 
     def sweep_waits_on_a_lock() -> bool:
         return scalar(engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -269,7 +270,7 @@ def commit_held_open_across_the_close(app, engine, customer, deal) -> dict:
     with ThreadPoolExecutor(max_workers=2) as pool:
         committed = pool.submit(commit_in_the_last_second)
         assert holding.wait(30)
-        swept = pool.submit(jobs.close_deals, session=sweeping, now=ends_at)
+        swept = pool.submit(in_unit_of_work, sweeping, jobs.close_deals, now=ends_at)
         assert wait_until(sweep_waits_on_a_lock, timeout=30)
         sweep_waits.set()
         committed.result(timeout=30)
@@ -316,15 +317,16 @@ def test_close_deals_leaves_cancelled_deals_alone(api, client, db, engine, merch
         client.post(f"{API}/deals/{deal['id']}/cancel", headers=merchant["headers"]).status_code
         == 200
     )
-    result = jobs.close_deals(session=db, now=parse_time(deal["ends_at"]) + timedelta(seconds=1))
+    result = in_unit_of_work(db, jobs.close_deals,
+                             now=parse_time(deal["ends_at"]) + timedelta(seconds=1))
     assert (result["closed"], result["failed"]) == (0, 0)
     assert status_of(engine, deal) == "cancelled"
 
 
 def test_close_deals_does_not_touch_a_deal_before_its_end(api, db, engine, merchant, venue):
     deal = api.create_deal(merchant, venue, ends_at=from_now(hours=1))
-    result = jobs.close_deals(
-        session=db, now=parse_time(deal["ends_at"]) - timedelta(microseconds=1)
+    result = in_unit_of_work(
+        db, jobs.close_deals, now=parse_time(deal["ends_at"]) - timedelta(microseconds=1)
     )
     assert (result["closed"], result["failed"]) == (0, 0)
     assert status_of(engine, deal) == "active"
@@ -349,11 +351,12 @@ def test_expire_vouchers_expires_issued_vouchers_after_redeem_until_only(
     )
     redeem_until = parse_time(deal["redeem_until"])
 
-    assert jobs.expire_vouchers(session=db, now=redeem_until) == {"expired": 0}
-    assert jobs.expire_vouchers(session=db, now=redeem_until + timedelta(seconds=1)) == {
+    assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until) == {"expired": 0}
+    assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until + timedelta(seconds=1)) == {
         "expired": 2
     }
-    assert jobs.expire_vouchers(session=db, now=redeem_until + timedelta(days=1)) == {"expired": 0}
+    assert in_unit_of_work(
+        db, jobs.expire_vouchers, now=redeem_until + timedelta(days=1)) == {"expired": 0}
 
     statuses = {
         v["code"]: v["status"]

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from core.db import in_unit_of_work
 from deals.jobs import close_deals
 from notifications.dispatcher import DispatchSettings, dispatch, fan_out, lease_due, record
 from notifications.jobs import dispatch_notifications
@@ -296,8 +297,9 @@ def test_deliveries_leased_by_a_dispatcher_that_died_are_sent_by_another_after_t
     create_webhook(loopback, merchant, receiver.url())
     enqueue_events(db, engine, merchant, 2)
     now = utcnow()
-    fan_out(session=db, now=now, settings=SETTINGS)
-    assert len(lease_due(session=db, now=now, settings=SETTINGS)) == 2  # ... and then it died
+    in_unit_of_work(db, fan_out, now=now, settings=SETTINGS)
+    leased = in_unit_of_work(db, lease_due, now=now, settings=SETTINGS)
+    assert len(leased) == 2  # ... and then it died
 
     assert dispatch(session=db, now=now + SETTINGS.lease - timedelta(seconds=1),
                     settings=SETTINGS)["delivered"] == 0  # still leased: nobody else sends
@@ -454,18 +456,18 @@ def test_a_late_outcome_from_a_dispatcher_whose_lease_was_taken_over_is_dropped(
     create_webhook(loopback, merchant, receiver.url())
     enqueue_events(db, engine, merchant, 1)
     now = utcnow()
-    fan_out(session=db, now=now, settings=SETTINGS)
-    (stale,) = lease_due(session=db, now=now, settings=SETTINGS)  # ... and then it hangs
+    in_unit_of_work(db, fan_out, now=now, settings=SETTINGS)
+    (stale,) = in_unit_of_work(db, lease_due, now=now, settings=SETTINGS)  # ... and then it hangs
     later = now + SETTINGS.lease + timedelta(seconds=1)
-    (taken_over,) = lease_due(session=db, now=later, settings=SETTINGS)
+    (taken_over,) = in_unit_of_work(db, lease_due, now=later, settings=SETTINGS)
     nothing = {"delivered": 0, "retried": 0, "dead": 0}
 
-    assert record(session=db, results=[(stale, Outcome(False, "HTTP 500"))], now=later,
-                  settings=SETTINGS) == nothing  # while the other dispatcher holds the lease
-    assert record(session=db, results=[(taken_over, Outcome(True))], now=later,
-                  settings=SETTINGS)["delivered"] == 1
-    assert record(session=db, results=[(stale, Outcome(False, "gone", permanent=True))],
-                  now=later + timedelta(seconds=1), settings=SETTINGS) == nothing
+    assert in_unit_of_work(db, record, results=[(stale, Outcome(False, "HTTP 500"))], now=later,
+                           settings=SETTINGS) == nothing  # while the other dispatcher holds the lease
+    assert in_unit_of_work(db, record, results=[(taken_over, Outcome(True))], now=later,
+                           settings=SETTINGS)["delivered"] == 1
+    assert in_unit_of_work(db, record, results=[(stale, Outcome(False, "gone", permanent=True))],
+                           now=later + timedelta(seconds=1), settings=SETTINGS) == nothing
 
     (delivery,) = deliveries(engine)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 1, None)
@@ -584,7 +586,7 @@ def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_m
     create_webhook(loopback, merchant, receiver.url("/hook"), events=["deal.failed"])
     now = parse_time(deal["ends_at"]) + timedelta(seconds=1)
 
-    assert close_deals(session=db, now=now)["events"] == 1
+    assert in_unit_of_work(db, close_deals, now=now)["events"] == 1
     assert scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind = 'deal.failed'") == 1
     with push_app.app_context():
         result = dispatch_notifications(session=db, now=now)

@@ -1,0 +1,136 @@
+"""The one endpoint decorator, the transaction edge of a request, and its start-up check.
+
+`@endpoint(...)` composes, in the one correct order, everything a view needs around it:
+a unit of work (one transaction, or the read pool when `read_only`), then authentication and
+the role (the token is read in the unit's session, so a request uses one connection, and
+nothing is written before it passes), then the idempotency key (its scope is the authenticated
+account, so it must come after authentication), then the rate limit (after idempotency: a
+replay does not count), then the view. Services flush and raise; the unit of work commits once when the view returns and
+rolls back on any error, the idempotency record and the rate-limit hit included.
+
+`check_endpoints` runs at app start and refuses an app in which a view is not declared this
+way (or has a decorator above it), a protected view lacks authentication, or a creating POST
+lacks idempotency.
+"""
+import re
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Flask, current_app
+
+from accounts.auth import BEARER, authenticate_request
+from core.api import document_responses
+from core.db import open_session, unit_of_work
+from core.idempotency import replay_or_run
+from core.ratelimit import RateLimit
+
+# (method, path) of the views anyone may call without a token.
+PUBLIC = frozenset({
+    ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/tokens"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/docs"),
+    ("GET", "/api/docs/assets/<path:filename>"),
+})
+# Creating POSTs without idempotency, and why.
+NOT_IDEMPOTENT = {
+    ("POST", "/api/v1/tokens"): "a retried login issues another token; storing the response "
+                                "would keep a bearer token",
+}
+IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # HEAD runs the GET view; OPTIONS is Flask's
+
+
+class EndpointMisconfigured(RuntimeError):
+    """An app whose views are not all declared with `endpoint` as the start-up check wants."""
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What a view declared: who may call it and what guards it."""
+
+    view: object  # the decorated function, to tell whether another decorator wraps it
+    public: bool
+    role: str | None
+    idempotent: bool
+    rate_limit: RateLimit | None
+    read_only: bool
+
+
+def endpoint(*, role: str | None = None, public: bool = False, idempotent: bool = False,
+             redact: tuple[str, ...] = (), rate_limit: RateLimit | None = None,
+             read_only: bool = False):
+    """Declare a view: `role` (None: any account) or `public=True`; `idempotent` (with `redact`,
+    see core.idempotency) for creating POSTs; `rate_limit` per account; `read_only` for views
+    that write nothing. Place it above every other decorator of the view.
+    """
+    if public and (role is not None or rate_limit is not None):
+        raise ValueError("a public endpoint has no role and no per-account rate limit")
+    if redact and not idempotent:
+        raise ValueError("redact names fields of a stored response: only with idempotent=True")
+    if read_only and (idempotent or rate_limit is not None):
+        raise ValueError("idempotency keys and rate limits write: not on a read-only endpoint")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            with unit_of_work(open_session(read_only=read_only)) as session:
+                account = None if public else authenticate_request(session, role)
+
+                def run():
+                    if rate_limit is not None:
+                        rate_limit.count(session, account.id)
+                    return current_app.ensure_sync(view)(*args, **kwargs)
+
+                return replay_or_run(session, run, redact=redact) if idempotent else run()
+
+        wrapper.endpoint_spec = EndpointSpec(wrapper, public, role, idempotent, rate_limit, read_only)
+        if public:
+            return wrapper
+        return document_responses(wrapper, [401, 403] if role else [401], security=BEARER)
+
+    return decorator
+
+
+def _handler(app: Flask, rule, method: str):
+    view = app.view_functions[rule.endpoint]
+    view_class = getattr(view, "view_class", None)
+    return getattr(view_class, method.lower(), None) if view_class is not None else view
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def endpoint_problems(app: Flask, paths: dict) -> list[str]:
+    """What is wrong with the app's views: `paths` is the OpenAPI document's, which says which
+    POSTs create (answer 201)."""
+    problems = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            where = f"{method} {rule.rule}"
+            handler = _handler(app, rule, method)
+            spec = getattr(handler, "endpoint_spec", None)
+            public = (method, rule.rule) in PUBLIC
+            if spec is None:
+                if not public:
+                    problems.append(f"{where} is not declared with @endpoint")
+                continue
+            if spec.view is not handler:
+                problems.append(f"{where}: @endpoint must be the outermost decorator")
+            if spec.public != public:
+                problems.append(f"{where} is public: declare it with public=True" if public else
+                                f"{where} lacks authentication (public=True but not in PUBLIC)")
+            operation = paths.get(_openapi_path(rule.rule), {}).get(method.lower(), {})
+            creates = method == "POST" and "201" in {str(status) for status in operation.get("responses", {})}
+            if creates and not spec.idempotent and (method, rule.rule) not in NOT_IDEMPOTENT:
+                problems.append(f"{where} creates (201) but is not idempotent=True")
+    return problems
+
+
+def check_endpoints(app: Flask, paths: dict) -> None:
+    """Refuse to start an app whose views are not all declared as `endpoint_problems` wants."""
+    problems = endpoint_problems(app, paths)
+    if problems:
+        raise EndpointMisconfigured("; ".join(problems))

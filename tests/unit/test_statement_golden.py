@@ -5,28 +5,34 @@ A change to one of these statements shows up in review as a change to its golden
 """
 import difflib
 import os
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import postgresql
 
-from checkins import services as checkins
-from deals import services as deals
+from checkins import statements as checkins
+from deals import statements as deals
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 STATEMENTS = {
-    "deals/take_units_and_record_commitment": deals.COMMIT_UNITS,
-    "checkins/lock_account_and_find_venue": checkins._VENUE_AND_LOCK,
-    "checkins/standing_in_running_programs": checkins._STANDING,
-    "checkins/insert_counted_checkin_and_lock_programs": checkins._INSERT_COUNTED,
-    "checkins/insert_refused_checkin": checkins._INSERT_REFUSED,
-    "checkins/mayor_and_rival_days": checkins._MAYORSHIP,
-    "checkins/make_account_mayor": checkins._SET_MAYOR,
-    "checkins/swarm_members_in_window": checkins._SWARM_MEMBERS,
-    "checkins/take_and_grant_one_reward": checkins._GRANT,
-    "checkins/give_back_taken_reward": checkins._UNTAKE,
-    "checkins/rewards_already_given": checkins._GIVEN,
+    "deals/take_units_and_record_commitment": deals.TAKE_UNITS_AND_RECORD_COMMITMENT,
+    "deals/confirm_pending_commitments_and_issue_vouchers":
+        deals.confirm_pending_commitments_and_issue_vouchers(
+            uuid.UUID(int=1), datetime(2030, 1, 1, tzinfo=timezone.utc),
+            datetime(2029, 1, 1, tzinfo=timezone.utc)),
+    "checkins/lock_account_and_find_venue": checkins.LOCK_ACCOUNT_AND_FIND_VENUE,
+    "checkins/standing_in_running_programs": checkins.STANDING_IN_RUNNING_PROGRAMS,
+    "checkins/insert_counted_checkin_and_lock_programs": checkins.INSERT_COUNTED_CHECKIN_AND_LOCK_PROGRAMS,
+    "checkins/insert_refused_checkin": checkins.INSERT_REFUSED_CHECKIN,
+    "checkins/mayor_and_rival_days": checkins.MAYOR_AND_RIVAL_DAYS,
+    "checkins/make_account_mayor": checkins.MAKE_ACCOUNT_MAYOR,
+    "checkins/swarm_members_in_window": checkins.SWARM_MEMBERS_IN_WINDOW,
+    "checkins/take_and_grant_one_reward": checkins.TAKE_AND_GRANT_ONE_REWARD,
+    "checkins/give_back_taken_reward": checkins.GIVE_BACK_TAKEN_REWARD,
+    "checkins/rewards_already_given": checkins.REWARDS_ALREADY_GIVEN,
 }
 
 

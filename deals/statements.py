@@ -11,15 +11,15 @@ import uuid
 from functools import lru_cache
 
 from sqlalchemy import (
-    Float, Select, String, and_, bindparam, case, delete, distinct, exists, func, insert, literal,
-    or_, select, true, update,
+    Float, Select, String, and_, any_, bindparam, case, delete, distinct, exists, func, insert,
+    literal, or_, select, true, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deals.models import OPEN_STATUSES, VOUCHER_STATUSES, Commitment, Deal, DealParticipant, Voucher
 from geo.bbox import BBox
 from geo.postgis import point_columns
-from notifications.services import enqueue_insert
+from notifications.services import enqueue_group_insert, enqueue_insert
 
 COMMITTABLE_STATUSES = ("scheduled", "active", "tipped")
 
@@ -201,3 +201,144 @@ def void_issued_vouchers(deal_id: uuid.UUID):
     """Void a deal's vouchers that have not been redeemed or expired."""
     return update(Voucher).where(Voucher.deal_id == deal_id, Voucher.status == "issued").values(
         status="void")
+
+
+# ---------------------------------------------------------------------------- sweeps (deals.jobs)
+
+def activate_started_deals(now):
+    """scheduled -> active for the deals whose `starts_at` has come; returns their ids."""
+    return (
+        update(Deal)
+        .where(Deal.status == "scheduled", Deal.starts_at <= now, Deal.ends_at > now)
+        .values(status="active")
+        .returning(Deal.id)
+    )
+
+
+def mark_open_deals_announced(now):
+    """Stamp `announced_at` on every open deal not yet announced; returns their ids."""
+    return (
+        update(Deal)
+        .where(Deal.announced_at.is_(None), Deal.status.in_(("active", "tipped")), Deal.ends_at > now)
+        .values(announced_at=now)
+        .returning(Deal.id)
+    )
+
+
+def _count(rows, *where):
+    return select(func.count()).select_from(rows).where(*where).scalar_subquery()
+
+
+def close_or_fail_ended_deals(now) -> Select:
+    """At `ends_at`: tipped -> closed, active (or never activated) -> failed, in one UPDATE that
+    decides each deal's fate once; selects how many `closed` and `failed`. Commitments and
+    events are left to `release_failed_deals_commitments_and_tell_outcomes` (a later snapshot)."""
+    outcomes = (
+        update(Deal)
+        .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)
+        .values(
+            status=case((Deal.status == "tipped", "closed"), else_="failed"),
+            committed_count=case((Deal.status == "tipped", Deal.committed_count), else_=0),
+            closed_at=now,
+        )
+        .returning(Deal.status)
+        .cte("outcomes")
+    )
+    return select(
+        _count(outcomes, outcomes.c.status == "closed").label("closed"),
+        _count(outcomes, outcomes.c.status == "failed").label("failed"),
+    )
+
+
+def _outcome_rows(kind: str, deals, recipient_ids, title: str, body: str) -> Select:
+    """The group event rows of a deal outcome from `deals` (id, title, committed_count):
+    `recipient_ids`, title, body, payload, event_key."""
+    return select(
+        recipient_ids.label("recipient_ids"),
+        literal(title).label("title"),
+        (literal(body) + deals.c.title + literal("”")).label("body"),
+        func.jsonb_build_object("deal_id", deals.c.id.cast(String), "title", deals.c.title,
+                                "committed_count", deals.c.committed_count).label("payload"),
+        (literal(f"{kind}:") + deals.c.id.cast(String)).label("event_key"),
+    )
+
+
+def _closed_events(ended):
+    """The INSERT of `deal.closed` once per closed deal, for its merchant and confirmed committers."""
+    # Each deal's audience through the (deal_id) index one deal at a time: a union over all the
+    # deals at once was hashed, sorted and spilled to disk before grouping.
+    audience = select(ended.c.merchant_id).correlate(ended).union(
+        select(Commitment.account_id)
+        .where(Commitment.deal_id == ended.c.id, Commitment.status == "confirmed").correlate(ended)
+    ).scalar_subquery()
+    rows = _outcome_rows("deal.closed", ended, func.array(audience), "Deal closed",
+                         "Your vouchers are ready: “").where(ended.c.status == "closed")
+    return enqueue_group_insert("deal.closed", rows).cte("closed_events")
+
+
+def _failed_events(ended, released):
+    """The INSERT of `deal.failed` once per failed deal, for its merchant and exactly the
+    committers `released` (the release's RETURNING, so no one is told who was not released)."""
+    committers = (
+        select(released.c.deal_id, func.array_agg(released.c.account_id.distinct()).label("ids"))
+        .group_by(released.c.deal_id)
+        .cte("committers")
+    )
+    rows = (
+        _outcome_rows("deal.failed", ended, func.array_prepend(ended.c.merchant_id, committers.c.ids),
+                      "Deal did not tip", "Not enough people committed; nothing is charged: “")
+        .select_from(ended.outerjoin(committers, committers.c.deal_id == ended.c.id))
+        .where(ended.c.status == "failed")
+    )
+    return enqueue_group_insert("deal.failed", rows).cte("failed_events")
+
+
+def release_failed_deals_commitments_and_tell_outcomes(now) -> Select:
+    """For the deals `close_or_fail_ended_deals(now)` ended (found by `closed_at`): release the
+    failed ones' commitments and enqueue each outcome's group event; selects
+    `released_commitments` and `events`."""
+    ended = (
+        select(Deal.id, Deal.status, Deal.merchant_id, Deal.title, Deal.committed_count)
+        .where(Deal.closed_at == now, Deal.status.in_(("closed", "failed")))
+        .cte("ended")
+    )
+    # An array of the failed ids rather than a join, so each deal's commitments are found
+    # through the (deal_id) index whatever the planner guesses the CTE's size to be.
+    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == "failed").scalar_subquery()))
+    released = (
+        update(Commitment)
+        .where(Commitment.deal_id == failed_ids, Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.deal_id, Commitment.account_id)
+        .cte("released")
+    )
+    participants = delete(DealParticipant).where(DealParticipant.deal_id == failed_ids).cte("participants")
+    failed_events, closed_events = _failed_events(ended, released), _closed_events(ended)
+    return select(
+        _count(released).label("released_commitments"),
+        (_count(failed_events) + _count(closed_events)).label("events"),
+    ).add_cte(participants)
+
+
+def ending_soon_reminders(now, lead) -> Select:
+    """The `deal.ending_soon` event rows: one per committer of each active deal ending within
+    `lead` that has not tipped."""
+    units_needed = Deal.min_commitments - Deal.committed_count
+    return select(
+        Commitment.account_id.label("recipient_id"),
+        literal("A deal you joined ends soon").label("title"),
+        (literal("“") + Deal.title + literal("” still needs ") + units_needed.cast(String)
+         + literal(" unit(s) to tip.")).label("body"),
+        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
+                                "units_needed", units_needed, "ends_at", Deal.ends_at).label("payload"),
+        (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
+    ).join(Deal, Deal.id == Commitment.deal_id).where(
+        Deal.status == "active", Deal.ends_at > now, Deal.ends_at <= now + lead,
+        Commitment.status == "pending",
+    ).distinct()
+
+
+def expire_issued_vouchers(now):
+    """issued -> expired once `redeem_until` has passed."""
+    return update(Voucher).where(Voucher.status == "issued", Voucher.redeem_until < now).values(
+        status="expired")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -187,7 +187,7 @@ def worker_rss_mb(master_pid: int) -> list[float]:
 # --------------------------------------------------------------------------- benchmarks
 
 # The statements the API sends for a 20-item page (geo.postgis.nearest_first fetches 36 KNN
-# candidates; deals.services.LISTING_COLUMNS), at the same random points as the wrk scripts.
+# candidates; deals.statements.LISTING_COLUMNS), at the same random points as the wrk scripts.
 LISTING_SQL = """CAST(d.id AS VARCHAR), CAST(d.venue_id AS VARCHAR), CAST(d.merchant_id AS VARCHAR),
   d.title, d.description, d.price_cents, d.original_price_cents, d.currency, d.min_commitments,
   d.max_commitments, d.per_user_limit, d.committed_count, d.status, d.tipped_at, d.starts_at,

@@ -50,7 +50,9 @@ def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[
     target = point(bindparam("lat", type_=Float), bindparam("lon", type_=Float))
     sphere = column.op("<->", return_type=Float)(target)
     geodesic = distance_m(column, target)
-    # The id as text sorts as the uuid does and spares parsing one per candidate.
+    # Extra columns by label (`_distance`, `_sphere`, `_key`), underscored so that they cannot
+    # shadow the query's own. The id as text sorts as the uuid does and spares parsing one per
+    # candidate.
     knn = (
         query.add_columns(geodesic.label("_distance"), sphere.label("_sphere"),
                           id_column.cast(String).label("_key"))
@@ -76,7 +78,8 @@ def nearest_first(
 ) -> list[tuple]:
     """Rows of `query` (with bind `params`) within `radius_m`, nearest first by geodesic distance.
 
-    Ties go by id. Returns `(row, distance_m)` pairs, `row` holding the query's own columns first.
+    Ties go by id. Returns `(row, distance_m)` pairs, `row` holding the query's own columns first
+    and then `_distance` (the geodesic one; KNN rows also `_sphere` and `_key`, the id as text).
     Candidates come from the GiST index in KNN order (`ORDER BY column <-> point LIMIT n`, which
     reads only about n index entries however dense the area); their geodesic distances are then
     sorted exactly. Because the two distances differ by less than SPHERE_ERROR, the page is
@@ -94,21 +97,22 @@ def nearest_first(
     # Core rows straight from the connection: the ORM's result processing showed in profiles.
     connection = session.connection()
     if _has_several_spellings(lat, lon):
-        return [(row, row[-1]) for row in connection.execute(exact, values)]
+        return [(row, row._distance) for row in connection.execute(exact, values)]
     rows = connection.execute(knn, values).all()
 
     def sort_key(row):
-        return (row[-3], row[-1])
+        return (row._distance, row._key)
 
     start = None if after is None else (after[0], str(after[1]))
     page = sorted(
-        (row for row in rows if row[-3] <= radius_m and (start is None or sort_key(row) > start)),
+        (row for row in rows
+         if row._distance <= radius_m and (start is None or sort_key(row) > start)),
         key=sort_key,
     )[:limit]
-    unread_floor = rows[-1][-2] * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
-    if unread_floor > radius_m or (len(page) == limit and page[-1][-3] < unread_floor):
-        return [(row, row[-3]) for row in page]
-    return [(row, row[-1]) for row in connection.execute(exact, values)]
+    unread_floor = rows[-1]._sphere * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
+    if unread_floor > radius_m or (len(page) == limit and page[-1]._distance < unread_floor):
+        return [(row, row._distance) for row in page]
+    return [(row, row._distance) for row in connection.execute(exact, values)]
 
 
 def lat_lon_columns(column) -> tuple[ColumnElement, ColumnElement]:

@@ -1,4 +1,7 @@
-"""Notification verbs: enqueue events (outbox), inbox, devices, webhooks, alert areas."""
+"""Notification verbs: enqueue events (outbox), inbox, devices, webhooks, alert areas.
+
+The verbs come first, their private helpers after.
+"""
 import base64
 import secrets
 import uuid
@@ -49,18 +52,6 @@ def enqueue(
     if not rows:
         return 0
     return len(session.execute(_ENQUEUE, rows).all())
-
-
-def _events_insert(kind: str, audience: str, rows: Select, dedupe_key):
-    """INSERT ... SELECT outbox rows of `kind` from `rows`, skipping dedupe keys already taken."""
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"unknown event kind {kind!r}")
-    source = rows.subquery()
-    return pg_insert(OutboxEvent).from_select(
-        ["kind", audience, "title", "body", "payload", "dedupe_key"],
-        select(literal(kind), source.c[audience], source.c.title, source.c.body,
-               source.c.payload, dedupe_key(source.c)),
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 def enqueue_insert(kind: str, rows: Select):
@@ -187,14 +178,6 @@ def register_device(*, session: Session, account_id: uuid.UUID, platform: str, t
     return session.get(Device, device_id, populate_existing=True)
 
 
-def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str,
-           include_deleted: bool = False):
-    found = session.scalars(select(model).where(model.id == object_id, model.account_id == account_id)).one_or_none()
-    if found is None or (getattr(found, "deleted_at", None) is not None and not include_deleted):
-        raise NotFound(f"No such {what}.")
-    return found
-
-
 def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UUID) -> None:
     """Unregister one of the account's devices."""
     session.delete(_owned(session, Device, device_id, account_id, "device"))
@@ -218,10 +201,6 @@ def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events:
     session.flush()
     session.refresh(webhook)
     return webhook
-
-
-def _live_webhooks(account_id: uuid.UUID) -> Select:
-    return select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
 
 
 def list_webhooks(*, session: Session, account_id: uuid.UUID, limit: int,
@@ -271,10 +250,6 @@ def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | N
     return area
 
 
-def _areas_of(account_id: uuid.UUID) -> Select:
-    return select(AlertArea).where(AlertArea.account_id == account_id)
-
-
 def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int,
                      after=None) -> list[AlertArea]:
     """The account's alert areas, newest first."""
@@ -286,3 +261,34 @@ def delete_alert_area(*, session: Session, account_id: uuid.UUID, area_id: uuid.
     """Stop watching an area."""
     session.delete(_owned(session, AlertArea, area_id, account_id, "alert area"))
     session.flush()
+
+
+def _events_insert(kind: str, audience: str, rows: Select, dedupe_key):
+    """INSERT ... SELECT outbox rows of `kind` from `rows`, skipping dedupe keys already taken."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    source = rows.subquery()
+    return pg_insert(OutboxEvent).from_select(
+        ["kind", audience, "title", "body", "payload", "dedupe_key"],
+        select(literal(kind), source.c[audience], source.c.title, source.c.body,
+               source.c.payload, dedupe_key(source.c)),
+    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str,
+           include_deleted: bool = False):
+    """One of the account's `model` rows (live ones unless `include_deleted`); 404 otherwise."""
+    found = session.scalars(select(model).where(model.id == object_id, model.account_id == account_id)).one_or_none()
+    if found is None or (getattr(found, "deleted_at", None) is not None and not include_deleted):
+        raise NotFound(f"No such {what}.")
+    return found
+
+
+def _live_webhooks(account_id: uuid.UUID) -> Select:
+    """The account's webhooks that are not deleted."""
+    return select(Webhook).where(Webhook.account_id == account_id, Webhook.deleted_at.is_(None))
+
+
+def _areas_of(account_id: uuid.UUID) -> Select:
+    """The account's alert areas."""
+    return select(AlertArea).where(AlertArea.account_id == account_id)

@@ -1,6 +1,5 @@
 """Request and response schemas for venues."""
 from functools import cache
-from functools import cache
 from zoneinfo import available_timezones
 
 from marshmallow import Schema, ValidationError, fields, validate

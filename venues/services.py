@@ -11,13 +11,6 @@ from geo.postgis import located, nearest_first, point_columns
 from venues.models import Venue
 
 
-def _store_location(values: dict) -> dict:
-    location = values.pop("location", None)
-    if location is not None:
-        values["location"] = to_ewkt(location["lat"], location["lon"])
-    return values
-
-
 def create_venue(*, session: Session, merchant: Account, **values) -> Venue:
     """Create a venue owned by `merchant`."""
     venue = Venue(merchant_id=merchant.id, **_store_location(values))
@@ -65,3 +58,11 @@ def nearby_venues(
     found = nearest_first(session, NEARBY_VENUES, Venue.location, Venue.id, lat=lat, lon=lon,
                           radius_m=radius_m, limit=limit, after=after)
     return [located(row, distance_m=metres) for row, metres in found]
+
+
+def _store_location(values: dict) -> dict:
+    """`values` with a `{lat, lon}` location as the EWKT the column stores."""
+    location = values.pop("location", None)
+    if location is not None:
+        values["location"] = to_ewkt(location["lat"], location["lon"])
+    return values

@@ -1,0 +1,344 @@
+"""The SQL of the deal verbs, named for what it does; built once where it can be.
+
+Searches select plain columns (ids as text: the response wants text, and parsing UUIDs showed
+in profiles) and statements built once with bind parameters.
+
+SQLAlchemy adds every execution parameter named like a column of a table that a statement
+UPDATEs (or INSERTs with VALUES) to that write, CTEs included, so a bind parameter here is
+never named like one: tests/unit/test_statement_parameters.py checks each statement.
+"""
+import uuid
+from functools import lru_cache
+
+from sqlalchemy import (
+    Float, Select, String, and_, any_, bindparam, case, delete, distinct, exists, func, insert,
+    literal, or_, select, true, update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from deals.models import OPEN_STATUSES, VOUCHER_STATUSES, Commitment, Deal, DealParticipant, Voucher
+from geo.bbox import BBox
+from geo.postgis import point_columns
+from notifications.services import enqueue_group_insert, enqueue_insert
+
+COMMITTABLE_STATUSES = ("scheduled", "active", "tipped")
+
+DEAL_COLUMNS = tuple(column for column in point_columns(Deal.__table__)
+                     if column.key not in ("closed_at", "announced_at"))  # not in DealReadSchema
+LISTING_COLUMNS = tuple(
+    column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
+    for column in DEAL_COLUMNS
+)
+OPEN_LISTINGS = select(*LISTING_COLUMNS).where(
+    Deal.status.in_(OPEN_STATUSES), Deal.ends_at > bindparam("now", type_=Deal.ends_at.type)
+)
+
+
+@lru_cache(maxsize=4)
+def open_listings_in_boxes(boxes: int, paged: bool) -> Select:
+    """Open listings inside `boxes` envelopes (bind parameters `box{i}_*`), by id."""
+    geometry = func.geometry(Deal.location)
+    inside = or_(*[
+        func.ST_Intersects(geometry, func.ST_MakeEnvelope(
+            *(bindparam(f"box{i}_{edge}", type_=Float) for edge in BBox._fields), 4326))
+        for i in range(boxes)
+    ])
+    query = OPEN_LISTINGS.where(inside).order_by(Deal.id).limit(bindparam("limit"))
+    return query.where(Deal.id > bindparam("after", type_=Deal.id.type)) if paged else query
+
+
+def merchant_deals_with_counts(merchant_id: uuid.UUID, status: str | None) -> Select:
+    """The merchant's deals (of `status`, if given), each with its open commitments, distinct
+    committers and one voucher count per `VOUCHER_STATUSES`, in that order."""
+    open_commitments = and_(Commitment.deal_id == Deal.id, Commitment.status != "released")
+    query = select(
+        Deal,
+        select(func.count()).where(open_commitments).correlate(Deal).scalar_subquery(),
+        select(func.count(distinct(Commitment.account_id))).where(open_commitments)
+        .correlate(Deal).scalar_subquery(),
+        *(select(func.count()).where(Voucher.deal_id == Deal.id, Voucher.status == name)
+          .correlate(Deal).scalar_subquery() for name in VOUCHER_STATUSES),
+    ).where(Deal.merchant_id == merchant_id)
+    return query if status is None else query.where(Deal.status == status)
+
+
+def _vouchers_for(commitments, deal_id, redeem_until):
+    """INSERT one voucher per unit of `commitments` (a CTE of id, account_id, quantity); the
+    database makes each code (the column default), so no unit gets one before it is accepted."""
+    unit = func.generate_series(1, commitments.c.quantity).alias("unit")
+    return insert(Voucher).from_select(
+        ["deal_id", "commitment_id", "account_id", "redeem_until"],
+        select(deal_id, commitments.c.id, commitments.c.account_id, redeem_until)
+        .select_from(commitments.join(unit, true())),
+    )
+
+
+def _take_units_and_record_commitment() -> Select:
+    """Take units, join the account's open quantity, write the commitment (and its vouchers when
+    the deal had tipped already) and the merchant's `commitment.created` event in one statement.
+
+    Bind parameters: deal_id, account_id, quantity, now. No row: the deal refused the units
+    (gone, not open, sold out). A row without `open_quantity`: the per-user limit refused them,
+    but `taken` has written all the same (it may even have tipped the deal), so the caller must
+    roll back. The deal row stays locked from this UPDATE to COMMIT, so every round trip in
+    between is paid by every other committer of a hot deal: doing the whole commit in one
+    statement cut the lock hold from about six round trips to one.
+    """
+    deal_id = bindparam("deal_id", type_=Deal.id.type)
+    account_id = bindparam("account_id", type_=Commitment.account_id.type)
+    quantity = bindparam("quantity", type_=Commitment.quantity.type)
+    now = bindparam("now", type_=Deal.ends_at.type)
+    new_count = Deal.committed_count + quantity
+    tips = and_(Deal.tipped_at.is_(None), new_count >= Deal.min_commitments)
+    taken = (
+        update(Deal)
+        .where(
+            Deal.id == deal_id,
+            Deal.status.in_(COMMITTABLE_STATUSES),
+            Deal.starts_at <= now,
+            Deal.ends_at > now,
+            or_(Deal.max_commitments.is_(None), new_count <= Deal.max_commitments),
+        )
+        .values(
+            committed_count=new_count,
+            tipped_at=case((tips, now), else_=Deal.tipped_at),
+            status=case((tips, "tipped"), (Deal.status == "scheduled", "active"), else_=Deal.status),
+        )
+        .returning(*DEAL_COLUMNS)
+        .cte("taken")
+    )
+    participant = pg_insert(DealParticipant).from_select(
+        ["deal_id", "account_id", "open_quantity"],
+        select(deal_id, account_id, quantity).where(quantity <= taken.c.per_user_limit),
+    )
+    joined = participant.on_conflict_do_update(
+        index_elements=["deal_id", "account_id"],
+        set_={"open_quantity": DealParticipant.open_quantity + participant.excluded.open_quantity},
+        where=DealParticipant.open_quantity + participant.excluded.open_quantity
+        <= select(taken.c.per_user_limit).scalar_subquery(),
+    ).returning(DealParticipant.open_quantity).cte("joined")
+    tipped_before = and_(taken.c.tipped_at.is_not(None),
+                         taken.c.committed_count - quantity >= taken.c.min_commitments)
+    commitment = insert(Commitment).from_select(
+        ["deal_id", "account_id", "quantity", "status", "confirmed_at"],
+        select(deal_id, account_id, quantity,
+               case((tipped_before, "confirmed"), else_="pending"),
+               case((tipped_before, now), else_=None))
+        .where(exists(select(joined.c.open_quantity))),
+    ).returning(Commitment.id, Commitment.deal_id, Commitment.account_id, Commitment.quantity,
+                Commitment.status, Commitment.created_at).cte("commitment")
+    event = enqueue_insert("commitment.created", select(
+        taken.c.merchant_id.label("recipient_id"),
+        literal("New commitment").label("title"),
+        (quantity.cast(String) + literal(" unit(s) of “") + taken.c.title + literal("”; ")
+         + taken.c.committed_count.cast(String) + literal(" committed so far.")).label("body"),
+        func.jsonb_build_object(
+            "deal_id", taken.c.id.cast(String), "title", taken.c.title,
+            "commitment_id", commitment.c.id.cast(String), "quantity", quantity,
+            "committed_count", taken.c.committed_count,
+        ).label("payload"),
+        (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
+    ).select_from(taken.join(commitment, true()))).cte("event")
+    confirmed_now = (select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
+                     .where(commitment.c.status == "confirmed").cte("confirmed_now"))
+    vouchers = _vouchers_for(confirmed_now, deal_id,
+                             select(taken.c.redeem_until).scalar_subquery()).cte("vouchers")
+    return (
+        select(taken, joined.c.open_quantity, commitment.c.id.label("commitment_id"),
+               commitment.c.status.label("commitment_status"),
+               commitment.c.created_at.label("commitment_created_at"))
+        .select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
+        .add_cte(vouchers, event)
+    )
+
+
+TAKE_UNITS_AND_RECORD_COMMITMENT = _take_units_and_record_commitment()
+
+
+def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_until, now) -> Select:
+    """The tip: confirm the deal's pending commitments and issue their vouchers; selects the
+    accounts confirmed (one row per commitment)."""
+    confirmed = (
+        update(Commitment)
+        .where(Commitment.deal_id == deal_id, Commitment.status == "pending")
+        .values(status="confirmed", confirmed_at=now)
+        .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
+        .cte("confirmed")
+    )
+    vouchers = _vouchers_for(confirmed, literal(deal_id, Deal.id.type),
+                             literal(redeem_until, Deal.redeem_until.type))
+    return select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"))
+
+
+def release_open_commitments(deal_id: uuid.UUID, now):
+    """Release every pending or confirmed commitment of a deal; returns their account ids."""
+    return (
+        update(Commitment)
+        .where(Commitment.deal_id == deal_id, Commitment.status.in_(("pending", "confirmed")))
+        .values(status="released", released_at=now)
+        .returning(Commitment.account_id)
+    )
+
+
+def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, now):
+    """Release one account's pending commitments on a deal; returns their quantities."""
+    return (
+        update(Commitment)
+        .where(Commitment.deal_id == deal_id, Commitment.account_id == account_id,
+               Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.quantity)
+    )
+
+
+def forget_participants(deal_id: uuid.UUID, account_id: uuid.UUID | None = None):
+    """Drop the open quantities of a deal's participants (every one, or only `account_id`)."""
+    only = [] if account_id is None else [DealParticipant.account_id == account_id]
+    return delete(DealParticipant).where(DealParticipant.deal_id == deal_id, *only)
+
+
+def void_issued_vouchers(deal_id: uuid.UUID):
+    """Void a deal's vouchers that have not been redeemed or expired."""
+    return update(Voucher).where(Voucher.deal_id == deal_id, Voucher.status == "issued").values(
+        status="void")
+
+
+# ---------------------------------------------------------------------------- sweeps (deals.jobs)
+
+def activate_started_deals(now):
+    """scheduled -> active for the deals whose `starts_at` has come; returns their ids."""
+    return (
+        update(Deal)
+        .where(Deal.status == "scheduled", Deal.starts_at <= now, Deal.ends_at > now)
+        .values(status="active")
+        .returning(Deal.id)
+    )
+
+
+def mark_open_deals_announced(now):
+    """Stamp `announced_at` on every open deal not yet announced; returns their ids."""
+    return (
+        update(Deal)
+        .where(Deal.announced_at.is_(None), Deal.status.in_(("active", "tipped")), Deal.ends_at > now)
+        .values(announced_at=now)
+        .returning(Deal.id)
+    )
+
+
+def _count(rows, *where):
+    return select(func.count()).select_from(rows).where(*where).scalar_subquery()
+
+
+def close_or_fail_ended_deals(now) -> Select:
+    """At `ends_at`: tipped -> closed, active (or never activated) -> failed, in one UPDATE that
+    decides each deal's fate once; selects how many `closed` and `failed`. Commitments and
+    events are left to `release_failed_deals_commitments_and_tell_outcomes` (a later snapshot)."""
+    outcomes = (
+        update(Deal)
+        .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)
+        .values(
+            status=case((Deal.status == "tipped", "closed"), else_="failed"),
+            committed_count=case((Deal.status == "tipped", Deal.committed_count), else_=0),
+            closed_at=now,
+        )
+        .returning(Deal.status)
+        .cte("outcomes")
+    )
+    return select(
+        _count(outcomes, outcomes.c.status == "closed").label("closed"),
+        _count(outcomes, outcomes.c.status == "failed").label("failed"),
+    )
+
+
+def _outcome_rows(kind: str, deals, recipient_ids, title: str, body: str) -> Select:
+    """The group event rows of a deal outcome from `deals` (id, title, committed_count):
+    `recipient_ids`, title, body, payload, event_key."""
+    return select(
+        recipient_ids.label("recipient_ids"),
+        literal(title).label("title"),
+        (literal(body) + deals.c.title + literal("”")).label("body"),
+        func.jsonb_build_object("deal_id", deals.c.id.cast(String), "title", deals.c.title,
+                                "committed_count", deals.c.committed_count).label("payload"),
+        (literal(f"{kind}:") + deals.c.id.cast(String)).label("event_key"),
+    )
+
+
+def _closed_events(ended):
+    """The INSERT of `deal.closed` once per closed deal, for its merchant and confirmed committers."""
+    # Each deal's audience through the (deal_id) index one deal at a time: a union over all the
+    # deals at once was hashed, sorted and spilled to disk before grouping.
+    audience = select(ended.c.merchant_id).correlate(ended).union(
+        select(Commitment.account_id)
+        .where(Commitment.deal_id == ended.c.id, Commitment.status == "confirmed").correlate(ended)
+    ).scalar_subquery()
+    rows = _outcome_rows("deal.closed", ended, func.array(audience), "Deal closed",
+                         "Your vouchers are ready: “").where(ended.c.status == "closed")
+    return enqueue_group_insert("deal.closed", rows).cte("closed_events")
+
+
+def _failed_events(ended, released):
+    """The INSERT of `deal.failed` once per failed deal, for its merchant and exactly the
+    committers `released` (the release's RETURNING, so no one is told who was not released)."""
+    committers = (
+        select(released.c.deal_id, func.array_agg(released.c.account_id.distinct()).label("ids"))
+        .group_by(released.c.deal_id)
+        .cte("committers")
+    )
+    rows = (
+        _outcome_rows("deal.failed", ended, func.array_prepend(ended.c.merchant_id, committers.c.ids),
+                      "Deal did not tip", "Not enough people committed; nothing is charged: “")
+        .select_from(ended.outerjoin(committers, committers.c.deal_id == ended.c.id))
+        .where(ended.c.status == "failed")
+    )
+    return enqueue_group_insert("deal.failed", rows).cte("failed_events")
+
+
+def release_failed_deals_commitments_and_tell_outcomes(now) -> Select:
+    """For the deals `close_or_fail_ended_deals(now)` ended (found by `closed_at`): release the
+    failed ones' commitments and enqueue each outcome's group event; selects
+    `released_commitments` and `events`."""
+    ended = (
+        select(Deal.id, Deal.status, Deal.merchant_id, Deal.title, Deal.committed_count)
+        .where(Deal.closed_at == now, Deal.status.in_(("closed", "failed")))
+        .cte("ended")
+    )
+    # An array of the failed ids rather than a join, so each deal's commitments are found
+    # through the (deal_id) index whatever the planner guesses the CTE's size to be.
+    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == "failed").scalar_subquery()))
+    released = (
+        update(Commitment)
+        .where(Commitment.deal_id == failed_ids, Commitment.status == "pending")
+        .values(status="released", released_at=now)
+        .returning(Commitment.deal_id, Commitment.account_id)
+        .cte("released")
+    )
+    participants = delete(DealParticipant).where(DealParticipant.deal_id == failed_ids).cte("participants")
+    failed_events, closed_events = _failed_events(ended, released), _closed_events(ended)
+    return select(
+        _count(released).label("released_commitments"),
+        (_count(failed_events) + _count(closed_events)).label("events"),
+    ).add_cte(participants)
+
+
+def ending_soon_reminders(now, lead) -> Select:
+    """The `deal.ending_soon` event rows: one per committer of each active deal ending within
+    `lead` that has not tipped."""
+    units_needed = Deal.min_commitments - Deal.committed_count
+    return select(
+        Commitment.account_id.label("recipient_id"),
+        literal("A deal you joined ends soon").label("title"),
+        (literal("“") + Deal.title + literal("” still needs ") + units_needed.cast(String)
+         + literal(" unit(s) to tip.")).label("body"),
+        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
+                                "units_needed", units_needed, "ends_at", Deal.ends_at).label("payload"),
+        (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
+    ).join(Deal, Deal.id == Commitment.deal_id).where(
+        Deal.status == "active", Deal.ends_at > now, Deal.ends_at <= now + lead,
+        Commitment.status == "pending",
+    ).distinct()
+
+
+def expire_issued_vouchers(now):
+    """issued -> expired once `redeem_until` has passed."""
+    return update(Voucher).where(Voucher.status == "issued", Voucher.redeem_until < now).values(
+        status="expired")

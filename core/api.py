@@ -10,6 +10,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from core.errors import PROBLEM_JSON, handle_error
+from core.operation_ids import OperationIdPlugin
 from core.schemas import ProblemSchema
 
 SWAGGER_ASSETS_URL = "/api/docs/assets/"
@@ -81,7 +82,7 @@ def init_app(app: Flask) -> SchwarmApi:
     """Create the Api, the bearer security scheme and the offline Swagger UI asset route."""
     for key, value in api_config().items():
         app.config.setdefault(key, value)
-    api = SchwarmApi(app)
+    api = SchwarmApi(app, spec_kwargs={"extra_plugins": [OperationIdPlugin()]})
     app.register_error_handler(HTTPException, handle_error)  # replaces flask-smorest's JSON one
     app.register_error_handler(Exception, handle_error)
     document_problems(api)

@@ -3,9 +3,13 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import pytest
 from alembic import command
+from flask import Flask
 from openapi_spec_validator import validate
 
+import core.api
+from core.api import Blueprint
 from core.db import get_session
 from tests.conftest import alembic_config, free_port
 
@@ -134,3 +138,25 @@ def test_read_requests_run_without_a_transaction_and_writes_in_one(app):
         with app.test_request_context("/", method=method):
             dbapi_connection = get_session().connection().connection.dbapi_connection
             assert dbapi_connection.autocommit is autocommit, method
+
+
+def test_every_operation_has_a_unique_camel_case_operation_id(client):
+    spec = client.get("/api/v1/openapi.json").json
+    operation_ids = [operation.get("operationId") for item in spec["paths"].values()
+                     for method, operation in item.items() if method != "parameters"]
+    assert operation_ids and None not in operation_ids
+    assert len(set(operation_ids)) == len(operation_ids)
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", name) for name in operation_ids), operation_ids
+
+
+def test_a_route_without_an_operation_id_fails_app_start():
+    blueprint = Blueprint("unnamed", __name__)
+
+    @blueprint.route("/api/v1/unnamed")
+    def unnamed():
+        """An operation nobody named."""
+        return {}
+
+    api = core.api.init_app(Flask(__name__))
+    with pytest.raises(LookupError, match="GET /api/v1/unnamed"):
+        api.register_blueprint(blueprint)

@@ -166,7 +166,7 @@ class Route:
         return "<string:" in self.rule
 
 
-V = "/api/v1"
+V = API  # short, for the route table below
 COMMIT_EFFECTS = dict(
     adds={"commitments": "account_id", "deal_participants": "account_id", "outbox_events": None},
     touches={"deals": "deal"},

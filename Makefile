@@ -2,23 +2,31 @@
 # PostGIS; `make test` runs the whole suite against it. See scripts/db.sh for the DB.
 PYTHON ?= python3
 VENV = .venv
+LOCK = requirements.lock
 PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 DB := bash scripts/db.sh
 
-.PHONY: venv db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
+.PHONY: venv lock db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
 
 venv: $(VENV)/.installed
 
-# The stamp carries the time the install *started*, so an edit of pyproject.toml made
-# while pip runs still triggers a reinstall next time.
-$(VENV)/.installed: pyproject.toml
+# The venv installs the exact versions (and hashes) of requirements.lock, then this project
+# itself without resolving anything again. The stamp carries the time the install *started*,
+# so an edit of the lockfile or pyproject.toml made while pip runs still triggers a reinstall.
+$(VENV)/.installed: $(LOCK) pyproject.toml
 	@mkdir -p $(VENV) && touch $@.new
 	$(PYTHON) -m venv $(VENV) || { echo 'make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv (or set PYTHON=...)' >&2; exit 1; }
-	$(VENV)/bin/python -m pip install --upgrade pip
-	$(VENV)/bin/python -m pip install -e '.[dev]'
+	$(VENV)/bin/python -m pip install --require-hashes -r $(LOCK)
+	$(VENV)/bin/python -m pip install --no-deps -e .
 	mv $@.new $@
+
+# Re-resolve requirements.lock from pyproject.toml (runtime and dev dependencies, with hashes).
+# Existing pins are kept where they still fit; `make lock LOCK_ARGS=--upgrade` takes the newest.
+lock: $(VENV)/.installed
+	$(VENV)/bin/pip-compile --generate-hashes --extra dev --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
 db:
 	$(DB) deps && $(DB) start

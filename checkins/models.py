@@ -8,9 +8,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from geo.points import GeographyPoint
 
 PROGRAM_KINDS = ("every_nth", "first_visit", "frequency", "mayor", "swarm", "flash")
-REWARD_STATUSES = ("issued", "redeemed", "void", "expired")
+REWARD_STATUSES = ("issued", "redeemed")  # a reward never voids or expires
 
 
 class Checkin(Base):
@@ -32,7 +33,7 @@ class Checkin(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"))
-    location: Mapped[str] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    location: Mapped[GeographyPoint] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
     accuracy_m: Mapped[float | None]
     is_mock: Mapped[bool]
     message: Mapped[str | None] = mapped_column(Text)
@@ -76,7 +77,7 @@ class Reward(Base):
 
     __tablename__ = "rewards"
     __table_args__ = (
-        CheckConstraint("status IN ('issued','redeemed','void','expired')", name="status"),
+        CheckConstraint("status IN ('issued','redeemed')", name="status"),
         Index("ix_rewards_account_earned", "account_id", "earned_at"),
     )
 

@@ -1,7 +1,7 @@
 """Request and response schemas for check-ins, reward programs and rewards."""
 from marshmallow import Schema, fields, validate
 
-from checkins.models import PROGRAM_KINDS
+from checkins.models import PROGRAM_KINDS, REWARD_STATUSES
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 
@@ -29,7 +29,7 @@ class RewardReadSchema(ReadSchema):
     program_id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
     title = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(REWARD_STATUSES))
     earned_at = UtcDateTime(required=True)
     redeemed_at = UtcDateTime(allow_none=True)
 

@@ -1,4 +1,4 @@
-"""Pure check-in verification rules (API.md §Check-ins): what makes a check-in count."""
+"""Pure check-in verification rules (docs/API.md §Check-ins): what makes a check-in count."""
 from dataclasses import dataclass
 
 MAX_ACCURACY_ALLOWANCE_M = 100.0
@@ -39,7 +39,7 @@ def failed_rules(
     *, distance_m: float, radius_m: float, accuracy_m: float | None, is_mock: bool,
     previous: PreviousCheckin | None, counted_today: bool,
 ) -> list[str]:
-    """Every rule the check-in breaks, in API.md's order; empty means it counts."""
+    """Every rule the check-in breaks, in docs/API.md's order; empty means it counts."""
     checks = {
         "too-far": is_too_far(distance_m, radius_m, accuracy_m),
         "inaccurate": is_inaccurate(accuracy_m),

@@ -1,53 +1,50 @@
 """The flask-smorest Api: OpenAPI document, offline Swagger UI, problem+json error docs."""
 import http
-from copy import deepcopy
 
 import flask_smorest
 import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 from marshmallow import fields, validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from core.errors import PROBLEM_JSON, handle_error
+from core.operation_ids import OperationIdPlugin
 from core.schemas import ProblemSchema
 
 SWAGGER_ASSETS_URL = "/api/docs/assets/"
 
 
 class SchwarmApi(Api):
-    """Api whose error responses are documented and rendered as problem+json."""
+    """Api whose error responses are documented as problem+json (see `document_problems`)."""
 
     ERROR_SCHEMA = ProblemSchema
 
-    def _register_error_handlers(self):
-        self._app.register_error_handler(HTTPException, handle_error)
-        self._app.register_error_handler(Exception, handle_error)
 
-    def _register_responses(self):
-        for status in http.HTTPStatus:
-            response = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_JSON)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+def document_problems(api: Api) -> None:
+    """Describe every status's response component (and the default error) as problem+json.
+
+    flask-smorest registers these components lazily as application/json; registering a lazy
+    component again under the same name replaces it before anything references it.
+    """
+    for status in http.HTTPStatus:
+        response = {"description": status.phrase}
+        if not (100 <= status < 200) and status not in (204, 304):
+            response["content"] = {PROBLEM_JSON: {"schema": api.ERROR_SCHEMA}}
+        api.spec.components.response(status.name, response, lazy=True)
+    api.spec.components.response(api.DEFAULT_ERROR_RESPONSE_NAME, {
+        "description": "Default error response",
+        "content": {PROBLEM_JSON: {"schema": api.ERROR_SCHEMA}},
+    }, lazy=True)
 
 
 def document_responses(func, statuses: list[int], security: list | None = None):
     """Add problem responses (by status) and optionally a security requirement to a view's docs."""
-    func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
-    responses = func._apidoc.setdefault("response", {}).setdefault("responses", {})
-    for status in statuses:
-        responses.setdefault(status, []).append(http.HTTPStatus(status).name)
+    doc = {"responses": {status: http.HTTPStatus(status).name for status in statuses}}
     if security is not None:
-        manual = func._apidoc.setdefault("manual_doc", {})
-        manual["security"] = security
-    return func
+        doc["security"] = security
+    return flask_smorest.Blueprint.doc(**doc)(func)
 
 
 def api_config() -> dict:
@@ -85,7 +82,10 @@ def init_app(app: Flask) -> SchwarmApi:
     """Create the Api, the bearer security scheme and the offline Swagger UI asset route."""
     for key, value in api_config().items():
         app.config.setdefault(key, value)
-    api = SchwarmApi(app)
+    api = SchwarmApi(app, spec_kwargs={"extra_plugins": [OperationIdPlugin()]})
+    app.register_error_handler(HTTPException, handle_error)  # replaces flask-smorest's JSON one
+    app.register_error_handler(Exception, handle_error)
+    document_problems(api)
     api.ma_plugin.converter.add_attribute_function(no_nul_pattern)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from POST /tokens"}

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from functools import partial
 
 from marshmallow import Schema, ValidationError, fields, missing, validate
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from marshmallow.schema import SchemaMeta
 
 from core.errors import ValidationFailed
 
@@ -126,12 +128,48 @@ def page_of(rows: list, limit: int, sort_key) -> dict:
     return {"items": page, "next_cursor": cursor}
 
 
-class ReadSchema(Schema):
+# Fields that do not read their own attribute, so the dumper's missing-attribute check is wrong.
+ATTRIBUTELESS_FIELDS = (fields.Method, fields.Function, fields.Constant)
+
+
+def refuse_uncompilable(schema: Schema) -> None:
+    """Raise TypeError if `compile_dumper(schema)` would not dump exactly as marshmallow does."""
+    name = type(schema).__name__
+    hooks = type(schema).resolve_hooks()
+    if hooks.get(PRE_DUMP) or hooks.get(POST_DUMP):
+        raise TypeError(f"{name}: the compiled dumper does not run @pre_dump/@post_dump hooks")
+    if type(schema).get_attribute is not Schema.get_attribute:
+        raise TypeError(f"{name}: the compiled dumper does not call an overridden get_attribute")
+    for field_name, field in schema.dump_fields.items():
+        where = f"{name}.{field_name}"
+        if field.dump_default is not missing:
+            raise TypeError(f"{where}: the compiled dumper leaves out missing values (dump_default)")
+        if isinstance(field, ATTRIBUTELESS_FIELDS):
+            raise TypeError(f"{where}: the compiled dumper needs fields that read an attribute")
+        if isinstance(field, fields.Number) and field.as_string:
+            raise TypeError(f"{where}: the compiled dumper does not dump numbers as strings")
+        if isinstance(field, fields.List):
+            field = field.inner
+        if isinstance(field, fields.Nested):
+            refuse_uncompilable(field.schema)
+
+
+class CompiledDumpMeta(SchemaMeta):
+    """Schema metaclass that refuses, when the class is created, what `compile_dumper` cannot do."""
+
+    def __init__(cls, name, bases, attrs):
+        super().__init__(name, bases, attrs)
+        refuse_uncompilable(cls())
+
+
+class ReadSchema(Schema, metaclass=CompiledDumpMeta):
     """A response schema whose `dump` is compiled once into plain attribute reads.
 
     Profiles of list endpoints showed marshmallow's generic per-field machinery taking most of
     a request's time; the compiled dumper gives the same output (tests compare the two) for
-    the field types our responses use, and defers to marshmallow for any other field.
+    the field types our responses use, and defers to marshmallow for any other field. A
+    schema using what the dumper does not reproduce (dump hooks, an attribute getter, defaults,
+    fields that read no attribute) is refused at import instead of being dumped differently.
     """
 
     def dump(self, obj, *, many: bool | None = None):
@@ -172,11 +210,12 @@ def _converter(field: fields.Field):
 
 
 def compile_dumper(schema: Schema):
-    """`obj -> dict` equivalent to `schema.dump(obj)` (no hooks, `only` or `exclude` assumed).
+    """`obj -> dict` equivalent to `schema.dump(obj)` for schemas `refuse_uncompilable` accepts.
 
     Generated as straight-line code, one block per field: on a page of results, calling a
     closure per field cost more than the conversions themselves.
     """
+    refuse_uncompilable(schema)  # again: `only`/`exclude` and nested plain schemas come late
     namespace = {"missing": missing, "partial": partial, "schema": schema}
     lines = ["def dump(obj):",
              "    get = obj.get if isinstance(obj, dict) else partial(getattr, obj)",

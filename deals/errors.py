@@ -1,4 +1,4 @@
-"""Errors of the deals domain (codes fixed by API.md)."""
+"""Errors of the deals domain (codes fixed by docs/API.md)."""
 from core.errors import Conflict
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, t
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from geo.points import to_lat_lon
+from geo.points import GeographyPoint, to_lat_lon
 
 DEAL_STATUSES = ("scheduled", "active", "tipped", "closed", "failed", "cancelled")
 OPEN_STATUSES = ("active", "tipped")
@@ -58,7 +58,7 @@ class Deal(Base):
     price_cents: Mapped[int]
     original_price_cents: Mapped[int | None]
     currency: Mapped[str] = mapped_column(String(3))
-    location: Mapped[str] = mapped_column(
+    location: Mapped[GeographyPoint] = mapped_column(
         Geography(geometry_type="POINT", srid=4326, spatial_index=False)
     )
     min_commitments: Mapped[int]

@@ -16,7 +16,7 @@ def with_defaults(terms: dict, now: datetime) -> dict:
 
 
 def term_errors(terms: dict, now: datetime) -> dict[str, list[str]]:
-    """Field -> messages for every cross-field rule of API.md that the terms break."""
+    """Field -> messages for every cross-field rule of docs/API.md that the terms break."""
     errors: dict[str, list[str]] = {}
 
     def fail(field: str, message: str) -> None:

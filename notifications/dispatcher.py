@@ -125,7 +125,7 @@ def _add_deliveries(session: Session, targets) -> int:
 
 
 @dataclass(frozen=True)
-class Job:
+class LeasedDelivery:
     """A leased delivery with everything needed to send it."""
 
     delivery_id: int
@@ -147,7 +147,8 @@ class Job:
     owner_id: uuid.UUID | None  # the webhook's account
 
 
-def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) -> list[Job]:
+def lease_due(*, session: Session, now: datetime,
+              settings: DispatchSettings) -> list[LeasedDelivery]:
     """Take a batch of due deliveries for this dispatcher (others skip them until the lease ends)."""
     due = (
         select(Delivery.id)
@@ -177,7 +178,7 @@ def lease_due(*, session: Session, now: datetime, settings: DispatchSettings) ->
                                  Webhook.deleted_at.is_(None)))
         .where(any_of(Delivery.id, leased))
     ).all()
-    return [Job(*row) for row in rows]
+    return [LeasedDelivery(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ class Sessions:
     webhooks: aiohttp.ClientSession
 
 
-async def attempt(job: Job, http: Sessions, settings: DispatchSettings, now: datetime) -> Outcome:
+async def attempt(job: LeasedDelivery, http: Sessions, settings: DispatchSettings,
+                  now: datetime) -> Outcome:
     """Send one delivery, signed (webhooks) for `now`."""
     timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
     if job.channel == "push":
@@ -229,7 +231,7 @@ _RECORD = update(Delivery).where(
          ).returning(Delivery.status)
 
 
-def record(*, session: Session, results: list[tuple[Job, Outcome]], now: datetime,
+def record(*, session: Session, results: list[tuple[LeasedDelivery, Outcome]], now: datetime,
            settings: DispatchSettings) -> dict:
     """Store each outcome still under its lease: delivered, retry later, or dead past the horizon
     (or permanent); the counts are of the outcomes stored."""
@@ -266,7 +268,7 @@ async def _deliver_due(session: Session, clock: Clock, settings: DispatchSetting
     account_slots = max(1, min(settings.workers_per_account, settings.workers - 1))
     per_account: defaultdict = defaultdict(lambda: asyncio.Semaphore(account_slots))
 
-    async def send(job: Job, http: Sessions) -> Outcome | None:
+    async def send(job: LeasedDelivery, http: Sessions) -> Outcome | None:
         # A merchant's deliveries queue for their account's slots before taking a shared one,
         # so a merchant whose endpoint hangs holds at most `workers_per_account` shared slots.
         # Bounded here rather than by the connector, so the timeout starts when sending.

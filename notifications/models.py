@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from geo.points import to_lat_lon
+from geo.points import GeographyPoint, to_lat_lon
 
 EVENT_KINDS = (
     "deal.tipped", "deal.closed", "deal.failed", "deal.cancelled", "deal.ending_soon",
@@ -135,7 +135,7 @@ class AlertArea(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     label: Mapped[str | None] = mapped_column(String(100))
-    location: Mapped[str] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    location: Mapped[GeographyPoint] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
     radius_m: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -8,18 +8,15 @@ from zoneinfo import ZoneInfo
 
 import requests
 from pyproj import Geod
-from sqlalchemy import text
 
 from accounts.models import Account
 from checkins import services
 from core.db import in_unit_of_work
+from tests.factories import rows, scalar
 
-API = "/api/v1"
 UTC = timezone.utc
 GEOD = Geod(ellps="WGS84")
-BERLIN = {"lat": 52.52, "lon": 13.405}
 MUNICH = {"lat": 48.1374, "lon": 11.5755}
-PASSWORD = "correct horse battery"
 
 
 def away(origin: dict, metres: float, bearing: float = 0.0) -> dict:
@@ -79,16 +76,6 @@ def create_program(app, merchant_id, venue_id, at: datetime, **settings):
         session.close()
 
 
-def rows(engine, sql: str, **params) -> list:
-    with engine.connect() as connection:
-        return connection.execute(text(sql), params).all()
-
-
-def scalar(engine, sql: str, **params):
-    with engine.connect() as connection:
-        return connection.execute(text(sql), params).scalar()
-
-
 def rewards_by_account(engine, program_id) -> dict[str, int]:
     """{account id: number of rewards} for one program."""
     found = rows(engine, "SELECT account_id, count(*) FROM rewards WHERE program_id = :p "
@@ -109,28 +96,6 @@ def events(engine, kind: str) -> list:
 
 
 # --- live server ----------------------------------------------------------------------------
-
-
-def register_over_http(base_url: str, count: int, role: str = "customer") -> list[dict]:
-    """Register and log in `count` accounts against a live server, in parallel."""
-    tag = uuid.uuid4().hex[:8]
-
-    def one(index: int) -> dict:
-        with requests.Session() as http:
-            email = f"{role}-{tag}-{index}@example.com"
-            created = http.post(f"{base_url}{API}/accounts", timeout=30, json={
-                "email": email, "password": PASSWORD, "display_name": f"{role} {index}",
-                "role": role,
-            })
-            assert created.status_code == 201, created.text
-            login = http.post(f"{base_url}{API}/tokens", timeout=30,
-                              json={"email": email, "password": PASSWORD})
-            assert login.status_code == 201, login.text
-            return {"account": created.json(),
-                    "headers": {"Authorization": f"Bearer {login.json()['token']}"}}
-
-    with ThreadPoolExecutor(max_workers=min(count, 16)) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def post_all_at_once(requests_to_send: list[tuple[str, dict, dict]]) -> list[requests.Response]:

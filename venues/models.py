@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from geo.points import to_lat_lon
+from geo.points import GeographyPoint, to_lat_lon
 
 
 class Venue(Base):
@@ -22,7 +22,7 @@ class Venue(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    location: Mapped[str] = mapped_column(
+    location: Mapped[GeographyPoint] = mapped_column(
         Geography(geometry_type="POINT", srid=4326, spatial_index=False)
     )
     address: Mapped[str | None] = mapped_column(String(500))

@@ -1,9 +1,9 @@
-"""Object-level authorization and mass assignment (issue 7, items 2 and 3).
+"""Object-level authorization and mass assignment.
 
 Every route under /api/v1 that takes an id or a code is called as the object's owner, as another
 account of the same role, as the other role, anonymously, with a bad token and with the owner's
 revoked token, and for an id that does not exist. The expected status of each call is written
-out in ROUTES below (from API.md: another account's object -> 404 `not-found`, wrong role -> 403
+out in ROUTES below (from docs/API.md: another account's object -> 404 `not-found`, wrong role -> 403
 `forbidden`, no or bad token -> 401 `unauthorized`; public reads answer any authenticated
 account). A route that is missing from ROUTES fails `test_every_route_with_an_id_or_a_code_...`,
 so a new route cannot slip through unchecked.
@@ -166,7 +166,7 @@ class Route:
         return "<string:" in self.rule
 
 
-V = "/api/v1"
+V = API  # short, for the route table below
 COMMIT_EFFECTS = dict(
     adds={"commitments": "account_id", "deal_participants": "account_id", "outbox_events": None},
     touches={"deals": "deal"},
@@ -306,7 +306,7 @@ def send(client, method: str, path: str, headers: dict, body=None):
 
 
 def status_problem(response, expected: int) -> str | None:
-    """Why `response` is not the expected status (with the problem code API.md fixes), or None."""
+    """Why `response` is not the expected status (with the problem code docs/API.md fixes), or None."""
     if response.status_code != expected:
         return f"got {response.status_code} {response.get_json(silent=True)}, expected {expected}"
     if expected in PROBLEM_CODES:

@@ -4,16 +4,13 @@ so no run straddles the venue's midnight."""
 import requests
 
 from tests.checkins_support import (
-    API,
-    BERLIN,
     events,
     midday_timezone,
     post_all_at_once,
-    register_over_http,
     rewards_by_account,
     rewards_issued,
-    rows,
 )
+from tests.factories import API, BERLIN, register_over_http, rows
 
 
 def setup_venue(base_url: str, *programs: dict) -> tuple[dict, list[dict]]:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.checkins_support import (
-    BERLIN,
     MUNICH,
     UTC,
     away,
@@ -15,11 +14,8 @@ from tests.checkins_support import (
     create_program,
     events,
     local,
-    rows,
-    scalar,
 )
-
-API = "/api/v1"
+from tests.factories import API, BERLIN, rows, scalar
 CHECKIN_KEYS = {"id", "venue_id", "created_at", "distance_m", "counted", "reasons"}
 
 

@@ -1,4 +1,4 @@
-"""Merchant deal lifecycle over HTTP: create (every rule of API.md), get, patch, cancel, list."""
+"""Merchant deal lifecycle over HTTP: create (every rule of docs/API.md), get, patch, cancel, list."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Every error is RFC 9457 problem+json with a `code` (issue 2, item 7): one test per case."""
+"""Every error is RFC 9457 problem+json with a `code`: one test per case."""
 import json
 import logging
 import re

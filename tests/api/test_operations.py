@@ -5,10 +5,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from alembic import command
+from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+import core.api
+from core.api import Blueprint
 from core.db import open_session
 from tests.conftest import alembic_config, free_port
 
@@ -151,3 +154,25 @@ def test_a_session_of_the_read_pool_refuses_to_write(app):
         session = open_session(read_only=True)
         with pytest.raises(DBAPIError, match="read-only transaction"):
             session.execute(text("DELETE FROM accounts WHERE false"))
+
+
+def test_every_operation_has_a_unique_camel_case_operation_id(client):
+    spec = client.get("/api/v1/openapi.json").json
+    operation_ids = [operation.get("operationId") for item in spec["paths"].values()
+                     for method, operation in item.items() if method != "parameters"]
+    assert operation_ids and None not in operation_ids
+    assert len(set(operation_ids)) == len(operation_ids)
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", name) for name in operation_ids), operation_ids
+
+
+def test_a_route_without_an_operation_id_fails_app_start():
+    blueprint = Blueprint("unnamed", __name__)
+
+    @blueprint.route("/api/v1/unnamed")
+    def unnamed():
+        """An operation nobody named."""
+        return {}
+
+    api = core.api.init_app(Flask(__name__))
+    with pytest.raises(LookupError, match="GET /api/v1/unnamed"):
+        api.register_blueprint(blueprint)

@@ -313,14 +313,14 @@ def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
     return headers
 
 
-# --- positive bodies that also keep API.md's cross-field rules ---------------------------------
+# --- positive bodies that also keep docs/API.md's cross-field rules ---------------------------------
 # A JSON Schema cannot say "ends_at after now" or "threshold required for flash programs", so a
-# schema-valid body may break a rule API.md documents (and the answer, 422, is then right).
+# schema-valid body may break a rule docs/API.md documents (and the answer, 422, is then right).
 # Positive cases are what a client may really send: a body breaking such a rule gets the
 # smallest change that keeps it, and any 422 left is a finding.
 
 MAX_DEAL_DURATION = timedelta(days=90)
-PROGRAM_SETTINGS = {  # API.md "Program kinds": the settings each kind is defined by
+PROGRAM_SETTINGS = {  # docs/API.md "Program kinds": the settings each kind is defined by
     "every_nth": {"threshold": 5}, "frequency": {"threshold": 3, "window_days": 30},
     "swarm": {"threshold": 3, "window_minutes": 60}, "flash": {"threshold": 10},
 }
@@ -343,7 +343,7 @@ def deal_times_hold(terms: dict, now: datetime) -> bool:
 
 
 def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
-    """`body` (a deal's create or patch, over the `current` terms) changed to keep API.md's rules:
+    """`body` (a deal's create or patch, over the `current` terms) changed to keep docs/API.md's rules:
     max_commitments >= min_commitments, original_price_cents >= price_cents, and the times."""
     body, terms = dict(body), {**current, **body}
     maximum = terms.get("max_commitments")
@@ -370,7 +370,7 @@ def keep_program_rules(body: dict, now: datetime) -> dict:
 
 
 def keep_documented_rules(case, world: FuzzWorld) -> None:
-    """Make a positive case's body keep the cross-field rules of API.md (see above)."""
+    """Make a positive case's body keep the cross-field rules of docs/API.md (see above)."""
     key, now = (case.operation.method.upper(), case.operation.path), datetime.now(UTC)
     if not isinstance(case.body, dict):
         return

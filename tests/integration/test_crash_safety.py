@@ -1,4 +1,4 @@
-"""Crash safety (issue 7, item 4): a SIGKILLed gunicorn and an immediate PostgreSQL shutdown in
+"""Crash safety: a SIGKILLed gunicorn and an immediate PostgreSQL shutdown in
 the middle of parallel commits and check-ins lose nothing acknowledged and leave nothing half done.
 
 Every request carries its own `Idempotency-Key`. After the crash and the restart:

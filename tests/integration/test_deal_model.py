@@ -1,10 +1,10 @@
-"""Model-based test of the deal lifecycle (issue 7, item 5).
+"""Model-based test of the deal lifecycle.
 
 A hypothesis state machine creates deals and, in random orders, commits (random customer, random
 quantity), withdraws, cancels, lets time pass, runs the activate / close / expire sweeps and
 redeems vouchers (also as a merchant who does not own the deal). Every step calls the services
 and jobs directly with an injected `now`, in a fresh session, and then the whole database is
-compared with a small in-memory model written from API.md: each deal's status, committed_count
+compared with a small in-memory model written from docs/API.md: each deal's status, committed_count
 and tipped_at, each commitment's status, the per-account open quantities, every voucher, and
 the outbox events (`deal.tipped` once per deal and recipient, `deal.closed` / `deal.failed` /
 `deal.cancelled`, `commitment.created`, `voucher.redeemed`).
@@ -444,7 +444,7 @@ class DealMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_rules_of_api_md_hold(self):
-        """Properties straight from API.md, independent of how the model gets there."""
+        """Properties straight from docs/API.md, independent of how the model gets there."""
         model = self.model
         for deal in model.deals.values():
             if deal.max_commitments is not None:

@@ -25,10 +25,9 @@ from notifications.jobs import dispatch_notifications
 from notifications.services import enqueue
 from notifications.transports import Outcome
 from tests.conftest import Api
-from tests.factories import commit, from_now, parse_time, rows, scalar
+from tests.factories import API, commit, from_now, parse_time, rows, scalar
 from tests.receiver import GZIP_BOMB_BYTES, Receiver, Silent
 
-API = "/api/v1"
 SETTINGS = DispatchSettings(push_gateway_url=None, allow_loopback=True)
 
 

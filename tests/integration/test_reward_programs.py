@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import text
 
 from tests.checkins_support import (
-    BERLIN,
     away,
     check_in,
     create_program,
@@ -16,9 +15,8 @@ from tests.checkins_support import (
     local,
     rewards_by_account,
     rewards_issued,
-    rows,
-    scalar,
 )
+from tests.factories import BERLIN, rows, scalar
 from tests.processes import wait_until
 
 ZONE = "Europe/Berlin"

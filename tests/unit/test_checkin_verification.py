@@ -1,4 +1,4 @@
-"""Pure check-in verification rules (API.md §Check-ins): each bound accepts just inside and
+"""Pure check-in verification rules (docs/API.md §Check-ins): each bound accepts just inside and
 refuses just outside. No database."""
 import pytest
 

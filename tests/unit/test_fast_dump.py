@@ -3,7 +3,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from marshmallow import Schema
+import pytest
+from marshmallow import Schema, fields, post_dump, pre_dump
 
 from checkins.schemas import CheckinResultSchema
 from core.schemas import ReadSchema
@@ -84,3 +85,31 @@ def test_every_response_schema_uses_the_compiled_dumper():
     names = {cls.__name__ for cls in subclasses(ReadSchema)}
     assert {"DealReadSchema", "VenueReadSchema", "CheckinResultSchema", "NotificationReadSchema",
             "AccountReadSchema", "VoucherReadSchema", "WebhookCreatedSchema"} <= names
+
+
+def test_a_schema_asking_for_only_some_fields_dumps_identically():
+    schema = VenueReadSchema(only=("id", "name"))
+    venue = SimpleNamespace(id=uuid.uuid4(), name="Café", merchant_id=uuid.uuid4(), created_at=NOW)
+    assert schema.dump(venue) == marshmallow_dump(schema, venue) == {"id": str(venue.id), "name": "Café"}
+
+
+UNCOMPILABLE_SCHEMAS = {
+    "a post_dump hook": lambda: {"name": fields.String(),
+                                 "wrap": post_dump(lambda self, data, **kwargs: {"data": data})},
+    "a pre_dump hook": lambda: {"name": fields.String(),
+                                "touch": pre_dump(lambda self, obj, **kwargs: obj)},
+    "a dump default": lambda: {"name": fields.String(dump_default="anonymous")},
+    "a method field": lambda: {"shout": fields.Method("shout_name"),
+                               "shout_name": lambda self, obj: obj.name.upper()},
+    "numbers as strings": lambda: {"count": fields.Integer(as_string=True)},
+    "a nested schema with a hook": lambda: {"inner": fields.Nested(type("Inner", (Schema,), {
+        "wrap": post_dump(lambda self, data, **kwargs: {"data": data})}))},
+    "an overridden attribute getter": lambda: {
+        "name": fields.String(), "get_attribute": lambda self, obj, attr, default: "x"},
+}
+
+
+@pytest.mark.parametrize("what", UNCOMPILABLE_SCHEMAS)
+def test_a_response_schema_with_what_the_compiled_dumper_cannot_do_is_refused_at_import(what):
+    with pytest.raises(TypeError, match="compiled dumper"):
+        type("Uncompilable", (ReadSchema,), UNCOMPILABLE_SCHEMAS[what]())

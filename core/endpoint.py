@@ -85,10 +85,12 @@ def endpoint(*, role: str | None = None, public: bool = False, idempotent: bool 
 
                 return replay_or_run(session, run, redact=redact) if idempotent else run()
 
-        wrapper.endpoint_spec = EndpointSpec(wrapper, public, role, idempotent, rate_limit, read_only)
-        if public:
-            return wrapper
-        return document_responses(wrapper, [401, 403] if role else [401], security=BEARER)
+        declared = wrapper if public else document_responses(
+            wrapper, [401, 403] if role else [401], security=BEARER)
+        # Marked last, on what the view really is: the start-up check compares identities.
+        declared.endpoint_spec = EndpointSpec(declared, public, role, idempotent, rate_limit,
+                                              read_only)
+        return declared
 
     return decorator
 

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 import app as app_module
+from core import operation_ids
 from core.api import Blueprint
 from core.endpoint import PUBLIC, EndpointMisconfigured, endpoint
 from core.ratelimit import RateLimit
@@ -21,6 +22,9 @@ def app_with_extra_view(monkeypatch, make_app, declare):
     blp = Blueprint("extra", __name__, url_prefix="/api/v1/extra")
     blp.route("/things")(declare(blp))
     monkeypatch.setattr(app_module, "BLUEPRINTS", (*app_module.BLUEPRINTS, blp))
+    monkeypatch.setattr(operation_ids, "OPERATION_IDS", {
+        **operation_ids.OPERATION_IDS, ("GET", "/api/v1/extra/things"): "listThings",
+        ("POST", "/api/v1/extra/things"): "createThing"})
     return make_app()
 
 

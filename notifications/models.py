@@ -75,6 +75,7 @@ class OutboxEvent(DeliveryState, Base):
         Index("ix_outbox_events_pending", "next_attempt_at",
               postgresql_where=text(f"status = '{OutboxStatus.PENDING}'")),
         CheckConstraint("(recipient_id IS NULL) <> (recipient_ids IS NULL)", name="one_audience"),
+        CheckConstraint(one_of("status", OutboxStatus), name="status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

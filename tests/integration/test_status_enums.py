@@ -16,6 +16,7 @@ CHECKED = {
     ("deals", "status"): DealStatus,
     ("commitments", "status"): CommitmentStatus,
     ("vouchers", "status"): VoucherStatus,
+    ("outbox_events", "status"): OutboxStatus,
     ("reward_programs", "kind"): ProgramKind,
     ("rewards", "status"): RewardStatus,
     ("deliveries", "status"): DeliveryStatus,

@@ -1,4 +1,5 @@
 """Check-ins, reward programs and rewards."""
+import enum
 import uuid
 from datetime import date, datetime
 
@@ -7,11 +8,27 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, t
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.codes import CodeStatus
+from core.db import Base, one_of
 from geo.points import GeographyPoint
 
-PROGRAM_KINDS = ("every_nth", "first_visit", "frequency", "mayor", "swarm", "flash")
-REWARD_STATUSES = ("issued", "redeemed")  # a reward never voids or expires
+
+class ProgramKind(enum.StrEnum):
+    """The kinds of reward program (checkins.rules has what each one means)."""
+
+    EVERY_NTH = "every_nth"
+    FIRST_VISIT = "first_visit"
+    FREQUENCY = "frequency"
+    MAYOR = "mayor"
+    SWARM = "swarm"
+    FLASH = "flash"
+
+
+class RewardStatus(enum.StrEnum):
+    """A reward's code is issued, then redeemed; it never voids or expires."""
+
+    ISSUED = CodeStatus.ISSUED.value
+    REDEEMED = CodeStatus.REDEEMED.value
 
 
 class Checkin(Base):
@@ -49,10 +66,10 @@ class RewardProgram(Base):
 
     __tablename__ = "reward_programs"
     __table_args__ = (
-        CheckConstraint("kind IN ('every_nth','first_visit','frequency','mayor','swarm','flash')",
-                        name="kind"),
+        CheckConstraint(one_of("kind", ProgramKind), name="kind"),
         CheckConstraint("max_rewards IS NULL OR rewards_issued <= max_rewards", name="within_max_rewards"),
-        CheckConstraint("kind <> 'flash' OR rewards_issued <= threshold", name="flash_within_threshold"),
+        CheckConstraint(f"kind <> '{ProgramKind.FLASH}' OR rewards_issued <= threshold",
+                        name="flash_within_threshold"),
         CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="ends_after_start"),
     )
 
@@ -77,7 +94,7 @@ class Reward(Base):
 
     __tablename__ = "rewards"
     __table_args__ = (
-        CheckConstraint("status IN ('issued','redeemed')", name="status"),
+        CheckConstraint(one_of("status", RewardStatus), name="status"),
         Index("ix_rewards_account_earned", "account_id", "earned_at"),
     )
 
@@ -89,6 +106,6 @@ class Reward(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     checkin_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkins.id"))
     title: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'issued'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{RewardStatus.ISSUED}'"))
     earned_at: Mapped[datetime]
     redeemed_at: Mapped[datetime | None]

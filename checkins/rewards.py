@@ -1,15 +1,17 @@
 """Pure reward-program rules: who earns what, and how far an account is from the next reward."""
 from dataclasses import dataclass
 
+from checkins.models import ProgramKind
+
 MAYOR_WINDOW_DAYS = 60
 
 REQUIRED_SETTINGS = {
-    "every_nth": ("threshold",),
-    "first_visit": (),
-    "frequency": ("threshold", "window_days"),
-    "mayor": (),
-    "swarm": ("threshold", "window_minutes"),
-    "flash": ("threshold",),
+    ProgramKind.EVERY_NTH: ("threshold",),
+    ProgramKind.FIRST_VISIT: (),
+    ProgramKind.FREQUENCY: ("threshold", "window_days"),
+    ProgramKind.MAYOR: (),
+    ProgramKind.SWARM: ("threshold", "window_minutes"),
+    ProgramKind.FLASH: ("threshold",),
 }
 
 

@@ -1,7 +1,7 @@
 """Request and response schemas for check-ins, reward programs and rewards."""
 from marshmallow import Schema, fields, validate
 
-from checkins.models import PROGRAM_KINDS, REWARD_STATUSES
+from checkins.models import ProgramKind, RewardStatus
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 
@@ -29,14 +29,14 @@ class RewardReadSchema(ReadSchema):
     program_id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
     title = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(REWARD_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(list(RewardStatus)))
     earned_at = UtcDateTime(required=True)
     redeemed_at = UtcDateTime(allow_none=True)
 
 
 class ProgressSchema(ReadSchema):
     program_id = fields.UUID(required=True)
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(list(ProgramKind)))
     title = fields.String(required=True)
     current = fields.Integer(required=True)
     target = fields.Integer(required=True)
@@ -51,7 +51,7 @@ class CheckinResultSchema(ReadSchema):
 
 
 class ProgramCreateSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(PROGRAM_KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(list(ProgramKind)))
     title = fields.String(required=True, validate=validate.Length(1, 200))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
     threshold = fields.Integer(strict=True, allow_none=True, validate=positive)
@@ -65,7 +65,7 @@ class ProgramCreateSchema(Schema):
 class ProgramReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     venue_id = fields.UUID(required=True)
-    kind = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(list(ProgramKind)))
     title = fields.String(required=True)
     description = fields.String(allow_none=True, required=True)
     threshold = fields.Integer(allow_none=True, required=True)

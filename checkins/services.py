@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Account
 from checkins import rewards as rules
 from checkins import statements
-from checkins.models import Checkin, Reward, RewardProgram
+from checkins.models import Checkin, ProgramKind, Reward, RewardProgram, RewardStatus
 from checkins.verification import PreviousCheckin, failed_rules
 from core.codes import new_code, normalise_code, refuse_redemption
 from core.db import newest_first
@@ -130,7 +130,7 @@ def redeem_reward(*, session: Session, code: str, merchant: Account, now: dateti
     if reward is None:
         raise NotFound("No such reward.")
     refuse_redemption(status=reward.status, valid_until=None, now=now)
-    reward.status, reward.redeemed_at = "redeemed", now
+    reward.status, reward.redeemed_at = RewardStatus.REDEEMED, now
     session.flush()
     return reward
 
@@ -247,7 +247,8 @@ def _swarm(evaluation: Evaluation, program: Row) -> None:
                                     {**evaluation.params, "window_start": window_start}).all()
     earned, progress = rules.swarm(len(members), program.threshold)
     if earned:  # everyone in the window earns; only those not yet paid cost a statement
-        keys = {f"{member}:{day}": member for member, day in members}
+        keys = {f"{member.account_id}:{member.last_counted_day}": member.account_id
+                for member in members}
         given = set(evaluation.db.execute(
             statements.REWARDS_ALREADY_GIVEN,
             {"keys": [f"{program.id}:{key}" for key in keys]}).scalars())
@@ -269,13 +270,13 @@ def _flash(evaluation: Evaluation, program: Row) -> None:
 
 # Program kind -> its evaluator; tests/unit/test_program_evaluators.py holds this to exactly
 # the kinds the schema and the database accept.
-PROGRAM_EVALUATORS: dict[str, Callable[[Evaluation, Row], None]] = {
-    "every_nth": _every_nth,
-    "first_visit": _first_visit,
-    "frequency": _frequency,
-    "mayor": _mayor,
-    "swarm": _swarm,
-    "flash": _flash,
+PROGRAM_EVALUATORS: dict[ProgramKind, Callable[[Evaluation, Row], None]] = {
+    ProgramKind.EVERY_NTH: _every_nth,
+    ProgramKind.FIRST_VISIT: _first_visit,
+    ProgramKind.FREQUENCY: _frequency,
+    ProgramKind.MAYOR: _mayor,
+    ProgramKind.SWARM: _swarm,
+    ProgramKind.FLASH: _flash,
 }
 
 
@@ -294,5 +295,5 @@ def _may_take_mayorship(standing, account_id: uuid.UUID) -> bool:
 
 def _needs_lock(standing, account_id: uuid.UUID) -> bool:
     """Swarms and contestable mayorships depend on other accounts' check-ins at the venue."""
-    return standing.kind == "swarm" or (
-        standing.kind == "mayor" and _may_take_mayorship(standing, account_id))
+    return standing.kind == ProgramKind.SWARM or (
+        standing.kind == ProgramKind.MAYOR and _may_take_mayorship(standing, account_id))

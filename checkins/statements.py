@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from checkins.models import Checkin, Reward, RewardProgram
+from checkins.models import Checkin, ProgramKind, Reward, RewardProgram
 from geo.postgis import distance_m, point
 from notifications.services import enqueue_insert
 from venues.models import Venue
@@ -87,19 +87,20 @@ STANDING_IN_RUNNING_PROGRAMS = select(
                    Checkin.local_day == _DAY, Checkin.counted).label("counted_today"),
     select(func.count()).where(_own_counted()).scalar_subquery().label("counted_ever"),
     *RewardProgram.__table__.columns,
-    case((RewardProgram.kind == "every_nth", select(func.count()).where(
+    case((RewardProgram.kind == ProgramKind.EVERY_NTH, select(func.count()).where(
         _own_counted(Checkin.created_at >= RewardProgram.starts_at)).scalar_subquery()),
     ).label("counted_since_start"),
-    case((or_(RewardProgram.kind == "frequency", RewardProgram.kind == "flash"), _last_reward)
+    case((or_(RewardProgram.kind == ProgramKind.FREQUENCY, RewardProgram.kind == ProgramKind.FLASH),
+          _last_reward)
          ).label("last_reward_at"),
-    case((RewardProgram.kind == "frequency", select(func.count()).where(_own_counted(
+    case((RewardProgram.kind == ProgramKind.FREQUENCY, select(func.count()).where(_own_counted(
         Checkin.created_at >= _FREQUENCY_START,
         Checkin.created_at > func.coalesce(_last_reward, literal("-infinity", DateTime(timezone=True))),
     )).scalar_subquery())).label("counted_in_window"),
-    case((RewardProgram.kind == "mayor", _days_in_mayor_window(_ACCOUNT))).label("mayor_days"),
-    case((RewardProgram.kind == "mayor", _days_in_mayor_window(RewardProgram.mayor_id))
+    case((RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(_ACCOUNT))).label("mayor_days"),
+    case((RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(RewardProgram.mayor_id))
          ).label("incumbent_days"),
-    case((RewardProgram.kind == "swarm", select(func.count(distinct(Checkin.account_id))).where(
+    case((RewardProgram.kind == ProgramKind.SWARM, select(func.count(distinct(Checkin.account_id))).where(
         Checkin.venue_id == _VENUE, Checkin.counted,
         Checkin.created_at >= func.greatest(
             _NOW - func.make_interval(0, 0, 0, 0, 0, RewardProgram.window_minutes),
@@ -170,7 +171,9 @@ MAKE_ACCOUNT_MAYOR = update(RewardProgram).where(RewardProgram.id == _PROGRAM).v
 # so a swarm that spans midnight does not pay last night's members twice for one visit.
 # Concurrent check-ins take `now` before queueing for the lock, so one that committed ahead of
 # us may carry a slightly later `now`: it belongs to the swarm all the same.
-SWARM_MEMBERS_IN_WINDOW = select(Checkin.account_id, func.max(Checkin.local_day)).where(
+SWARM_MEMBERS_IN_WINDOW = select(
+    Checkin.account_id, func.max(Checkin.local_day).label("last_counted_day"),
+).where(
     Checkin.venue_id == _VENUE, Checkin.counted,
     Checkin.created_at >= bindparam("window_start", type_=Checkin.created_at.type),
     Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
@@ -183,7 +186,7 @@ SWARM_MEMBERS_IN_WINDOW = select(Checkin.account_id, func.max(Checkin.local_day)
 _taken = update(RewardProgram).where(
     RewardProgram.id == _PROGRAM,
     or_(RewardProgram.max_rewards.is_(None), RewardProgram.rewards_issued < RewardProgram.max_rewards),
-    or_(RewardProgram.kind != "flash", RewardProgram.rewards_issued < RewardProgram.threshold),
+    or_(RewardProgram.kind != ProgramKind.FLASH, RewardProgram.rewards_issued < RewardProgram.threshold),
     ~exists().where(Reward.dedupe_key == bindparam("dedupe_key")),
 ).values(rewards_issued=RewardProgram.rewards_issued + 1).returning(
     RewardProgram.id, RewardProgram.rewards_issued, RewardProgram.title).cte("taken")

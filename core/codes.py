@@ -1,4 +1,5 @@
 """Unguessable, easy-to-read redemption codes (Crockford base32, `XXXX-XXXX-XXXX`, 60 bits)."""
+import enum
 import secrets
 
 from core.errors import AlreadyRedeemed, CodeExpired, CodeVoid
@@ -7,6 +8,15 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 GROUPS, GROUP_LENGTH = 3, 4
 # Crockford: read I/L as 1 and O as 0; hyphens and spaces are only for people.
 _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0", "-": None, " ": None})
+
+
+class CodeStatus(enum.StrEnum):
+    """Where a redeemable code is in its life (a voucher's goes through all four)."""
+
+    ISSUED = "issued"
+    REDEEMED = "redeemed"
+    VOID = "void"
+    EXPIRED = "expired"
 
 
 def new_code() -> str:
@@ -25,9 +35,9 @@ def normalise_code(raw: str) -> str | None:
 
 def refuse_redemption(*, status: str, valid_until, now) -> None:
     """Raise the 409 that explains why a code with this state cannot be redeemed."""
-    if status == "redeemed":
+    if status == CodeStatus.REDEEMED:
         raise AlreadyRedeemed("This code was already redeemed.")
-    if status == "void":
+    if status == CodeStatus.VOID:
         raise CodeVoid("This code is void.")
-    if status == "expired" or (valid_until is not None and valid_until < now):
+    if status == CodeStatus.EXPIRED or (valid_until is not None and valid_until < now):
         raise CodeExpired("This code has expired.")

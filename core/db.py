@@ -1,5 +1,5 @@
 """SQLAlchemy engine, declarative base, the per-request session and the unit of work."""
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -18,6 +18,12 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """The SQL condition `column IN ('a','b')` for a CHECK constraint or a partial index."""
+    quoted = ",".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
 
 
 class Base(DeclarativeBase):

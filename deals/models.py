@@ -1,4 +1,5 @@
 """Deals, commitments, per-account open quantities and vouchers."""
+import enum
 import uuid
 from datetime import datetime
 
@@ -6,13 +7,44 @@ from geoalchemy2 import Geography
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.codes import CodeStatus
+from core.db import Base, one_of
 from geo.points import GeographyPoint, to_lat_lon
 
-DEAL_STATUSES = ("scheduled", "active", "tipped", "closed", "failed", "cancelled")
-OPEN_STATUSES = ("active", "tipped")
-COMMITMENT_STATUSES = ("pending", "confirmed", "released")
-VOUCHER_STATUSES = ("issued", "redeemed", "void", "expired")
+
+class DealStatus(enum.StrEnum):
+    """scheduled -> active -> tipped -> closed; untipped at the end: failed; or cancelled."""
+
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    TIPPED = "tipped"
+    CLOSED = "closed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Listed by the searches.
+OPEN_STATUSES = (DealStatus.ACTIVE, DealStatus.TIPPED)
+# Not ended yet: takes commitments (once started), can be cancelled, is ended at `ends_at`.
+UNFINISHED_STATUSES = (DealStatus.SCHEDULED, DealStatus.ACTIVE, DealStatus.TIPPED)
+# What `ends_at` makes of an unfinished deal.
+OUTCOME_STATUSES = (DealStatus.CLOSED, DealStatus.FAILED)
+# Has tipped and not been cancelled since: its vouchers are issued.
+TIPPED_STATUSES = (DealStatus.TIPPED, DealStatus.CLOSED)
+
+
+class CommitmentStatus(enum.StrEnum):
+    """pending until the deal tips (then confirmed), or released (withdrawn, failed, cancelled)."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+
+
+# Units an account holds on a deal.
+OPEN_COMMITMENT_STATUSES = (CommitmentStatus.PENDING, CommitmentStatus.CONFIRMED)
+
+VoucherStatus = CodeStatus  # a voucher's code goes through every state a code has
 
 
 class Deal(Base):
@@ -20,8 +52,7 @@ class Deal(Base):
 
     __tablename__ = "deals"
     __table_args__ = (
-        CheckConstraint("status IN ('scheduled','active','tipped','closed','failed','cancelled')",
-                        name="status"),
+        CheckConstraint(one_of("status", DealStatus), name="status"),
         CheckConstraint("committed_count >= 0", name="committed_count_not_negative"),
         CheckConstraint("max_commitments IS NULL OR committed_count <= max_commitments",
                         name="committed_count_within_max"),
@@ -32,20 +63,21 @@ class Deal(Base):
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("redeem_until >= ends_at", name="redeemable_after_end"),
-        CheckConstraint("(status IN ('tipped','closed')) = (tipped_at IS NOT NULL) "
-                        "OR status = 'cancelled'", name="tipped_at_matches_status"),
+        CheckConstraint(f"({one_of('status', TIPPED_STATUSES)}) = (tipped_at IS NOT NULL) "
+                        f"OR status = '{DealStatus.CANCELLED}'", name="tipped_at_matches_status"),
         # Nearby search: geography KNN / ST_DWithin over open deals only.
         Index("ix_deals_open_location", "location", postgresql_using="gist",
-              postgresql_where=text("status IN ('active', 'tipped')")),
+              postgresql_where=text(one_of("status", OPEN_STATUSES))),
         # Map viewport: lat/lon rectangles are geometry boxes (edges along parallels).
         Index("ix_deals_open_geometry", text("geometry(location)"), postgresql_using="gist",
-              postgresql_where=text("status IN ('active', 'tipped')")),
+              postgresql_where=text(one_of("status", OPEN_STATUSES))),
         Index("ix_deals_merchant_created", "merchant_id", "created_at"),
-        Index("ix_deals_scheduled_starts", "starts_at", postgresql_where=text("status = 'scheduled'")),
+        Index("ix_deals_scheduled_starts", "starts_at",
+              postgresql_where=text(f"status = '{DealStatus.SCHEDULED}'")),
         Index("ix_deals_unannounced", "id",
-              postgresql_where=text("announced_at IS NULL AND status IN ('active', 'tipped')")),
+              postgresql_where=text(f"announced_at IS NULL AND {one_of('status', OPEN_STATUSES)}")),
         Index("ix_deals_open_ends", "ends_at",
-              postgresql_where=text("status IN ('scheduled', 'active', 'tipped')")),
+              postgresql_where=text(one_of("status", UNFINISHED_STATUSES))),
         # close-deals finds the deals one run ended by their closing time.
         Index("ix_deals_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
     )
@@ -94,7 +126,7 @@ class Commitment(Base):
     __tablename__ = "commitments"
     __table_args__ = (
         CheckConstraint("quantity >= 1", name="quantity_positive"),
-        CheckConstraint("status IN ('pending','confirmed','released')", name="status"),
+        CheckConstraint(one_of("status", CommitmentStatus), name="status"),
         # No index on status or released_at, and room on each page for one more row version:
         # a commitment's one status change is then a HOT update (see migration 0009).
         Index("ix_commitments_deal", "deal_id"),
@@ -128,9 +160,10 @@ class Voucher(Base):
 
     __tablename__ = "vouchers"
     __table_args__ = (
-        CheckConstraint("status IN ('issued','redeemed','void','expired')", name="status"),
+        CheckConstraint(one_of("status", VoucherStatus), name="status"),
         Index("ix_vouchers_account_created", "account_id", "created_at"),
-        Index("ix_vouchers_issued_redeem_until", "redeem_until", postgresql_where=text("status = 'issued'")),
+        Index("ix_vouchers_issued_redeem_until", "redeem_until",
+              postgresql_where=text(f"status = '{VoucherStatus.ISSUED}'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
@@ -139,7 +172,7 @@ class Voucher(Base):
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     commitment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'issued'"))
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{VoucherStatus.ISSUED}'"))
     redeem_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     redeemed_at: Mapped[datetime | None]

@@ -1,6 +1,8 @@
 """Pure rules for a deal's terms (shared by create and patch)."""
 from datetime import datetime, timedelta
 
+from deals.models import DealStatus
+
 MAX_DURATION = timedelta(days=90)
 DEFAULT_REDEEM_PERIOD = timedelta(days=90)
 
@@ -40,6 +42,6 @@ def term_errors(terms: dict, now: datetime) -> dict[str, list[str]]:
     return errors
 
 
-def initial_status(starts_at: datetime, now: datetime) -> str:
+def initial_status(starts_at: datetime, now: datetime) -> DealStatus:
     """`scheduled` before the start, else `active`."""
-    return "scheduled" if starts_at > now else "active"
+    return DealStatus.SCHEDULED if starts_at > now else DealStatus.ACTIVE

@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 
 from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
-from deals.models import DEAL_STATUSES
+from deals.models import CommitmentStatus, DealStatus, VoucherStatus
 
 RADIUS_DEFAULT_M = 5000
 RADIUS_MAX_M = 50000
@@ -57,7 +57,7 @@ class DealReadSchema(ReadSchema):
     per_user_limit = fields.Integer(required=True)
     committed_count = fields.Integer(required=True)
     remaining = fields.Integer(allow_none=True, required=True)
-    status = fields.String(required=True, validate=validate.OneOf(DEAL_STATUSES))
+    status = fields.String(required=True, validate=validate.OneOf(list(DealStatus)))
     tipped_at = UtcDateTime(allow_none=True, required=True)
     starts_at = UtcDateTime(required=True)
     ends_at = UtcDateTime(required=True)
@@ -97,7 +97,7 @@ class BboxQuerySchema(PageQuerySchema):
 
 
 class MerchantDealQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(DEAL_STATUSES))
+    status = fields.String(validate=validate.OneOf(list(DealStatus)))
 
 
 class CommitmentCreateSchema(Schema):
@@ -108,7 +108,7 @@ class CommitmentReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     deal_id = fields.UUID(required=True)
     quantity = fields.Integer(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(CommitmentStatus)))
     created_at = UtcDateTime(required=True)
 
 
@@ -126,7 +126,7 @@ class VoucherReadSchema(ReadSchema):
     code = fields.String(required=True)
     deal_id = fields.UUID(required=True)
     commitment_id = fields.UUID(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(VoucherStatus)))
     redeem_until = UtcDateTime(required=True)
     redeemed_at = UtcDateTime(allow_none=True, required=True)
 

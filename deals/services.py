@@ -17,7 +17,10 @@ from core.errors import NotFound, ValidationFailed
 from deals import statements
 from deals.alerts import alert_nearby, enters_about_to_tip
 from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLimit, SoldOut
-from deals.models import VOUCHER_STATUSES, Commitment, Deal, Voucher
+from deals.models import (
+    TIPPED_STATUSES, UNFINISHED_STATUSES, Commitment, CommitmentStatus, Deal, DealStatus, Voucher,
+    VoucherStatus,
+)
 from deals.rules import initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
@@ -45,11 +48,11 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
     status = initial_status(terms["starts_at"], now)
     deal = Deal(
         venue_id=venue.id, merchant_id=merchant.id, location=venue.location, status=status,
-        announced_at=now if status == "active" else None, **terms,
+        announced_at=now if status == DealStatus.ACTIVE else None, **terms,
     )
     session.add(deal)
     session.flush()
-    if status == "active":
+    if status == DealStatus.ACTIVE:
         alert_nearby(session, deal_filter=Deal.id == deal.id, reason="opened", now=now)
     session.flush()
     session.refresh(deal)
@@ -63,7 +66,7 @@ def update_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
     if term_changes:
         if session.scalar(select(exists().where(Commitment.deal_id == deal.id))):
             raise DealHasCommitments("People have committed; only title and description can change.")
-        if deal.status not in ("scheduled", "active"):
+        if deal.status not in (DealStatus.SCHEDULED, DealStatus.ACTIVE):
             raise DealNotOpen(f"The deal is {deal.status}; its terms can no longer change.")
         current = {name: getattr(deal, name) for name in (
             "price_cents", "original_price_cents", "currency", "min_commitments",
@@ -83,11 +86,11 @@ def update_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
 def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now: datetime) -> Deal:
     """Cancel an unfinished deal: release commitments, void vouchers, tell the committers."""
     deal = _owned_deal(session, deal_id, merchant)
-    if deal.status not in statements.COMMITTABLE_STATUSES or deal.ends_at <= now:
+    if deal.status not in UNFINISHED_STATUSES or deal.ends_at <= now:
         raise DealNotOpen(f"The deal has ended ({deal.status}); it can no longer be cancelled.")
     committers = _release_all(session, deal, now)
     session.execute(statements.void_issued_vouchers(deal.id))
-    deal.status, deal.committed_count, deal.closed_at = "cancelled", 0, now
+    deal.status, deal.committed_count, deal.closed_at = DealStatus.CANCELLED, 0, now
     _deal_event(session, "deal.cancelled", deal.id, deal.title, committers, "Deal cancelled",
                 f"“{deal.title}” was cancelled by the merchant; your commitment is released.",
                 f"deal.cancelled:{deal.id}")
@@ -127,11 +130,10 @@ def merchant_deals(
     """The merchant's deals, newest first, with commitment and voucher counts."""
     query = statements.merchant_deals_with_counts(merchant.id, status).limit(limit)
     deals = []
-    for deal, commitments, committers, *vouchers in session.execute(
-        newest_first(query, Deal.created_at, Deal.id, after)
-    ):
-        deal.commitments, deal.committers = commitments, committers
-        deal.vouchers = dict(zip(VOUCHER_STATUSES, vouchers))
+    for row in session.execute(newest_first(query, Deal.created_at, Deal.id, after)):
+        deal = row.Deal
+        deal.commitments, deal.committers = row.commitments, row.committers
+        deal.vouchers = {status: row._mapping[f"vouchers_{status}"] for status in VoucherStatus}
         deals.append(deal)
     return deals
 
@@ -155,7 +157,7 @@ def commit_units(
                             status=taken.commitment_status, created_at=taken.commitment_created_at)
     if taken.committed_count - quantity < taken.min_commitments <= taken.committed_count:
         _confirm_at_tip(session, deal_id, deal, now)
-        commitment.status = "confirmed"
+        commitment.status = CommitmentStatus.CONFIRMED
     if enters_about_to_tip(deal["min_commitments"], deal["committed_count"] - quantity,
                            deal["committed_count"]):
         alert_nearby(session, deal_filter=Deal.id == deal_id, reason="about_to_tip", now=now)
@@ -168,7 +170,7 @@ def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: dat
     deal = session.scalars(select(Deal).where(Deal.id == deal_id).with_for_update()).one_or_none()
     if deal is None:
         raise NotFound("No such deal.")
-    if deal.status in ("tipped", "closed"):
+    if deal.status in TIPPED_STATUSES:
         raise DealTipped("The deal has tipped; your vouchers are issued.")
     released = sum(session.execute(
         statements.release_pending_commitments_of(deal.id, account.id, now)).scalars())
@@ -202,7 +204,7 @@ def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datet
     if voucher is None:
         raise NotFound("No such voucher.")
     refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
-    voucher.status, voucher.redeemed_at = "redeemed", now
+    voucher.status, voucher.redeemed_at = VoucherStatus.REDEEMED, now
     deal = session.get(Deal, voucher.deal_id)
     _deal_event(session, "voucher.redeemed", deal.id, deal.title, [merchant.id, voucher.account_id],
                 "Voucher redeemed", f"A voucher for “{deal.title}” was redeemed.",
@@ -246,7 +248,7 @@ def _explain_refusal(session: Session, deal_id: uuid.UUID, quantity: int, now: d
     deal = session.get(Deal, deal_id)
     if deal is None:
         raise NotFound("No such deal.")
-    if (deal.status not in statements.COMMITTABLE_STATUSES
+    if (deal.status not in UNFINISHED_STATUSES
             or deal.starts_at > now or deal.ends_at <= now):
         raise DealNotOpen("The deal is not open for commitments.")
     raise SoldOut(f"Only {deal.remaining} unit(s) left; you asked for {quantity}.")

@@ -6,6 +6,10 @@ in profiles) and statements built once with bind parameters.
 SQLAlchemy adds every execution parameter named like a column of a table that a statement
 UPDATEs (or INSERTs with VALUES) to that write, CTEs included, so a bind parameter here is
 never named like one: tests/unit/test_statement_parameters.py checks each statement.
+
+A status compared with or written to a column takes the column's type; a status that is a
+CASE result has no column to take it from, and a StrEnum member would bind untyped, so those
+are written as `.value` (a plain str, bound as VARCHAR).
 """
 import uuid
 from functools import lru_cache
@@ -16,12 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from deals.models import OPEN_STATUSES, VOUCHER_STATUSES, Commitment, Deal, DealParticipant, Voucher
+from deals.models import (
+    OPEN_COMMITMENT_STATUSES, OPEN_STATUSES, OUTCOME_STATUSES, UNFINISHED_STATUSES, Commitment,
+    CommitmentStatus, Deal, DealParticipant, DealStatus, Voucher, VoucherStatus,
+)
 from geo.bbox import BBox
 from geo.postgis import point_columns
 from notifications.services import enqueue_group_insert, enqueue_insert
-
-COMMITTABLE_STATUSES = ("scheduled", "active", "tipped")
 
 DEAL_COLUMNS = tuple(column for column in point_columns(Deal.__table__)
                      if column.key not in ("closed_at", "announced_at"))  # not in DealReadSchema
@@ -48,16 +53,18 @@ def open_listings_in_boxes(boxes: int, paged: bool) -> Select:
 
 
 def merchant_deals_with_counts(merchant_id: uuid.UUID, status: str | None) -> Select:
-    """The merchant's deals (of `status`, if given), each with its open commitments, distinct
-    committers and one voucher count per `VOUCHER_STATUSES`, in that order."""
-    open_commitments = and_(Commitment.deal_id == Deal.id, Commitment.status != "released")
+    """The merchant's deals (of `status`, if given), each as `Deal` with its open
+    `commitments`, distinct `committers` and a `vouchers_<status>` count per `VoucherStatus`."""
+    open_commitments = and_(Commitment.deal_id == Deal.id, Commitment.status != CommitmentStatus.RELEASED)
     query = select(
         Deal,
-        select(func.count()).where(open_commitments).correlate(Deal).scalar_subquery(),
+        select(func.count()).where(open_commitments).correlate(Deal).scalar_subquery()
+        .label("commitments"),
         select(func.count(distinct(Commitment.account_id))).where(open_commitments)
-        .correlate(Deal).scalar_subquery(),
-        *(select(func.count()).where(Voucher.deal_id == Deal.id, Voucher.status == name)
-          .correlate(Deal).scalar_subquery() for name in VOUCHER_STATUSES),
+        .correlate(Deal).scalar_subquery().label("committers"),
+        *(select(func.count()).where(Voucher.deal_id == Deal.id, Voucher.status == voucher_status)
+          .correlate(Deal).scalar_subquery().label(f"vouchers_{voucher_status}")
+          for voucher_status in VoucherStatus),
     ).where(Deal.merchant_id == merchant_id)
     return query if status is None else query.where(Deal.status == status)
 
@@ -94,7 +101,7 @@ def _take_units_and_record_commitment() -> Select:
         update(Deal)
         .where(
             Deal.id == deal_id,
-            Deal.status.in_(COMMITTABLE_STATUSES),
+            Deal.status.in_(UNFINISHED_STATUSES),
             Deal.starts_at <= now,
             Deal.ends_at > now,
             or_(Deal.max_commitments.is_(None), new_count <= Deal.max_commitments),
@@ -102,7 +109,8 @@ def _take_units_and_record_commitment() -> Select:
         .values(
             committed_count=new_count,
             tipped_at=case((tips, now), else_=Deal.tipped_at),
-            status=case((tips, "tipped"), (Deal.status == "scheduled", "active"), else_=Deal.status),
+            status=case((tips, DealStatus.TIPPED.value),
+                        (Deal.status == DealStatus.SCHEDULED, DealStatus.ACTIVE.value), else_=Deal.status),
         )
         .returning(*DEAL_COLUMNS)
         .cte("taken")
@@ -122,7 +130,8 @@ def _take_units_and_record_commitment() -> Select:
     commitment = insert(Commitment).from_select(
         ["deal_id", "account_id", "quantity", "status", "confirmed_at"],
         select(deal_id, account_id, quantity,
-               case((tipped_before, "confirmed"), else_="pending"),
+               case((tipped_before, CommitmentStatus.CONFIRMED.value),
+                    else_=CommitmentStatus.PENDING.value),
                case((tipped_before, now), else_=None))
         .where(exists(select(joined.c.open_quantity))),
     ).returning(Commitment.id, Commitment.deal_id, Commitment.account_id, Commitment.quantity,
@@ -140,7 +149,7 @@ def _take_units_and_record_commitment() -> Select:
         (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
     ).select_from(taken.join(commitment, true()))).cte("event")
     confirmed_now = (select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
-                     .where(commitment.c.status == "confirmed").cte("confirmed_now"))
+                     .where(commitment.c.status == CommitmentStatus.CONFIRMED).cte("confirmed_now"))
     vouchers = _vouchers_for(confirmed_now, deal_id,
                              select(taken.c.redeem_until).scalar_subquery()).cte("vouchers")
     return (
@@ -160,8 +169,8 @@ def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_un
     accounts confirmed (one row per commitment)."""
     confirmed = (
         update(Commitment)
-        .where(Commitment.deal_id == deal_id, Commitment.status == "pending")
-        .values(status="confirmed", confirmed_at=now)
+        .where(Commitment.deal_id == deal_id, Commitment.status == CommitmentStatus.PENDING)
+        .values(status=CommitmentStatus.CONFIRMED, confirmed_at=now)
         .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
         .cte("confirmed")
     )
@@ -174,8 +183,8 @@ def release_open_commitments(deal_id: uuid.UUID, now):
     """Release every pending or confirmed commitment of a deal; returns their account ids."""
     return (
         update(Commitment)
-        .where(Commitment.deal_id == deal_id, Commitment.status.in_(("pending", "confirmed")))
-        .values(status="released", released_at=now)
+        .where(Commitment.deal_id == deal_id, Commitment.status.in_(OPEN_COMMITMENT_STATUSES))
+        .values(status=CommitmentStatus.RELEASED, released_at=now)
         .returning(Commitment.account_id)
     )
 
@@ -185,8 +194,8 @@ def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, no
     return (
         update(Commitment)
         .where(Commitment.deal_id == deal_id, Commitment.account_id == account_id,
-               Commitment.status == "pending")
-        .values(status="released", released_at=now)
+               Commitment.status == CommitmentStatus.PENDING)
+        .values(status=CommitmentStatus.RELEASED, released_at=now)
         .returning(Commitment.quantity)
     )
 
@@ -199,8 +208,9 @@ def forget_participants(deal_id: uuid.UUID, account_id: uuid.UUID | None = None)
 
 def void_issued_vouchers(deal_id: uuid.UUID):
     """Void a deal's vouchers that have not been redeemed or expired."""
-    return update(Voucher).where(Voucher.deal_id == deal_id, Voucher.status == "issued").values(
-        status="void")
+    return update(Voucher).where(
+        Voucher.deal_id == deal_id, Voucher.status == VoucherStatus.ISSUED,
+    ).values(status=VoucherStatus.VOID)
 
 
 # ---------------------------------------------------------------------------- sweeps (deals.jobs)
@@ -209,8 +219,8 @@ def activate_started_deals(now):
     """scheduled -> active for the deals whose `starts_at` has come; returns their ids."""
     return (
         update(Deal)
-        .where(Deal.status == "scheduled", Deal.starts_at <= now, Deal.ends_at > now)
-        .values(status="active")
+        .where(Deal.status == DealStatus.SCHEDULED, Deal.starts_at <= now, Deal.ends_at > now)
+        .values(status=DealStatus.ACTIVE)
         .returning(Deal.id)
     )
 
@@ -219,7 +229,7 @@ def mark_open_deals_announced(now):
     """Stamp `announced_at` on every open deal not yet announced; returns their ids."""
     return (
         update(Deal)
-        .where(Deal.announced_at.is_(None), Deal.status.in_(("active", "tipped")), Deal.ends_at > now)
+        .where(Deal.announced_at.is_(None), Deal.status.in_(OPEN_STATUSES), Deal.ends_at > now)
         .values(announced_at=now)
         .returning(Deal.id)
     )
@@ -235,18 +245,19 @@ def close_or_fail_ended_deals(now) -> Select:
     events are left to `release_failed_deals_commitments_and_tell_outcomes` (a later snapshot)."""
     outcomes = (
         update(Deal)
-        .where(Deal.status.in_(("scheduled", "active", "tipped")), Deal.ends_at <= now)
+        .where(Deal.status.in_(UNFINISHED_STATUSES), Deal.ends_at <= now)
         .values(
-            status=case((Deal.status == "tipped", "closed"), else_="failed"),
-            committed_count=case((Deal.status == "tipped", Deal.committed_count), else_=0),
+            status=case((Deal.status == DealStatus.TIPPED, DealStatus.CLOSED.value),
+                        else_=DealStatus.FAILED.value),
+            committed_count=case((Deal.status == DealStatus.TIPPED, Deal.committed_count), else_=0),
             closed_at=now,
         )
         .returning(Deal.status)
         .cte("outcomes")
     )
     return select(
-        _count(outcomes, outcomes.c.status == "closed").label("closed"),
-        _count(outcomes, outcomes.c.status == "failed").label("failed"),
+        _count(outcomes, outcomes.c.status == DealStatus.CLOSED).label("closed"),
+        _count(outcomes, outcomes.c.status == DealStatus.FAILED).label("failed"),
     )
 
 
@@ -269,10 +280,11 @@ def _closed_events(ended):
     # deals at once was hashed, sorted and spilled to disk before grouping.
     audience = select(ended.c.merchant_id).correlate(ended).union(
         select(Commitment.account_id)
-        .where(Commitment.deal_id == ended.c.id, Commitment.status == "confirmed").correlate(ended)
+        .where(Commitment.deal_id == ended.c.id, Commitment.status == CommitmentStatus.CONFIRMED)
+        .correlate(ended)
     ).scalar_subquery()
     rows = _outcome_rows("deal.closed", ended, func.array(audience), "Deal closed",
-                         "Your vouchers are ready: “").where(ended.c.status == "closed")
+                         "Your vouchers are ready: “").where(ended.c.status == DealStatus.CLOSED)
     return enqueue_group_insert("deal.closed", rows).cte("closed_events")
 
 
@@ -288,7 +300,7 @@ def _failed_events(ended, released):
         _outcome_rows("deal.failed", ended, func.array_prepend(ended.c.merchant_id, committers.c.ids),
                       "Deal did not tip", "Not enough people committed; nothing is charged: “")
         .select_from(ended.outerjoin(committers, committers.c.deal_id == ended.c.id))
-        .where(ended.c.status == "failed")
+        .where(ended.c.status == DealStatus.FAILED)
     )
     return enqueue_group_insert("deal.failed", rows).cte("failed_events")
 
@@ -299,16 +311,17 @@ def release_failed_deals_commitments_and_tell_outcomes(now) -> Select:
     `released_commitments` and `events`."""
     ended = (
         select(Deal.id, Deal.status, Deal.merchant_id, Deal.title, Deal.committed_count)
-        .where(Deal.closed_at == now, Deal.status.in_(("closed", "failed")))
+        .where(Deal.closed_at == now, Deal.status.in_(OUTCOME_STATUSES))
         .cte("ended")
     )
     # An array of the failed ids rather than a join, so each deal's commitments are found
     # through the (deal_id) index whatever the planner guesses the CTE's size to be.
-    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == "failed").scalar_subquery()))
+    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == DealStatus.FAILED)
+                                .scalar_subquery()))
     released = (
         update(Commitment)
-        .where(Commitment.deal_id == failed_ids, Commitment.status == "pending")
-        .values(status="released", released_at=now)
+        .where(Commitment.deal_id == failed_ids, Commitment.status == CommitmentStatus.PENDING)
+        .values(status=CommitmentStatus.RELEASED, released_at=now)
         .returning(Commitment.deal_id, Commitment.account_id)
         .cte("released")
     )
@@ -333,12 +346,13 @@ def ending_soon_reminders(now, lead) -> Select:
                                 "units_needed", units_needed, "ends_at", Deal.ends_at).label("payload"),
         (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
     ).join(Deal, Deal.id == Commitment.deal_id).where(
-        Deal.status == "active", Deal.ends_at > now, Deal.ends_at <= now + lead,
-        Commitment.status == "pending",
+        Deal.status == DealStatus.ACTIVE, Deal.ends_at > now, Deal.ends_at <= now + lead,
+        Commitment.status == CommitmentStatus.PENDING,
     ).distinct()
 
 
 def expire_issued_vouchers(now):
     """issued -> expired once `redeem_until` has passed."""
-    return update(Voucher).where(Voucher.status == "issued", Voucher.redeem_until < now).values(
-        status="expired")
+    return update(Voucher).where(
+        Voucher.status == VoucherStatus.ISSUED, Voucher.redeem_until < now,
+    ).values(status=VoucherStatus.EXPIRED)

@@ -38,7 +38,9 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.db import any_of, in_unit_of_work
-from notifications.models import Delivery, Device, Notification, OutboxEvent, Webhook
+from notifications.models import (
+    Delivery, DeliveryChannel, DeliveryStatus, Device, Notification, OutboxEvent, OutboxStatus, Webhook,
+)
 from notifications.ssrf import DEFAULT_DNS_TIMEOUT_SECONDS
 from notifications.transports import (
     DEFAULT_READ_LIMIT, Outcome, send_push, send_webhook, webhook_session,
@@ -69,7 +71,7 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
     """Claim a batch of pending events: inbox rows plus one delivery per device and webhook."""
     claimed = (
         select(OutboxEvent.id)
-        .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+        .where(OutboxEvent.status == OutboxStatus.PENDING, OutboxEvent.next_attempt_at <= now)
         # The order of ix_outbox_events_pending, so LIMIT stops after one batch: ordered by id,
         # every claim read and sorted all pending events (100k after a close-deals sweep).
         .order_by(OutboxEvent.next_attempt_at)
@@ -80,7 +82,7 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
     event_ids = session.execute(
         update(OutboxEvent)
         .where(OutboxEvent.id.in_(claimed))
-        .values(status="dispatched", delivered_at=now, attempts=OutboxEvent.attempts + 1)
+        .values(status=OutboxStatus.DISPATCHED, delivered_at=now, attempts=OutboxEvent.attempts + 1)
         .returning(OutboxEvent.id)
     ).scalars().all()
     if not event_ids:
@@ -100,14 +102,19 @@ def fan_out(*, session: Session, now: datetime, settings: DispatchSettings) -> d
     session.execute(insert(Notification).from_select(
         ["event_id", "account_id", "kind", "title", "body", "data", "created_at"], select(audience)))
     due = literal(now, DateTime(timezone=True))
-    device_targets = select(audience.c.id, literal("push"), Device.id, due, due).join(
+    channel = Delivery.channel.type
+    device_targets = select(
+        audience.c.id, literal(DeliveryChannel.PUSH, channel), Device.id, due, due,
+    ).join(
         Device, Device.account_id == audience.c.account_id)
     push = push_skipped = 0
     if settings.push_gateway_url:
         push = _add_deliveries(session, device_targets)
     else:
         push_skipped = session.scalar(select(func.count()).select_from(device_targets.subquery()))
-    webhook_targets = select(audience.c.id, literal("webhook"), Webhook.id, due, due).join(
+    webhook_targets = select(
+        audience.c.id, literal(DeliveryChannel.WEBHOOK, channel), Webhook.id, due, due,
+    ).join(
         Webhook, and_(Webhook.account_id == audience.c.account_id, Webhook.deleted_at.is_(None),
                       or_(func.cardinality(Webhook.events) == 0,
                           audience.c.kind.cast(String) == func.any(Webhook.events))),
@@ -152,7 +159,7 @@ def lease_due(*, session: Session, now: datetime,
     """Take a batch of due deliveries for this dispatcher (others skip them until the lease ends)."""
     due = (
         select(Delivery.id)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at)  # ix_deliveries_due's order: no sort of every due row
         .limit(settings.batch_size)
         .with_for_update(skip_locked=True)
@@ -173,8 +180,8 @@ def lease_due(*, session: Session, now: datetime,
                OutboxEvent.created_at, Device.token, Webhook.url, Webhook.secret,
                Webhook.account_id)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-        .outerjoin(Device, and_(Delivery.channel == "push", Device.id == Delivery.target_id))
-        .outerjoin(Webhook, and_(Delivery.channel == "webhook", Webhook.id == Delivery.target_id,
+        .outerjoin(Device, and_(Delivery.channel == DeliveryChannel.PUSH, Device.id == Delivery.target_id))
+        .outerjoin(Webhook, and_(Delivery.channel == DeliveryChannel.WEBHOOK, Webhook.id == Delivery.target_id,
                                  Webhook.deleted_at.is_(None)))
         .where(any_of(Delivery.id, leased))
     ).all()
@@ -193,7 +200,7 @@ async def attempt(job: LeasedDelivery, http: Sessions, settings: DispatchSetting
                   now: datetime) -> Outcome:
     """Send one delivery, signed (webhooks) for `now`."""
     timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
-    if job.channel == "push":
+    if job.channel == DeliveryChannel.PUSH:
         if job.token is None:
             return Outcome(False, "device removed", permanent=True)
         return await send_push(http.push, settings.push_gateway_url, job.token, job.title,
@@ -226,7 +233,7 @@ _KEYS = ("id", "lease_token")
 # recorded it, this outcome is stale (and `delivered` is never overwritten).
 _RECORD = update(Delivery).where(
     Delivery.id == _outcomes.c.id, Delivery.lease_token == _outcomes.c.lease_token,
-    Delivery.status == "pending",
+    Delivery.status == DeliveryStatus.PENDING,
 ).values({column: _outcomes.c[column] for column in _OUTCOME_COLUMNS if column not in _KEYS}
          ).returning(Delivery.status)
 
@@ -240,12 +247,12 @@ def record(*, session: Session, results: list[tuple[LeasedDelivery, Outcome]], n
     for job, outcome in results:
         attempts = job.attempts + 1
         row = {"id": job.delivery_id, "lease_token": job.lease_token, "attempts": attempts,
-               "status": "pending", "next_attempt_at": now + settings.lease,
+               "status": DeliveryStatus.PENDING, "next_attempt_at": now + settings.lease,
                "delivered_at": None, "last_error": outcome.error}
         if outcome.ok:
-            row.update(status="delivered", delivered_at=now)
+            row.update(status=DeliveryStatus.DELIVERED, delivered_at=now)
         elif outcome.permanent or now - job.created_at >= settings.retry_horizon:
-            row.update(status="dead")
+            row.update(status=DeliveryStatus.DEAD)
         else:
             row.update(next_attempt_at=now + retry_delay(attempts, settings))
         rows.append(row)
@@ -253,7 +260,7 @@ def record(*, session: Session, results: list[tuple[LeasedDelivery, Outcome]], n
         stored = session.execute(_RECORD, {f"outcome_{column}": [row[column] for row in rows]
                                            for column in _OUTCOME_COLUMNS}).scalars()
         for status in stored:
-            counts["retried" if status == "pending" else status] += 1
+            counts["retried" if status == DeliveryStatus.PENDING else status] += 1
     unregistered = [job.target_id for job, outcome in results if outcome.unregistered]
     if unregistered:
         session.execute(delete(Device).where(any_of(Device.id, unregistered)))

@@ -1,4 +1,5 @@
 """Outbox events (written in the transaction that caused them) and in-app inbox notifications."""
+import enum
 import uuid
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base
+from core.db import Base, one_of
 from geo.points import GeographyPoint, to_lat_lon
 
 EVENT_KINDS = (
@@ -17,14 +18,44 @@ EVENT_KINDS = (
     "deal.nearby", "voucher.expiring", "reward.earned", "mayor.lost", "commitment.created",
     "voucher.redeemed", "checkin.created",
 )
-DEVICE_PLATFORMS = ("ios", "android", "web")
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
+
+
+class OutboxStatus(enum.StrEnum):
+    """An outbox event is pending until the dispatcher has fanned it out."""
+
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """A delivery is pending (and retried) until delivered, or dead when out of attempts."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class DeliveryChannel(enum.StrEnum):
+    """How a delivery reaches its target: a device's push service or a merchant's webhook."""
+
+    PUSH = "push"
+    WEBHOOK = "webhook"
+
+
+class DevicePlatform(enum.StrEnum):
+    """The push platform a device registered for."""
+
+    IOS = "ios"
+    ANDROID = "android"
+    WEB = "web"
 
 
 class DeliveryState:
     """Columns of something that is delivered with retries: status, attempts, when next, why not."""
 
-    status: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    # Outbox events and deliveries both start pending (OutboxStatus, DeliveryStatus).
+    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{DeliveryStatus.PENDING}'"))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -41,8 +72,10 @@ class OutboxEvent(DeliveryState, Base):
 
     __tablename__ = "outbox_events"
     __table_args__ = (
-        Index("ix_outbox_events_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_outbox_events_pending", "next_attempt_at",
+              postgresql_where=text(f"status = '{OutboxStatus.PENDING}'")),
         CheckConstraint("(recipient_id IS NULL) <> (recipient_ids IS NULL)", name="one_audience"),
+        CheckConstraint(one_of("status", OutboxStatus), name="status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -80,7 +113,7 @@ class Device(Base):
     """A phone or browser registered for push; a token belongs to one account at a time."""
 
     __tablename__ = "devices"
-    __table_args__ = (CheckConstraint("platform IN ('ios','android','web')", name="platform"),)
+    __table_args__ = (CheckConstraint(one_of("platform", DevicePlatform), name="platform"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -108,10 +141,11 @@ class Delivery(DeliveryState, Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        CheckConstraint("channel IN ('push','webhook')", name="channel"),
-        CheckConstraint("status IN ('pending','delivered','dead')", name="status"),
+        CheckConstraint(one_of("channel", DeliveryChannel), name="channel"),
+        CheckConstraint(one_of("status", DeliveryStatus), name="status"),
         UniqueConstraint("event_id", "channel", "target_id", name="uq_deliveries_event_target"),
-        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_deliveries_due", "next_attempt_at",
+              postgresql_where=text(f"status = '{DeliveryStatus.PENDING}'")),
         Index("ix_deliveries_target_created", "target_id", "created_at"),
     )
 

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 from notifications.models import (
-    DEVICE_PLATFORMS, EVENT_KINDS, MAX_ALERT_RADIUS_M, MIN_ALERT_RADIUS_M,
+    EVENT_KINDS, MAX_ALERT_RADIUS_M, MIN_ALERT_RADIUS_M, DeliveryStatus, DevicePlatform,
 )
 
 MAX_DEVICE_TOKEN_LENGTH = 1024
@@ -24,7 +24,7 @@ NotificationListSchema = list_schema(NotificationReadSchema, "NotificationList")
 
 
 class DeviceCreateSchema(Schema):
-    platform = fields.String(required=True, validate=validate.OneOf(DEVICE_PLATFORMS))
+    platform = fields.String(required=True, validate=validate.OneOf(list(DevicePlatform)))
     # FCM tokens run to ~250 characters, APNs tokens are 64 hex digits; printable ASCII of at
     # most 1024 bytes stays well inside the 2704-byte row limit of the unique btree index.
     token = fields.String(required=True, validate=[
@@ -35,7 +35,7 @@ class DeviceCreateSchema(Schema):
 
 class DeviceReadSchema(ReadSchema):
     id = fields.UUID(required=True)
-    platform = fields.String(required=True)
+    platform = fields.String(required=True, validate=validate.OneOf(list(DevicePlatform)))
     token = fields.String(required=True)
     created_at = UtcDateTime(required=True)
 
@@ -64,7 +64,7 @@ class DeliveryReadSchema(ReadSchema):
     id = fields.Integer(required=True)
     event_id = fields.Integer(required=True)
     kind = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(list(DeliveryStatus)))
     attempts = fields.Integer(required=True)
     last_error = fields.String(allow_none=True, required=True)
     next_attempt_at = UtcDateTime(required=True)

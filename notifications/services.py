@@ -18,8 +18,8 @@ from core.errors import NotFound, ValidationFailed
 from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.models import (
-    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, Device, Notification, OutboxEvent,
-    Webhook,
+    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, DeliveryChannel, Device, Notification,
+    OutboxEvent, Webhook,
 )
 from notifications.ssrf import url_refusal
 
@@ -228,7 +228,7 @@ def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: u
     query = (
         select(Delivery, OutboxEvent.kind)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-        .where(Delivery.channel == "webhook", Delivery.target_id == webhook_id)
+        .where(Delivery.channel == DeliveryChannel.WEBHOOK, Delivery.target_id == webhook_id)
         .limit(limit)
     )
     deliveries = []

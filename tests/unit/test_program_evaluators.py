@@ -1,7 +1,7 @@
 """Every reward-program kind the API and the database accept has exactly one evaluator."""
 import re
 
-from checkins.models import PROGRAM_KINDS, RewardProgram
+from checkins.models import ProgramKind, RewardProgram
 from checkins.rewards import REQUIRED_SETTINGS
 from checkins.schemas import ProgramCreateSchema
 from checkins.services import PROGRAM_EVALUATORS
@@ -15,7 +15,7 @@ def kinds_the_database_accepts() -> set[str]:
 
 def test_every_kind_the_api_accepts_has_an_evaluator_and_no_evaluator_lacks_a_kind():
     accepted = set(ProgramCreateSchema().fields["kind"].validate.choices)
-    assert set(PROGRAM_EVALUATORS) == accepted == set(PROGRAM_KINDS)
+    assert set(PROGRAM_EVALUATORS) == accepted == set(ProgramKind)
 
 
 def test_every_kind_the_database_accepts_has_an_evaluator():

@@ -2,7 +2,7 @@
 import pytest
 
 from checkins import rewards as rules
-from checkins.models import PROGRAM_KINDS
+from checkins.models import ProgramKind
 from checkins.rewards import Progress
 
 
@@ -10,7 +10,7 @@ from checkins.rewards import Progress
 
 
 def test_every_program_kind_declares_the_settings_it_needs():
-    assert set(rules.REQUIRED_SETTINGS) == set(PROGRAM_KINDS)
+    assert set(rules.REQUIRED_SETTINGS) == set(ProgramKind)
 
 
 @pytest.mark.parametrize("kind, missing", [

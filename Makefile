@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SHELL := /bin/bash
 DB := bash scripts/db.sh
 
-.PHONY: venv lock db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
+.PHONY: venv lock lint format db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,15 @@ lock: $(VENV)/.installed
 	$(VENV)/bin/pip-compile --generate-hashes --extra dev --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
+# ruff: lint and the formatting check (`make format` rewrites the files).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 db:
 	$(DB) deps && $(DB) start
 
@@ -37,7 +46,7 @@ migrate: venv db
 run: venv db migrate
 	bash scripts/serve.sh
 
-test: venv db
+test: venv lint db
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then url="$$TEST_DATABASE_URL"; \
 	elif [ -n "$${DATABASE_URL:-}" ]; then url="$$DATABASE_URL"; \
 	else url="$$($(DB) url schwarm_test)"; fi; \

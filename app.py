@@ -1,4 +1,5 @@
 """Schwarm: the Flask application factory."""
+
 import logging
 
 from flask import Flask
@@ -43,6 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     check_endpoints(app, api.spec.to_dict()["paths"])
-    app.extensions["jobs"] = {name: job for registry in JOB_REGISTRIES for name, job in registry.items()}
+    app.extensions["jobs"] = {
+        name: job for registry in JOB_REGISTRIES for name, job in registry.items()
+    }
     app.cli.add_command(jobs_cli)
     return app

@@ -1,4 +1,5 @@
 """Every model, imported so that `Base.metadata` is complete (Alembic, tests)."""
+
 import accounts.models  # noqa: F401
 import checkins.models  # noqa: F401
 import core.idempotency  # noqa: F401

@@ -1,4 +1,5 @@
 """Authentication of a request: resolves the bearer token and enforces the role."""
+
 from flask import g, request
 from sqlalchemy.orm import Session
 

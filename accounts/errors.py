@@ -1,4 +1,5 @@
 """Errors of the accounts domain."""
+
 from core.errors import Conflict, DomainError
 
 
@@ -10,5 +11,7 @@ class PasswordHashingBusy(DomainError):
     status, code, title = 503, "password-hashing-busy", "Too many password checks at once"
 
     def __init__(self, retry_after_seconds: int):
-        super().__init__("The server is checking too many passwords at once; retry shortly.",
-                         headers={"Retry-After": str(retry_after_seconds)})
+        super().__init__(
+            "The server is checking too many passwords at once; retry shortly.",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )

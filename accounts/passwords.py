@@ -1,4 +1,5 @@
 """Password hashing with Argon2id (a slow, memory-hard KDF), a bounded number at a time."""
+
 import threading
 from contextlib import contextmanager
 
@@ -82,9 +83,12 @@ def app_password_hashing() -> PasswordHashing:
     extensions = current_app.extensions
     if "password_hashing" not in extensions:
         config = current_app.config
-        extensions.setdefault("password_hashing", PasswordHashing(
-            fast=config["PASSWORD_HASH_FAST"],
-            concurrency=config["PASSWORD_HASH_CONCURRENCY"],
-            wait_seconds=config["PASSWORD_HASH_WAIT_MS"] / 1000,
-        ))
+        extensions.setdefault(
+            "password_hashing",
+            PasswordHashing(
+                fast=config["PASSWORD_HASH_FAST"],
+                concurrency=config["PASSWORD_HASH_CONCURRENCY"],
+                wait_seconds=config["PASSWORD_HASH_WAIT_MS"] / 1000,
+            ),
+        )
     return extensions["password_hashing"]

@@ -1,4 +1,5 @@
 """HTTP routes for accounts and tokens."""
+
 from datetime import timedelta
 
 from flask import current_app, g
@@ -20,6 +21,7 @@ from core.keys import hashed_client
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and tokens")
 
+
 @blp.route("/accounts")
 class Accounts(MethodView):
     @endpoint(public=True, idempotent=True)
@@ -30,6 +32,7 @@ class Accounts(MethodView):
     def post(self, data):
         """Register a customer or merchant account."""
         return services.register(session=get_session(), hashing=app_password_hashing(), **data)
+
 
 @blp.route("/tokens")
 class Tokens(MethodView):
@@ -54,6 +57,7 @@ class Tokens(MethodView):
         )
         return {"token": raw, "expires_at": token.expires_at, "account": account}
 
+
 @blp.route("/tokens/current")
 class CurrentToken(MethodView):
     @endpoint()
@@ -62,6 +66,7 @@ class CurrentToken(MethodView):
         """Log out: the token used for this request stops working."""
         services.revoke_token(session=get_session(), token_id=g.token.id, now=utcnow())
 
+
 @blp.route("/me")
 class Me(MethodView):
     @endpoint(read_only=True)
@@ -69,4 +74,3 @@ class Me(MethodView):
     def get(self):
         """The authenticated account."""
         return current_account()
-

@@ -1,4 +1,5 @@
 """Request and response schemas for accounts and tokens."""
+
 from marshmallow import Schema, fields, validate
 
 from accounts.models import ROLES

@@ -1,4 +1,5 @@
 """Account verbs: register, log in (issue a token), authenticate, revoke."""
+
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -28,7 +29,12 @@ def hash_token(token: str) -> str:
 
 
 def register(
-    *, session: Session, email: str, password: str, display_name: str, role: str,
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    display_name: str,
+    role: str,
     hashing: PasswordHashing,
 ) -> Account:
     """Create an account; 409 `email-taken` if the email is in use."""
@@ -87,10 +93,18 @@ def _admit_login_attempt(
     """
     email_key = "login:" + keyed_digest("login-email", email)[:40]
     checks = (
-        (f"{email_key}:{client[:40]}", limits.per_client, limits.per_client_window,
-         "Too many failed logins for this email from this address; try again later."),
-        (email_key, limits.per_email, limits.per_email_window,
-         "Too many failed logins for this email; try again shortly."),
+        (
+            f"{email_key}:{client[:40]}",
+            limits.per_client,
+            limits.per_client_window,
+            "Too many failed logins for this email from this address; try again later.",
+        ),
+        (
+            email_key,
+            limits.per_email,
+            limits.per_email_window,
+            "Too many failed logins for this email; try again shortly.",
+        ),
     )
     counted = []
     with unit_of_work(session):
@@ -108,8 +122,15 @@ def _forgive(session: Session, counted: list[tuple[str, datetime]]) -> None:
 
 
 def issue_token(
-    *, session: Session, email: str, password: str, client: str, now: datetime, ttl: timedelta,
-    limits: LoginLimits, hashing: PasswordHashing,
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    client: str,
+    now: datetime,
+    ttl: timedelta,
+    limits: LoginLimits,
+    hashing: PasswordHashing,
 ) -> tuple[str, Token, Account]:
     """Check credentials and create a bearer token; 429 past the `limits` on failed logins.
 
@@ -151,7 +172,9 @@ TOKEN_LOOKUP = (
 )
 
 
-def authenticate(*, session: Session, authorization: str | None, now: datetime) -> tuple[Account, Token]:
+def authenticate(
+    *, session: Session, authorization: str | None, now: datetime
+) -> tuple[Account, Token]:
     """Resolve an `Authorization: Bearer` header to its account; 401 if missing, bad, expired or revoked."""
     scheme, _, raw = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():

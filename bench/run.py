@@ -4,6 +4,7 @@ Needs a seeded database (`make seed`). Prints one table (figure, value, ceiling,
 writes it with the machine facts to BENCHMARKS.md. Load comes from wrk (Lua scripts in
 bench/lua/) and pgbench (raw SQL ceilings), both on loopback.
 """
+
 import contextlib
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -30,8 +31,10 @@ LUA_DIR = Path(__file__).resolve().parent / "lua"
 
 # --------------------------------------------------------------------------- load tools
 
+
 def parse_wrk(output: str) -> dict:
     """Requests/s and latency percentiles (ms) from `wrk --latency` output."""
+
     def ms(value: str) -> float:
         number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -49,7 +52,11 @@ def parse_wrk(output: str) -> dict:
 
 def http_figures(result: dict, unit: str) -> str:
     """One HTTP benchmark's table cell: rate, latency, worker CPU per request, failures."""
-    parts = [f"{result['rps']:.0f} {unit}/s", f"p50 {result['p50']:.1f} ms", f"p99 {result['p99']:.1f} ms"]
+    parts = [
+        f"{result['rps']:.0f} {unit}/s",
+        f"p50 {result['p50']:.1f} ms",
+        f"p99 {result['p99']:.1f} ms",
+    ]
     if "cpu_ms" in result:
         parts.append(f"{result['cpu_ms']:.2f} ms worker CPU/req")
     if result.get("pg_cpu_ms"):
@@ -61,14 +68,28 @@ def http_figures(result: dict, unit: str) -> str:
     return ", ".join(parts)
 
 
-def wrk(url: str, script: str, env: dict, connections: int, duration: int, threads: int = 2) -> dict:
+def wrk(
+    url: str, script: str, env: dict, connections: int, duration: int, threads: int = 2
+) -> dict:
     """Run wrk with one of our Lua scripts; returns parse_wrk's figures."""
     output = subprocess.run(
         # A 10 s timeout keeps slow requests in the percentiles (wrk drops those over its 2 s default).
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
-         "-s", str(LUA_DIR / script), url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA_DIR / script),
+            url,
+        ],
         env={**os.environ, "BENCH_LUA_DIR": str(LUA_DIR), **env},
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return parse_wrk(output)
 
@@ -81,10 +102,29 @@ def pgbench(database_url: str, sql: str, clients: int, duration: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(sql)
     output = subprocess.run(
-        ["pgbench", "-n", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-         "-U", url.username or "postgres", "-c", str(clients), "-j", "2", "-T", str(duration),
-         "-r", "-f", script.name, url.database],
-        capture_output=True, text=True, check=True,
+        [
+            "pgbench",
+            "-n",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(duration),
+            "-r",
+            "-f",
+            script.name,
+            url.database,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script.name)
     tps = float(re.search(r"tps = ([\d.]+)", output).group(1))
@@ -97,11 +137,25 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
     """A production-like API server; yields (base_url, process)."""
     env = {**os.environ, "DATABASE_URL": database_url, "DB_POOL_SIZE": str(threads + 2)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers),
-         "--threads", str(threads), "--log-level", "warning", "--no-control-socket",
-         "app:create_app()"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "--no-control-socket",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -153,9 +207,11 @@ def measured(server, load, duration: int) -> dict:
     workers, postgres = worker_cpu_seconds(server.pid), postgres_cpu_seconds()
     result = load()
     requests_done = max(result["rps"] * duration, 1)
-    return {**result,
-            "cpu_ms": _used_since(workers, worker_cpu_seconds(server.pid)) * 1000 / requests_done,
-            "pg_cpu_ms": _used_since(postgres, postgres_cpu_seconds()) * 1000 / requests_done}
+    return {
+        **result,
+        "cpu_ms": _used_since(workers, worker_cpu_seconds(server.pid)) * 1000 / requests_done,
+        "pg_cpu_ms": _used_since(postgres, postgres_cpu_seconds()) * 1000 / requests_done,
+    }
 
 
 def http_load(server, base: str, script: str, env: dict, connections: int, duration: int) -> dict:
@@ -166,6 +222,7 @@ def http_load(server, base: str, script: str, env: dict, connections: int, durat
 def cpu_speed_ms() -> float:
     """Milliseconds of a fixed pure-Python loop (best of three): this VM's single-core speed
     drifts with its neighbours, and every figure with it."""
+
     def once() -> float:
         started = time.perf_counter()
         sum(i * i for i in range(1_000_000))
@@ -194,25 +251,33 @@ LISTING_SQL = """CAST(d.id AS VARCHAR), CAST(d.venue_id AS VARCHAR), CAST(d.merc
   d.ends_at, d.redeem_until, d.created_at,
   ST_Y(geometry(d.location)), ST_X(geometry(d.location))"""
 
-NEARBY_SQL = r"""
+NEARBY_SQL = (
+    r"""
 \set lat 52.52 + (random(0, 24000) - 12000) / 100000.0
 \set lon 13.405 + (random(0, 38000) - 19000) / 100000.0
-SELECT """ + LISTING_SQL + r""",
+SELECT """
+    + LISTING_SQL
+    + r""",
   ST_Distance(d.location, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, true),
   d.location <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, CAST(d.id AS VARCHAR)
 FROM deals d
 WHERE d.status IN ('active', 'tipped') AND d.ends_at > now()
 ORDER BY d.location <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT 36;
 """
+)
 
-BBOX_SQL = r"""
+BBOX_SQL = (
+    r"""
 \set lat 52.52 + (random(0, 24000) - 12000) / 100000.0
 \set lon 13.405 + (random(0, 38000) - 19000) / 100000.0
-SELECT """ + LISTING_SQL + r""" FROM deals d
+SELECT """
+    + LISTING_SQL
+    + r""" FROM deals d
 WHERE d.status IN ('active', 'tipped') AND d.ends_at > now()
   AND ST_Intersects(geometry(d.location), ST_MakeEnvelope(:lon - 0.016, :lat - 0.01, :lon + 0.016, :lat + 0.01, 4326))
 ORDER BY d.id LIMIT 21;
 """
+)
 
 COMMIT_SQL = r"""
 UPDATE deals SET committed_count = committed_count + 1
@@ -225,20 +290,26 @@ RETURNING committed_count;
 def create_hot_deal(engine, cap: int) -> str:
     """One open deal with a large cap and per-user limit, for the commit benchmark."""
     with engine.begin() as connection:
-        return str(connection.execute(text("""
+        return str(
+            connection.execute(
+                text("""
             INSERT INTO deals (venue_id, merchant_id, title, price_cents, currency, location,
                                min_commitments, max_commitments, per_user_limit, committed_count,
                                status, starts_at, ends_at, redeem_until)
             SELECT id, merchant_id, 'Hot deal', 990, 'EUR', location, 100, :cap, :cap, 0, 'active',
                    now() - interval '1 hour', now() + interval '2 days', now() + interval '90 days'
             FROM venues ORDER BY id LIMIT 1 RETURNING id
-        """), {"cap": cap}).scalar_one())
+        """),
+                {"cap": cap},
+            ).scalar_one()
+        )
 
 
 def hot_deal_consistency(engine, deal_id: str) -> dict:
     """committed_count vs the open commitment rows, and the cap."""
     with engine.connect() as connection:
-        row = connection.execute(text("""
+        row = connection.execute(
+            text("""
             SELECT d.committed_count, d.max_commitments,
                    (SELECT coalesce(sum(quantity), 0) FROM commitments c
                     WHERE c.deal_id = d.id AND c.status <> 'released') AS rows_sum,
@@ -246,7 +317,9 @@ def hot_deal_consistency(engine, deal_id: str) -> dict:
                    (SELECT coalesce(sum(quantity), 0) FROM commitments c
                     WHERE c.deal_id = d.id AND c.status = 'confirmed') AS confirmed
             FROM deals d WHERE d.id = :id
-        """), {"id": deal_id}).one()
+        """),
+            {"id": deal_id},
+        ).one()
     return dict(row._mapping)
 
 
@@ -257,11 +330,14 @@ def venue_sample(engine, path: Path, count: int) -> None:
     the "too-fast" rule nor piled-up reward programs skew a run that follows another.
     """
     with engine.connect() as connection:
-        rows = connection.execute(text("""
+        rows = connection.execute(
+            text("""
             SELECT id, ST_Y(location::geometry), ST_X(location::geometry) FROM venues
             WHERE ST_DWithin(location, ST_SetSRID(ST_MakePoint(13.405, 52.52), 4326)::geography, 20000)
             ORDER BY md5(id::text) LIMIT :n
-        """), {"n": count}).all()
+        """),
+            {"n": count},
+        ).all()
     path.write_text("".join(f"{r[0]},{r[1]:.6f},{r[2]:.6f}\n" for r in rows))
 
 
@@ -270,16 +346,21 @@ def add_reward_programs(engine, venues_file: Path) -> None:
     ids = [line.split(",")[0] for line in venues_file.read_text().splitlines()]
     with engine.begin() as connection:
         for kind, threshold in (("every_nth", 5), ("first_visit", None), ("mayor", None)):
-            connection.execute(text("""
+            connection.execute(
+                text("""
                 INSERT INTO reward_programs (venue_id, kind, title, threshold, starts_at)
                 SELECT v, :kind, :kind, :threshold, now() - interval '1 day'
                 FROM unnest(CAST(:ids AS uuid[])) v
                 WHERE NOT EXISTS (SELECT 1 FROM reward_programs p
                                   WHERE p.venue_id = v AND p.kind = :kind AND p.title = :kind)
-            """), {"ids": ids, "kind": kind, "threshold": threshold})
+            """),
+                {"ids": ids, "kind": kind, "threshold": threshold},
+            )
 
 
-def checkin_load(engine, server, base: str, venues_file: Path, connections: int, duration: int) -> dict:
+def checkin_load(
+    engine, server, base: str, venues_file: Path, connections: int, duration: int
+) -> dict:
     """wrk's figures for the check-in load, with how many check-ins the rules counted.
 
     A 201 is not yet a check-in that counts: the response of a refused one (too far, too fast,
@@ -287,14 +368,30 @@ def checkin_load(engine, server, base: str, venues_file: Path, connections: int,
     """
     with engine.connect() as connection:
         started = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
-    result = measured(server, lambda: wrk(
-        base, "checkin.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_", "BENCH_ACCOUNTS": "20000",
-                              "BENCH_WRK_THREADS": "2", "BENCH_VENUES_FILE": str(venues_file)},
-        connections, duration, threads=2), duration)
+    result = measured(
+        server,
+        lambda: wrk(
+            base,
+            "checkin.lua",
+            {
+                "BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                "BENCH_ACCOUNTS": "20000",
+                "BENCH_WRK_THREADS": "2",
+                "BENCH_VENUES_FILE": str(venues_file),
+            },
+            connections,
+            duration,
+            threads=2,
+        ),
+        duration,
+    )
     with engine.connect() as connection:
-        counted = connection.execute(text(
-            "SELECT count(*) FILTER (WHERE counted), count(*) FROM checkins WHERE created_at >= :t"
-        ), {"t": started}).one()
+        counted = connection.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE counted), count(*) FROM checkins WHERE created_at >= :t"
+            ),
+            {"t": started},
+        ).one()
     return {**result, "counted_per_s": counted[0] / duration, "refused": counted[1] - counted[0]}
 
 
@@ -317,7 +414,7 @@ def timed_job(engine, job, **config) -> dict:
     with app.app_context():
         session = app.extensions["db_sessionmaker"]()
         started = time.monotonic()
-        result = in_unit_of_work(session, job, now=datetime.now(timezone.utc))
+        result = in_unit_of_work(session, job, now=datetime.now(UTC))
         elapsed = time.monotonic() - started
         session.close()
     return {"seconds": elapsed, **result}
@@ -328,26 +425,38 @@ def sweep(engine, deals: int, commitments_per_deal: int) -> dict:
     from deals.jobs import close_deals
 
     with engine.begin() as connection:
-        connection.execute(text("""
+        connection.execute(
+            text("""
             CREATE TEMP TABLE sweep_deals AS SELECT id FROM deals
             WHERE status = 'active' AND title <> 'Hot deal' ORDER BY id LIMIT :n
-        """), {"n": deals})
-        connection.execute(text("""
+        """),
+            {"n": deals},
+        )
+        connection.execute(
+            text("""
             INSERT INTO commitments (deal_id, account_id, quantity, status, created_at)
             SELECT s.id, a.id, 1, 'pending', now() - interval '2 hours'
             FROM sweep_deals s
             CROSS JOIN LATERAL (SELECT id FROM accounts WHERE role = 'customer'
                                 ORDER BY id OFFSET (abs(hashtext(s.id::text)) % 1000) LIMIT :k) a
-        """), {"k": commitments_per_deal})
-        connection.execute(text("""
+        """),
+            {"k": commitments_per_deal},
+        )
+        connection.execute(
+            text("""
             UPDATE deals SET committed_count = :k, starts_at = now() - interval '3 days',
                    ends_at = now() - interval '1 minute'
             WHERE id IN (SELECT id FROM sweep_deals)
-        """), {"k": commitments_per_deal})
-        half = connection.execute(text("""
+        """),
+            {"k": commitments_per_deal},
+        )
+        half = connection.execute(
+            text("""
             UPDATE deals SET status = 'tipped', tipped_at = now() - interval '1 hour', min_commitments = 1
             WHERE id IN (SELECT id FROM sweep_deals ORDER BY id LIMIT :h) RETURNING id
-        """), {"h": deals // 2}).rowcount
+        """),
+            {"h": deals // 2},
+        ).rowcount
     settle(engine, "deals", "commitments")
     return {"tipped": half, **timed_job(engine, close_deals)}
 
@@ -396,8 +505,11 @@ def bare_client_rate(url: str, posts: int, in_flight: int) -> float:
             nonlocal remaining
             while remaining > 0:
                 remaining -= 1
-                async with http.post(url, data=b'{"type": "bench", "data": {}}',
-                                     headers={"Content-Type": "application/json"}) as response:
+                async with http.post(
+                    url,
+                    data=b'{"type": "bench", "data": {}}',
+                    headers={"Content-Type": "application/json"},
+                ) as response:
                     await response.read()
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -419,21 +531,30 @@ def dispatch(engine, events: int) -> dict:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port.value}/hook"
     with engine.begin() as connection:
-        merchant = connection.execute(text(
-            "SELECT id FROM accounts WHERE email = 'bench-merchant-1@example.com'")).scalar_one()
-        connection.execute(text("UPDATE outbox_events SET status = 'dispatched' WHERE status = 'pending'"))
+        merchant = connection.execute(
+            text("SELECT id FROM accounts WHERE email = 'bench-merchant-1@example.com'")
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE outbox_events SET status = 'dispatched' WHERE status = 'pending'")
+        )
         connection.execute(text("UPDATE deliveries SET status = 'dead' WHERE status = 'pending'"))
         connection.execute(text("UPDATE webhooks SET deleted_at = now() WHERE deleted_at IS NULL"))
-        connection.execute(text("""
+        connection.execute(
+            text("""
             INSERT INTO webhooks (account_id, url, events, secret)
             VALUES (:m, :url, '{}', 'whsec_' || encode(sha256(gen_random_uuid()::text::bytea), 'base64'))
-        """), {"m": merchant, "url": url})
-        connection.execute(text("""
+        """),
+            {"m": merchant, "url": url},
+        )
+        connection.execute(
+            text("""
             INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key)
             SELECT 'checkin.created', :m, 'Bench', 'Bench event', jsonb_build_object('n', g),
                    'bench:' || g || ':' || gen_random_uuid()
             FROM generate_series(1, :n) g
-        """), {"m": merchant, "n": events})
+        """),
+            {"m": merchant, "n": events},
+        )
     # The rows the setup just retired are dead entries in the pending indexes; without the
     # VACUUM every claim of the timed run walks past them (~0.3 s per claim after a sweep's 100k).
     settle(engine, "outbox_events", "deliveries")
@@ -446,6 +567,7 @@ def dispatch(engine, events: int) -> dict:
 
 # --------------------------------------------------------------------------- report
 
+
 def machine_facts(engine) -> dict:
     """Cores, memory, versions and data size, for the report."""
     with engine.connect() as connection:
@@ -456,17 +578,23 @@ def machine_facts(engine) -> dict:
     memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     cpu = re.search(r"model name\s+:\s+(.*)", Path("/proc/cpuinfo").read_text())
     return {
-        "cores": os.cpu_count(), "memory_gib": round(memory_kb / 1024 / 1024, 1),
-        "cpu": cpu.group(1) if cpu else platform.processor(), "python": platform.python_version(),
-        "postgresql": pg, "postgis": postgis, "deals": deals, "venues": venues,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "cpu": cpu.group(1) if cpu else platform.processor(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "postgis": postgis,
+        "deals": deals,
+        "venues": venues,
     }
 
 
 def render(rows: list[tuple], facts: dict, settings: dict) -> str:
     """The Markdown report."""
     lines = [
-        "# Benchmarks", "",
-        f"Run on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make bench` "
+        "# Benchmarks",
+        "",
+        f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` "
         f"(bench/run.py). Machine: {facts['cores']} cores ({facts['cpu']}), "
         f"{facts['memory_gib']} GiB, Python {facts['python']}, PostgreSQL {facts['postgresql']}, "
         f"PostGIS {facts['postgis']}. Data: {facts['deals']:,} deals at {facts['venues']:,} venues "
@@ -477,8 +605,10 @@ def render(rows: list[tuple], facts: dict, settings: dict) -> str:
         "divided by the requests served. Single-core speed check (a fixed pure-Python loop, "
         f"lower is faster): {facts['speed_before']:.0f} ms before the run, "
         f"{facts['speed_after']:.0f} ms after; this VM's speed drifts with its neighbours, and "
-        "every figure with it.", "",
-        "| figure | value | raw ceiling | ratio | goal |", "|---|---|---|---|---|",
+        "every figure with it.",
+        "",
+        "| figure | value | raw ceiling | ratio | goal |",
+        "|---|---|---|---|---|",
     ]
     for figure, value, ceiling, ratio, goal in rows:
         lines.append(f"| {figure} | {value} | {ceiling} | {ratio} | {goal} |")
@@ -495,8 +625,17 @@ def render(rows: list[tuple], facts: dict, settings: dict) -> str:
 @click.option("--sweep-commitments", default=10, show_default=True, help="Per swept deal.")
 @click.option("--dispatch-events", default=20_000, show_default=True)
 @click.option("--output", default=str(ROOT / "BENCHMARKS.md"), show_default=True)
-def main(workers, threads, connections, duration, port, sweep_deals, sweep_commitments,
-         dispatch_events, output):
+def main(
+    workers,
+    threads,
+    connections,
+    duration,
+    port,
+    sweep_deals,
+    sweep_commitments,
+    dispatch_events,
+    output,
+):
     """Run every benchmark and write the report."""
     database_url = load_config()["DATABASE_URL"]
     engine = create_engine(database_url)
@@ -518,45 +657,114 @@ def main(workers, threads, connections, duration, port, sweep_deals, sweep_commi
     with gunicorn(database_url, port, workers, threads) as (base, server):
         framework = http_load(server, base, "healthz.lua", {}, connections, duration)
         row("framework ceiling (GET /healthz, no database)", http_figures(framework, "req"))
-        nearby = http_load(server, base, "nearby.lua", {"BENCH_TOKEN": token}, connections, duration)
+        nearby = http_load(
+            server, base, "nearby.lua", {"BENCH_TOKEN": token}, connections, duration
+        )
         raw = pgbench(database_url, NEARBY_SQL, connections // 4, duration)
-        row("nearby search (GET /deals/nearby, 5 km)", http_figures(nearby, "req"),
-            f"{raw['tps']:.0f} q/s (pgbench)", f"{nearby['rps'] / raw['tps']:.2f}", ">= 1500 req/s, p99 <= 25 ms")
+        row(
+            "nearby search (GET /deals/nearby, 5 km)",
+            http_figures(nearby, "req"),
+            f"{raw['tps']:.0f} q/s (pgbench)",
+            f"{nearby['rps'] / raw['tps']:.2f}",
+            ">= 1500 req/s, p99 <= 25 ms",
+        )
         light = http_load(server, base, "nearby.lua", {"BENCH_TOKEN": token}, 8, duration)
-        row("nearby search, 8 connections (latency below saturation)", http_figures(light, "req"),
-            "", "", "p99 <= 25 ms")
+        row(
+            "nearby search, 8 connections (latency below saturation)",
+            http_figures(light, "req"),
+            "",
+            "",
+            "p99 <= 25 ms",
+        )
         rss = worker_rss_mb(server.pid)
-        row("API worker peak RSS (under nearby load)", ", ".join(f"{mb:.0f} MB" for mb in rss), "", "", "<= 150 MB")
+        row(
+            "API worker peak RSS (under nearby load)",
+            ", ".join(f"{mb:.0f} MB" for mb in rss),
+            "",
+            "",
+            "<= 150 MB",
+        )
         bbox = http_load(server, base, "bbox.lua", {"BENCH_TOKEN": token}, connections, duration)
         raw = pgbench(database_url, BBOX_SQL, connections // 4, duration)
-        row("map viewport (GET /deals?bbox=)", http_figures(bbox, "req"),
-            f"{raw['tps']:.0f} q/s (pgbench)", f"{bbox['rps'] / raw['tps']:.2f}", "")
-        commits = http_load(server, base, "commit.lua", {"BENCH_TOKEN_PREFIX": "swm_bench_customer_",
-                                                         "BENCH_ACCOUNTS": "20000", "BENCH_DEAL": hot_deal},
-                            64, duration)
+        row(
+            "map viewport (GET /deals?bbox=)",
+            http_figures(bbox, "req"),
+            f"{raw['tps']:.0f} q/s (pgbench)",
+            f"{bbox['rps'] / raw['tps']:.2f}",
+            "",
+        )
+        commits = http_load(
+            server,
+            base,
+            "commit.lua",
+            {
+                "BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                "BENCH_ACCOUNTS": "20000",
+                "BENCH_DEAL": hot_deal,
+            },
+            64,
+            duration,
+        )
         consistency = hot_deal_consistency(engine, hot_deal)
         raw = pgbench(database_url, COMMIT_SQL.format(deal=hot_deal), 64, duration)
-        row("hot deal: 64 clients commit to one deal", http_figures(commits, "commit"),
-            f"{raw['tps']:.0f} UPDATE/s (pgbench)", f"{commits['rps'] / raw['tps']:.2f}", ">= 1500/s, no oversell")
-        row("hot deal consistency", f"count {consistency['committed_count']}, rows {consistency['rows_sum']}, "
-            f"vouchers {consistency['vouchers']} = confirmed {consistency['confirmed']}", "", "", "count == rows")
+        row(
+            "hot deal: 64 clients commit to one deal",
+            http_figures(commits, "commit"),
+            f"{raw['tps']:.0f} UPDATE/s (pgbench)",
+            f"{commits['rps'] / raw['tps']:.2f}",
+            ">= 1500/s, no oversell",
+        )
+        row(
+            "hot deal consistency",
+            f"count {consistency['committed_count']}, rows {consistency['rows_sum']}, "
+            f"vouchers {consistency['vouchers']} = confirmed {consistency['confirmed']}",
+            "",
+            "",
+            "count == rows",
+        )
         checkins = checkin_load(engine, server, base, venues_file, connections, duration)
-        row("check-ins (3 programs per venue)",
+        row(
+            "check-ins (3 programs per venue)",
             f"{http_figures(checkins, 'check-in')}; {checkins['counted_per_s']:.0f}/s counted, "
-            f"{checkins['refused']} refused by the rules", "", "", ">= 1000/s")
+            f"{checkins['refused']} refused by the rules",
+            "",
+            "",
+            ">= 1000/s",
+        )
     result = sweep(engine, sweep_deals, sweep_commitments)
-    row(f"close-deals sweep ({sweep_deals:,} deals, {sweep_deals * sweep_commitments:,} commitments)",
-        f"{result['seconds']:.1f} s, {result['events']:,} events", "", "", "<= 10 s")
+    row(
+        f"close-deals sweep ({sweep_deals:,} deals, {sweep_deals * sweep_commitments:,} commitments)",
+        f"{result['seconds']:.1f} s, {result['events']:,} events",
+        "",
+        "",
+        "<= 10 s",
+    )
     result = dispatch(engine, dispatch_events)
     rate = dispatch_events / result["seconds"]
-    row(f"dispatch ({dispatch_events:,} events to a local webhook)",
+    row(
+        f"dispatch ({dispatch_events:,} events to a local webhook)",
         f"{rate:.0f} events/s ({result['received']} received)",
-        f"{result['ceiling']:.0f} POST/s (bare aiohttp client)", f"{rate / result['ceiling']:.2f}", ">= 3000/s")
+        f"{result['ceiling']:.0f} POST/s (bare aiohttp client)",
+        f"{rate / result['ceiling']:.2f}",
+        ">= 3000/s",
+    )
     facts["speed_after"] = cpu_speed_ms()
-    click.echo(f"single-core speed check (fixed Python loop): {facts['speed_before']:.0f} ms before, "
-               f"{facts['speed_after']:.0f} ms after")
-    Path(output).write_text(render(rows, facts, {"workers": workers, "threads": threads,
-                                                 "connections": connections, "duration": duration}))
+    click.echo(
+        f"single-core speed check (fixed Python loop): {facts['speed_before']:.0f} ms before, "
+        f"{facts['speed_after']:.0f} ms after"
+    )
+    Path(output).write_text(
+        render(
+            rows,
+            facts,
+            {
+                "workers": workers,
+                "threads": threads,
+                "connections": connections,
+                "duration": duration,
+            },
+        )
+    )
     click.echo(f"wrote {output}")
 
 

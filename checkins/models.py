@@ -1,4 +1,5 @@
 """Check-ins, reward programs and rewards."""
+
 import enum
 import uuid
 from datetime import date, datetime
@@ -37,20 +38,42 @@ class Checkin(Base):
     __tablename__ = "checkins"
     __table_args__ = (
         # One counted check-in per account, venue and venue-local day, whatever races.
-        Index("uq_checkins_counted_per_day", "account_id", "venue_id", "local_day", unique=True,
-              postgresql_where=text("counted")),
-        Index("ix_checkins_account_counted", "account_id", "created_at", postgresql_where=text("counted")),
-        Index("ix_checkins_venue_counted", "venue_id", "created_at", postgresql_where=text("counted")),
+        Index(
+            "uq_checkins_counted_per_day",
+            "account_id",
+            "venue_id",
+            "local_day",
+            unique=True,
+            postgresql_where=text("counted"),
+        ),
+        Index(
+            "ix_checkins_account_counted",
+            "account_id",
+            "created_at",
+            postgresql_where=text("counted"),
+        ),
+        Index(
+            "ix_checkins_venue_counted", "venue_id", "created_at", postgresql_where=text("counted")
+        ),
         # Distinct counted days per account in the mayor window, as an index-only range scan.
-        Index("ix_checkins_venue_day", "venue_id", "local_day", "account_id",
-              postgresql_where=text("counted")),
+        Index(
+            "ix_checkins_venue_day",
+            "venue_id",
+            "local_day",
+            "account_id",
+            postgresql_where=text("counted"),
+        ),
         Index("ix_checkins_account_created", "account_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"))
-    location: Mapped[GeographyPoint] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    location: Mapped[GeographyPoint] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False)
+    )
     accuracy_m: Mapped[float | None]
     is_mock: Mapped[bool]
     message: Mapped[str | None] = mapped_column(Text)
@@ -67,13 +90,19 @@ class RewardProgram(Base):
     __tablename__ = "reward_programs"
     __table_args__ = (
         CheckConstraint(one_of("kind", ProgramKind), name="kind"),
-        CheckConstraint("max_rewards IS NULL OR rewards_issued <= max_rewards", name="within_max_rewards"),
-        CheckConstraint(f"kind <> '{ProgramKind.FLASH}' OR rewards_issued <= threshold",
-                        name="flash_within_threshold"),
+        CheckConstraint(
+            "max_rewards IS NULL OR rewards_issued <= max_rewards", name="within_max_rewards"
+        ),
+        CheckConstraint(
+            f"kind <> '{ProgramKind.FLASH}' OR rewards_issued <= threshold",
+            name="flash_within_threshold",
+        ),
         CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="ends_after_start"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(200))
@@ -98,7 +127,9 @@ class Reward(Base):
         Index("ix_rewards_account_earned", "account_id", "earned_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     code: Mapped[str] = mapped_column(String(14), unique=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reward_programs.id"), index=True)

@@ -1,4 +1,5 @@
 """Pure reward-program rules: who earns what, and how far an account is from the next reward."""
+
 from dataclasses import dataclass
 
 from checkins.models import ProgramKind
@@ -41,14 +42,19 @@ def first_visit(counted_ever: int, counted_now: bool) -> tuple[bool, Progress]:
     return earned, Progress(min(counted_ever, 1), 1, counted_ever >= 1)
 
 
-def frequency(counted_in_window: int, threshold: int, rewarded_in_window: bool) -> tuple[bool, Progress]:
+def frequency(
+    counted_in_window: int, threshold: int, rewarded_in_window: bool
+) -> tuple[bool, Progress]:
     """`threshold` counted check-ins within the window earn, once per window."""
     earned = not rewarded_in_window and counted_in_window >= threshold
-    return earned, Progress(min(counted_in_window, threshold), threshold, earned or rewarded_in_window)
+    return earned, Progress(
+        min(counted_in_window, threshold), threshold, earned or rewarded_in_window
+    )
 
 
-def becomes_mayor(days: int, incumbent_days: int | None, is_incumbent: bool,
-                  best_rival_days: int = 0) -> bool:
+def becomes_mayor(
+    days: int, incumbent_days: int | None, is_incumbent: bool, best_rival_days: int = 0
+) -> bool:
     """Most distinct counted days wins; a tie keeps the incumbent.
 
     Without an incumbent (a new program at a venue with history) the account must have at

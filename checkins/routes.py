@@ -1,4 +1,5 @@
 """HTTP routes for check-ins, reward programs and rewards."""
+
 import uuid
 from functools import partial
 
@@ -28,8 +29,11 @@ blp = Blueprint("checkins", __name__, url_prefix="/api/v1", description="Check-i
 
 @blp.route("/venues/<uuid:venue_id>/checkins")
 class VenueCheckins(MethodView):
-    @endpoint(role="customer", idempotent=True,
-              rate_limit=RateLimit("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS"))
+    @endpoint(
+        role="customer",
+        idempotent=True,
+        rate_limit=RateLimit("checkins", "CHECKIN_RATE_LIMIT", "CHECKIN_RATE_WINDOW_SECONDS"),
+    )
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -37,10 +41,15 @@ class VenueCheckins(MethodView):
     def post(self, data, venue_id: uuid.UUID):
         """Check in at a venue; see whether it counted, what it earned and your progress."""
         checkin, rewards, progress = services.check_in(
-            session=get_session(), venue_id=venue_id, account=current_account(),
-            lat=data["location"]["lat"], lon=data["location"]["lon"],
-            accuracy_m=data.get("accuracy_m"), is_mock=data["is_mock"],
-            message=data.get("message"), now=utcnow(),
+            session=get_session(),
+            venue_id=venue_id,
+            account=current_account(),
+            lat=data["location"]["lat"],
+            lon=data["location"]["lon"],
+            accuracy_m=data.get("accuracy_m"),
+            is_mock=data["is_mock"],
+            message=data.get("message"),
+            now=utcnow(),
         )
         return {"checkin": checkin, "rewards": rewards, "progress": progress}
 
@@ -52,8 +61,9 @@ class MyCheckins(MethodView):
     @blp.response(200, CheckinListSchema)
     def get(self, args):
         """Your check-ins, newest first."""
-        return newest_first_page(args, partial(
-            services.my_checkins, session=get_session(), account=current_account()))
+        return newest_first_page(
+            args, partial(services.my_checkins, session=get_session(), account=current_account())
+        )
 
 
 @blp.route("/venues/<uuid:venue_id>/reward-programs")
@@ -65,9 +75,14 @@ class VenuePrograms(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data, venue_id: uuid.UUID):
         """Create a reward program at your venue."""
-        return services.create_program(session=get_session(), venue_id=venue_id,
-                                       merchant=current_account(), now=utcnow(),
-                                       cap=current_app.config["REWARD_PROGRAMS_PER_VENUE"], **data)
+        return services.create_program(
+            session=get_session(),
+            venue_id=venue_id,
+            merchant=current_account(),
+            now=utcnow(),
+            cap=current_app.config["REWARD_PROGRAMS_PER_VENUE"],
+            **data,
+        )
 
     @endpoint(read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
@@ -75,8 +90,9 @@ class VenuePrograms(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, venue_id: uuid.UUID):
         """The venue's reward programs, newest first."""
-        return newest_first_page(args, partial(
-            services.venue_programs, session=get_session(), venue_id=venue_id))
+        return newest_first_page(
+            args, partial(services.venue_programs, session=get_session(), venue_id=venue_id)
+        )
 
 
 @blp.route("/me/rewards")
@@ -86,9 +102,11 @@ class MyRewards(MethodView):
     @blp.response(200, RewardListSchema)
     def get(self, args):
         """Your rewards, newest first."""
-        return newest_first_page(args, partial(
-            services.my_rewards, session=get_session(), account=current_account()),
-            created_attribute="earned_at")
+        return newest_first_page(
+            args,
+            partial(services.my_rewards, session=get_session(), account=current_account()),
+            created_attribute="earned_at",
+        )
 
 
 @blp.route("/rewards/<string:code>/redeem")
@@ -99,5 +117,6 @@ class RedeemReward(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, code: str):
         """Redeem a reward earned at one of your venues."""
-        return services.redeem_reward(session=get_session(), code=code,
-                                      merchant=current_account(), now=utcnow())
+        return services.redeem_reward(
+            session=get_session(), code=code, merchant=current_account(), now=utcnow()
+        )

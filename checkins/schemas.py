@@ -1,4 +1,5 @@
 """Request and response schemas for check-ins, reward programs and rewards."""
+
 from marshmallow import Schema, fields, validate
 
 from checkins.models import ProgramKind, RewardStatus

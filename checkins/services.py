@@ -3,6 +3,7 @@
 The verbs come first, then how a check-in evaluates each kind of program; the SQL is in
 `checkins.statements`.
 """
+
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,34 +28,59 @@ from venues.services import get_owned_venue
 
 
 def check_in(
-    *, session: Session, venue_id: uuid.UUID, account: Account, lat: float, lon: float,
-    accuracy_m: float | None, is_mock: bool, message: str | None, now: datetime,
+    *,
+    session: Session,
+    venue_id: uuid.UUID,
+    account: Account,
+    lat: float,
+    lon: float,
+    accuracy_m: float | None,
+    is_mock: bool,
+    message: str | None,
+    now: datetime,
 ) -> tuple[Row, list[Row], list[dict]]:
     """Record a check-in, decide whether it counts, and run the venue's reward programs."""
     # Core execution in the session's transaction: the ORM's per-statement work buys nothing here.
     db = session.connection()
     where = {"venue": venue_id, "account_id": account.id, "lat": lat, "lon": lon, "now": now}
-    venue = db.execute(statements.LOCK_ACCOUNT_AND_FIND_VENUE,
-                       {**where, "lock": statements.account_lock_id(account.id)}).one_or_none()
+    venue = db.execute(
+        statements.LOCK_ACCOUNT_AND_FIND_VENUE,
+        {**where, "lock": statements.account_lock_id(account.id)},
+    ).one_or_none()
     if venue is None:
         raise NotFound("No such venue.")
     local_day = now.astimezone(ZoneInfo(venue.timezone)).date()
     first_day = local_day - timedelta(days=rules.MAYOR_WINDOW_DAYS - 1)
-    standing = db.execute(statements.STANDING_IN_RUNNING_PROGRAMS,
-                          {**where, "local_day": local_day, "first_day": first_day}).all()
+    standing = db.execute(
+        statements.STANDING_IN_RUNNING_PROGRAMS,
+        {**where, "local_day": local_day, "first_day": first_day},
+    ).all()
     mine = standing[0]
     programs = [row for row in standing if row.id is not None]
     previous = mine.previous_at
     reasons = failed_rules(
-        distance_m=venue.distance, radius_m=venue.checkin_radius_m, accuracy_m=accuracy_m,
-        is_mock=is_mock, counted_today=mine.counted_today,
+        distance_m=venue.distance,
+        radius_m=venue.checkin_radius_m,
+        accuracy_m=accuracy_m,
+        is_mock=is_mock,
+        counted_today=mine.counted_today,
         previous=PreviousCheckin(mine.previous_distance, (now - previous).total_seconds())
-        if previous is not None else None,
+        if previous is not None
+        else None,
     )
-    values = dict(account_id=account.id, venue_id=venue.id, location=to_ewkt(lat, lon),
-                  accuracy_m=accuracy_m, is_mock=is_mock, message=message,
-                  distance_m=venue.distance, local_day=local_day, created_at=now,
-                  merchant_id=venue.merchant_id, venue_name=venue.name)
+    values = dict(
+        account_id=account.id,
+        venue_id=venue.id,
+        location=to_ewkt(lat, lon),
+        accuracy_m=accuracy_m,
+        is_mock=is_mock,
+        message=message,
+        distance_m=venue.distance,
+        local_day=local_day,
+        created_at=now,
+        merchant_id=venue.merchant_id,
+        venue_name=venue.name,
+    )
     checkin = None
     if not reasons:
         locks = sorted(p.id for p in programs if _needs_lock(p, account.id))
@@ -64,8 +90,9 @@ def check_in(
         ).one_or_none()
     if checkin is None:  # refused, or lost a race the lock should prevent; the index decides
         reasons = reasons or ["already-counted-today"]
-        checkin = db.execute(statements.INSERT_REFUSED_CHECKIN,
-                             {**values, "counted": False, "reasons": reasons}).one()
+        checkin = db.execute(
+            statements.INSERT_REFUSED_CHECKIN, {**values, "counted": False, "reasons": reasons}
+        ).one()
     evaluation = Evaluation(session, checkin, venue, now, first_day)
     for program in programs:
         PROGRAM_EVALUATORS[program.kind](evaluation, program)
@@ -78,8 +105,9 @@ def my_checkins(*, session: Session, account: Account, limit: int, after=None) -
     return list(session.scalars(newest_first(query, Checkin.created_at, Checkin.id, after)))
 
 
-def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, now: datetime,
-                   cap: int, **settings) -> RewardProgram:
+def create_program(
+    *, session: Session, venue_id: uuid.UUID, merchant: Account, now: datetime, cap: int, **settings
+) -> RewardProgram:
     """Create a reward program at one of the merchant's venues.
 
     At most `cap` live (not yet ended) programs per venue, else 409 `limit-reached`: every
@@ -88,15 +116,24 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
     venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant)
     missing = rules.missing_settings(settings["kind"], settings)
     if missing:
-        raise ValidationFailed({name: [f"Required for {settings['kind']} programs."] for name in missing})
+        raise ValidationFailed(
+            {name: [f"Required for {settings['kind']} programs."] for name in missing}
+        )
     settings["starts_at"] = settings.get("starts_at") or now
     if settings.get("ends_at") is not None and settings["ends_at"] <= settings["starts_at"]:
         raise ValidationFailed({"ends_at": ["Must be after starts_at."]})
     live = select(RewardProgram.id).where(
         RewardProgram.venue_id == venue.id,
-        or_(RewardProgram.ends_at.is_(None), RewardProgram.ends_at > now))
-    claim_slot(session, owner=Venue, owner_id=venue.id, owned=live, cap=cap,
-               what="live reward programs per venue (ended ones do not count)")
+        or_(RewardProgram.ends_at.is_(None), RewardProgram.ends_at > now),
+    )
+    claim_slot(
+        session,
+        owner=Venue,
+        owner_id=venue.id,
+        owned=live,
+        cap=cap,
+        what="live reward programs per venue (ended ones do not count)",
+    )
     program = RewardProgram(venue_id=venue.id, **settings)
     session.add(program)
     session.flush()
@@ -104,14 +141,16 @@ def create_program(*, session: Session, venue_id: uuid.UUID, merchant: Account, 
     return program
 
 
-def venue_programs(*, session: Session, venue_id: uuid.UUID, limit: int,
-                   after=None) -> list[RewardProgram]:
+def venue_programs(
+    *, session: Session, venue_id: uuid.UUID, limit: int, after=None
+) -> list[RewardProgram]:
     """A venue's programs, ended ones included, newest first (404 if there is no such venue)."""
     if session.get(Venue, venue_id) is None:
         raise NotFound("No such venue.")
     query = select(RewardProgram).where(RewardProgram.venue_id == venue_id).limit(limit)
-    return list(session.scalars(
-        newest_first(query, RewardProgram.created_at, RewardProgram.id, after)))
+    return list(
+        session.scalars(newest_first(query, RewardProgram.created_at, RewardProgram.id, after))
+    )
 
 
 def my_rewards(*, session: Session, account: Account, limit: int, after=None) -> list[Reward]:
@@ -124,9 +163,13 @@ def redeem_reward(*, session: Session, code: str, merchant: Account, now: dateti
     """Redeem a reward earned at one of the merchant's venues, once; 404 for anyone else's."""
     canonical = normalise_code(code)
     owned = exists().where(and_(Venue.id == Reward.venue_id, Venue.merchant_id == merchant.id))
-    reward = session.scalars(
-        select(Reward).where(Reward.code == canonical, owned).with_for_update()
-    ).one_or_none() if canonical else None
+    reward = (
+        session.scalars(
+            select(Reward).where(Reward.code == canonical, owned).with_for_update()
+        ).one_or_none()
+        if canonical
+        else None
+    )
     if reward is None:
         raise NotFound("No such reward.")
     refuse_redemption(status=reward.status, valid_until=None, now=now)
@@ -148,18 +191,31 @@ class Evaluation:
         self.db = session.connection()
         self.account_id = checkin.account_id
         self.new = 1 if checkin.counted else 0  # this check-in's own share of each count
-        self.params = {"venue": venue.id, "account_id": self.account_id, "now": now,
-                       "local_day": checkin.local_day, "first_day": first_day}
+        self.params = {
+            "venue": venue.id,
+            "account_id": self.account_id,
+            "now": now,
+            "local_day": checkin.local_day,
+            "first_day": first_day,
+        }
         self.earned: list = []
         self.progress: list[dict] = []
 
     def issue(self, program, account_id: uuid.UUID, key: str):
         """Take one of the program's rewards and give it once; returns (reward or None, issued)."""
-        row = self.db.execute(statements.TAKE_AND_GRANT_ONE_REWARD, {
-            "program_id": program.id, "venue": self.venue.id, "account_id": account_id,
-            "checkin_id": self.checkin.id, "now": self.now, "code": new_code(),
-            "dedupe_key": f"{program.id}:{key}", "venue_name": self.venue.name,
-        }).one()
+        row = self.db.execute(
+            statements.TAKE_AND_GRANT_ONE_REWARD,
+            {
+                "program_id": program.id,
+                "venue": self.venue.id,
+                "account_id": account_id,
+                "checkin_id": self.checkin.id,
+                "now": self.now,
+                "code": new_code(),
+                "dedupe_key": f"{program.id}:{key}",
+                "venue_name": self.venue.name,
+            },
+        ).one()
         if row.taken and row.id is None:  # the key appeared after all: give the count back
             self.db.execute(statements.GIVE_BACK_TAKEN_REWARD, {"program_id": program.id})
         if row.id is None:
@@ -169,11 +225,17 @@ class Evaluation:
         return row, row.issued
 
     def record(self, program, progress: rules.Progress) -> None:
-        self.progress.append({
-            "program_id": program.id, "kind": program.kind, "title": program.title,
-            "current": progress.current, "target": progress.target,
-            "remaining": max(progress.target - progress.current, 0), "achieved": progress.achieved,
-        })
+        self.progress.append(
+            {
+                "program_id": program.id,
+                "kind": program.kind,
+                "title": program.title,
+                "current": progress.current,
+                "target": progress.target,
+                "remaining": max(progress.target - progress.current, 0),
+                "achieved": progress.achieved,
+            }
+        )
 
 
 def _every_nth(evaluation: Evaluation, program: Row) -> None:
@@ -215,23 +277,29 @@ def _mayor(evaluation: Evaluation, program: Row) -> None:
     incumbent, incumbent_days, rival_days = program.mayor_id, program.incumbent_days, 0
     if checkin.counted and _may_take_mayorship(program, account_id):  # locked: re-read
         incumbent, incumbent_days, rival_days = db.execute(
-            statements.MAYOR_AND_RIVAL_DAYS, {**evaluation.params, "program_id": program.id}).one()
+            statements.MAYOR_AND_RIVAL_DAYS, {**evaluation.params, "program_id": program.id}
+        ).one()
     is_incumbent = incumbent == account_id
     if incumbent is None:
         incumbent_days = None
     elif is_incumbent:
         incumbent_days = days
     if checkin.counted and rules.becomes_mayor(days, incumbent_days, is_incumbent, rival_days):
-        db.execute(statements.MAKE_ACCOUNT_MAYOR,
-                   {"program_id": program.id, "account_id": account_id})
+        db.execute(
+            statements.MAKE_ACCOUNT_MAYOR, {"program_id": program.id, "account_id": account_id}
+        )
         evaluation.issue(program, account_id, f"mayor:{account_id}:{checkin.local_day}")
         if incumbent is not None:
             venue = evaluation.venue
-            enqueue(evaluation.session, kind="mayor.lost", recipients=[incumbent],
-                    title="You lost the mayorship",
-                    body=f"Someone visited {venue.name} more often; come back to win it back.",
-                    payload={"program_id": str(program.id), "venue_id": str(venue.id)},
-                    dedupe_key=f"mayor.lost:{program.id}:{checkin.id}")
+            enqueue(
+                evaluation.session,
+                kind="mayor.lost",
+                recipients=[incumbent],
+                title="You lost the mayorship",
+                body=f"Someone visited {venue.name} more often; come back to win it back.",
+                payload={"program_id": str(program.id), "venue_id": str(venue.id)},
+                dedupe_key=f"mayor.lost:{program.id}:{checkin.id}",
+            )
         is_incumbent, incumbent_days = True, days
     evaluation.record(program, rules.mayor_progress(days, incumbent_days, is_incumbent))
 
@@ -241,17 +309,23 @@ def _swarm(evaluation: Evaluation, program: Row) -> None:
     if not evaluation.checkin.counted:
         evaluation.record(program, rules.swarm(program.swarm_members, program.threshold)[1])
         return
-    window_start = max(evaluation.now - timedelta(minutes=program.window_minutes),
-                       program.starts_at)
-    members = evaluation.db.execute(statements.SWARM_MEMBERS_IN_WINDOW,
-                                    {**evaluation.params, "window_start": window_start}).all()
+    window_start = max(
+        evaluation.now - timedelta(minutes=program.window_minutes), program.starts_at
+    )
+    members = evaluation.db.execute(
+        statements.SWARM_MEMBERS_IN_WINDOW, {**evaluation.params, "window_start": window_start}
+    ).all()
     earned, progress = rules.swarm(len(members), program.threshold)
     if earned:  # everyone in the window earns; only those not yet paid cost a statement
-        keys = {f"{member.account_id}:{member.last_counted_day}": member.account_id
-                for member in members}
-        given = set(evaluation.db.execute(
-            statements.REWARDS_ALREADY_GIVEN,
-            {"keys": [f"{program.id}:{key}" for key in keys]}).scalars())
+        keys = {
+            f"{member.account_id}:{member.last_counted_day}": member.account_id
+            for member in members
+        }
+        given = set(
+            evaluation.db.execute(
+                statements.REWARDS_ALREADY_GIVEN, {"keys": [f"{program.id}:{key}" for key in keys]}
+            ).scalars()
+        )
         for key, member in keys.items():
             if f"{program.id}:{key}" not in given:
                 evaluation.issue(program, member, key)
@@ -296,4 +370,5 @@ def _may_take_mayorship(standing, account_id: uuid.UUID) -> bool:
 def _needs_lock(standing, account_id: uuid.UUID) -> bool:
     """Swarms and contestable mayorships depend on other accounts' check-ins at the venue."""
     return standing.kind == ProgramKind.SWARM or (
-        standing.kind == ProgramKind.MAYOR and _may_take_mayorship(standing, account_id))
+        standing.kind == ProgramKind.MAYOR and _may_take_mayorship(standing, account_id)
+    )

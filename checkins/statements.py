@@ -10,13 +10,28 @@ UPDATEs (or INSERTs with VALUES) to that write, CTEs included, so a bind paramet
 never named like one (hence `venue`, not `venue_id`, beside the UPDATE of
 reward_programs): tests/unit/test_statement_parameters.py checks each statement.
 """
+
 import hashlib
 import uuid
 from datetime import timedelta
 
 from sqlalchemy import (
-    BigInteger, DateTime, Float, String, and_, bindparam, case, distinct, exists, func, literal,
-    or_, select, text, true, update,
+    BigInteger,
+    DateTime,
+    Float,
+    String,
+    and_,
+    bindparam,
+    case,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -49,174 +64,376 @@ _HERE = point(bindparam("lat", type_=Float), bindparam("lon", type_=Float))
 
 def _own_counted(*conditions):
     """This account's counted check-ins at this venue up to `now`, narrowed by `conditions`."""
-    return and_(Checkin.account_id == _ACCOUNT, Checkin.venue_id == _VENUE, Checkin.counted,
-                Checkin.created_at <= _NOW, *conditions)
+    return and_(
+        Checkin.account_id == _ACCOUNT,
+        Checkin.venue_id == _VENUE,
+        Checkin.counted,
+        Checkin.created_at <= _NOW,
+        *conditions,
+    )
 
 
 def _days_in_mayor_window(account_id):
-    return select(func.count(distinct(Checkin.local_day))).where(
-        Checkin.account_id == account_id, Checkin.venue_id == _VENUE, Checkin.counted,
-        Checkin.local_day >= _FIRST_DAY, Checkin.local_day <= _DAY,
-    ).scalar_subquery()
+    return (
+        select(func.count(distinct(Checkin.local_day)))
+        .where(
+            Checkin.account_id == account_id,
+            Checkin.venue_id == _VENUE,
+            Checkin.counted,
+            Checkin.local_day >= _FIRST_DAY,
+            Checkin.local_day <= _DAY,
+        )
+        .scalar_subquery()
+    )
 
 
 # The venue, the distance to it, and the account's lock: one account's check-ins are evaluated
 # one at a time, so "previous", the per-day rule and the account's own counts are exact.
 LOCK_ACCOUNT_AND_FIND_VENUE = select(
-    Venue.id, Venue.merchant_id, Venue.name, Venue.timezone, Venue.checkin_radius_m,
+    Venue.id,
+    Venue.merchant_id,
+    Venue.name,
+    Venue.timezone,
+    Venue.checkin_radius_m,
     distance_m(Venue.location, _HERE).label("distance"),
     func.pg_advisory_xact_lock(bindparam("lock", type_=BigInteger)),
 ).where(Venue.id == _VENUE)
 
-_previous = select(Checkin.location, Checkin.created_at).where(
-    Checkin.account_id == _ACCOUNT, Checkin.counted, Checkin.created_at <= _NOW,
-).order_by(Checkin.created_at.desc()).limit(1).subquery("previous")
-_last_reward = select(func.max(Reward.earned_at)).where(
-    Reward.program_id == RewardProgram.id, Reward.account_id == _ACCOUNT,
-).correlate(RewardProgram).scalar_subquery()
-_FREQUENCY_START = func.greatest(_NOW - func.make_interval(0, 0, 0, RewardProgram.window_days),
-                                 RewardProgram.starts_at)
+_previous = (
+    select(Checkin.location, Checkin.created_at)
+    .where(
+        Checkin.account_id == _ACCOUNT,
+        Checkin.counted,
+        Checkin.created_at <= _NOW,
+    )
+    .order_by(Checkin.created_at.desc())
+    .limit(1)
+    .subquery("previous")
+)
+_last_reward = (
+    select(func.max(Reward.earned_at))
+    .where(
+        Reward.program_id == RewardProgram.id,
+        Reward.account_id == _ACCOUNT,
+    )
+    .correlate(RewardProgram)
+    .scalar_subquery()
+)
+_FREQUENCY_START = func.greatest(
+    _NOW - func.make_interval(0, 0, 0, RewardProgram.window_days), RewardProgram.starts_at
+)
 
 # After the lock (a fresh snapshot): what verification needs, and every active program with
 # the account's own standing in it before this check-in. Figures that depend on other
 # accounts are only estimates here; a counted check-in re-reads them under the program lock.
-STANDING_IN_RUNNING_PROGRAMS = select(
-    select(distance_m(_previous.c.location, _HERE)).scalar_subquery().label("previous_distance"),
-    select(_previous.c.created_at).scalar_subquery().label("previous_at"),
-    exists().where(Checkin.account_id == _ACCOUNT, Checkin.venue_id == _VENUE,
-                   Checkin.local_day == _DAY, Checkin.counted).label("counted_today"),
-    select(func.count()).where(_own_counted()).scalar_subquery().label("counted_ever"),
-    *RewardProgram.__table__.columns,
-    case((RewardProgram.kind == ProgramKind.EVERY_NTH, select(func.count()).where(
-        _own_counted(Checkin.created_at >= RewardProgram.starts_at)).scalar_subquery()),
-    ).label("counted_since_start"),
-    case((or_(RewardProgram.kind == ProgramKind.FREQUENCY, RewardProgram.kind == ProgramKind.FLASH),
-          _last_reward)
-         ).label("last_reward_at"),
-    case((RewardProgram.kind == ProgramKind.FREQUENCY, select(func.count()).where(_own_counted(
-        Checkin.created_at >= _FREQUENCY_START,
-        Checkin.created_at > func.coalesce(_last_reward, literal("-infinity", DateTime(timezone=True))),
-    )).scalar_subquery())).label("counted_in_window"),
-    case((RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(_ACCOUNT))).label("mayor_days"),
-    case((RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(RewardProgram.mayor_id))
-         ).label("incumbent_days"),
-    case((RewardProgram.kind == ProgramKind.SWARM, select(func.count(distinct(Checkin.account_id))).where(
-        Checkin.venue_id == _VENUE, Checkin.counted,
-        Checkin.created_at >= func.greatest(
-            _NOW - func.make_interval(0, 0, 0, 0, 0, RewardProgram.window_minutes),
-            RewardProgram.starts_at),
-        Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
-    ).scalar_subquery())).label("swarm_members"),
-).select_from(
-    select(literal(1)).subquery("one").outerjoin(RewardProgram, and_(
-        RewardProgram.venue_id == _VENUE, RewardProgram.starts_at <= _NOW,
-        or_(RewardProgram.ends_at.is_(None), RewardProgram.ends_at > _NOW),
-    ))
-).order_by(RewardProgram.created_at, RewardProgram.id)
+STANDING_IN_RUNNING_PROGRAMS = (
+    select(
+        select(distance_m(_previous.c.location, _HERE))
+        .scalar_subquery()
+        .label("previous_distance"),
+        select(_previous.c.created_at).scalar_subquery().label("previous_at"),
+        exists()
+        .where(
+            Checkin.account_id == _ACCOUNT,
+            Checkin.venue_id == _VENUE,
+            Checkin.local_day == _DAY,
+            Checkin.counted,
+        )
+        .label("counted_today"),
+        select(func.count()).where(_own_counted()).scalar_subquery().label("counted_ever"),
+        *RewardProgram.__table__.columns,
+        case(
+            (
+                RewardProgram.kind == ProgramKind.EVERY_NTH,
+                select(func.count())
+                .where(_own_counted(Checkin.created_at >= RewardProgram.starts_at))
+                .scalar_subquery(),
+            ),
+        ).label("counted_since_start"),
+        case(
+            (
+                or_(
+                    RewardProgram.kind == ProgramKind.FREQUENCY,
+                    RewardProgram.kind == ProgramKind.FLASH,
+                ),
+                _last_reward,
+            )
+        ).label("last_reward_at"),
+        case(
+            (
+                RewardProgram.kind == ProgramKind.FREQUENCY,
+                select(func.count())
+                .where(
+                    _own_counted(
+                        Checkin.created_at >= _FREQUENCY_START,
+                        Checkin.created_at
+                        > func.coalesce(
+                            _last_reward, literal("-infinity", DateTime(timezone=True))
+                        ),
+                    )
+                )
+                .scalar_subquery(),
+            )
+        ).label("counted_in_window"),
+        case((RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(_ACCOUNT))).label(
+            "mayor_days"
+        ),
+        case(
+            (RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(RewardProgram.mayor_id))
+        ).label("incumbent_days"),
+        case(
+            (
+                RewardProgram.kind == ProgramKind.SWARM,
+                select(func.count(distinct(Checkin.account_id)))
+                .where(
+                    Checkin.venue_id == _VENUE,
+                    Checkin.counted,
+                    Checkin.created_at
+                    >= func.greatest(
+                        _NOW - func.make_interval(0, 0, 0, 0, 0, RewardProgram.window_minutes),
+                        RewardProgram.starts_at,
+                    ),
+                    Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
+                )
+                .scalar_subquery(),
+            )
+        ).label("swarm_members"),
+    )
+    .select_from(
+        select(literal(1))
+        .subquery("one")
+        .outerjoin(
+            RewardProgram,
+            and_(
+                RewardProgram.venue_id == _VENUE,
+                RewardProgram.starts_at <= _NOW,
+                or_(RewardProgram.ends_at.is_(None), RewardProgram.ends_at > _NOW),
+            ),
+        )
+    )
+    .order_by(RewardProgram.created_at, RewardProgram.id)
+)
 
 _INSERT_CHECKIN_VALUES = {
     name: bindparam(name, type_=Checkin.__table__.c[name].type)
-    for name in ("account_id", "venue_id", "location", "accuracy_m", "is_mock", "message",
-                 "distance_m", "counted", "reasons", "local_day", "created_at")
+    for name in (
+        "account_id",
+        "venue_id",
+        "location",
+        "accuracy_m",
+        "is_mock",
+        "message",
+        "distance_m",
+        "counted",
+        "reasons",
+        "local_day",
+        "created_at",
+    )
 }
-_CHECKIN_COLUMNS = (Checkin.id, Checkin.account_id, Checkin.venue_id, Checkin.created_at,
-                    Checkin.distance_m, Checkin.counted, Checkin.reasons, Checkin.local_day)
+_CHECKIN_COLUMNS = (
+    Checkin.id,
+    Checkin.account_id,
+    Checkin.venue_id,
+    Checkin.created_at,
+    Checkin.distance_m,
+    Checkin.counted,
+    Checkin.reasons,
+    Checkin.local_day,
+)
 # Locks the mayor and swarm programs (ids in `locks`, ordered against deadlocks) in the same
 # round trip as the insert; the figures they guard are read by the next statement.
-_program_locks = select(RewardProgram.id).where(
-    RewardProgram.id == func.any(bindparam("locks", type_=ARRAY(RewardProgram.id.type)))
-).order_by(RewardProgram.id).with_for_update().cte("program_locks")
+_program_locks = (
+    select(RewardProgram.id)
+    .where(RewardProgram.id == func.any(bindparam("locks", type_=ARRAY(RewardProgram.id.type))))
+    .order_by(RewardProgram.id)
+    .with_for_update()
+    .cte("program_locks")
+)
 _VENUE_NAME = bindparam("venue_name", type_=String)
 
 
 def _with_checkin_event(insert, *columns):
     """`insert` of a check-in and its checkin.created event for the merchant, in one statement."""
     inserted = insert.returning(*_CHECKIN_COLUMNS).cte("inserted")
-    event = enqueue_insert("checkin.created", select(
-        bindparam("merchant_id", type_=Venue.merchant_id.type).label("recipient_id"),
-        literal("New check-in").label("title"),
-        (literal("Someone checked in at ") + _VENUE_NAME + literal(".")).label("body"),
-        func.jsonb_build_object("checkin_id", inserted.c.id.cast(String),
-                                "venue_id", inserted.c.venue_id.cast(String),
-                                "counted", inserted.c.counted).label("payload"),
-        (literal("checkin.created:") + inserted.c.id.cast(String)).label("event_key"),
-    ).select_from(inserted)).cte("checkin_event")
+    event = enqueue_insert(
+        "checkin.created",
+        select(
+            bindparam("merchant_id", type_=Venue.merchant_id.type).label("recipient_id"),
+            literal("New check-in").label("title"),
+            (literal("Someone checked in at ") + _VENUE_NAME + literal(".")).label("body"),
+            func.jsonb_build_object(
+                "checkin_id",
+                inserted.c.id.cast(String),
+                "venue_id",
+                inserted.c.venue_id.cast(String),
+                "counted",
+                inserted.c.counted,
+            ).label("payload"),
+            (literal("checkin.created:") + inserted.c.id.cast(String)).label("event_key"),
+        ).select_from(inserted),
+    ).cte("checkin_event")
     return select(inserted, *columns).add_cte(event)
 
 
 INSERT_COUNTED_CHECKIN_AND_LOCK_PROGRAMS = _with_checkin_event(
-    pg_insert(Checkin).values(_INSERT_CHECKIN_VALUES)
-    .on_conflict_do_nothing(index_elements=["account_id", "venue_id", "local_day"],
-                            index_where=text("counted")),
+    pg_insert(Checkin)
+    .values(_INSERT_CHECKIN_VALUES)
+    .on_conflict_do_nothing(
+        index_elements=["account_id", "venue_id", "local_day"], index_where=text("counted")
+    ),
     select(func.count()).select_from(_program_locks).scalar_subquery().label("locked"),
 )
 INSERT_REFUSED_CHECKIN = _with_checkin_event(pg_insert(Checkin).values(_INSERT_CHECKIN_VALUES))
 
 _PROGRAM = _param("program_id", RewardProgram.id)
 # Under the program lock: the mayor, their days, and (without one) the best other account's.
-_rival_days = select(func.count(distinct(Checkin.local_day)).label("days")).where(
-    Checkin.venue_id == _VENUE, Checkin.counted, Checkin.account_id != _ACCOUNT,
-    Checkin.local_day >= _FIRST_DAY, Checkin.local_day <= _DAY,
-).group_by(Checkin.account_id).subquery()
+_rival_days = (
+    select(func.count(distinct(Checkin.local_day)).label("days"))
+    .where(
+        Checkin.venue_id == _VENUE,
+        Checkin.counted,
+        Checkin.account_id != _ACCOUNT,
+        Checkin.local_day >= _FIRST_DAY,
+        Checkin.local_day <= _DAY,
+    )
+    .group_by(Checkin.account_id)
+    .subquery()
+)
 MAYOR_AND_RIVAL_DAYS = select(
     RewardProgram.mayor_id,
     _days_in_mayor_window(RewardProgram.mayor_id).label("incumbent_days"),
-    case((RewardProgram.mayor_id.is_(None),
-          select(func.coalesce(func.max(_rival_days.c.days), 0)).scalar_subquery()),
-         else_=0).label("rival_days"),
+    case(
+        (
+            RewardProgram.mayor_id.is_(None),
+            select(func.coalesce(func.max(_rival_days.c.days), 0)).scalar_subquery(),
+        ),
+        else_=0,
+    ).label("rival_days"),
 ).where(RewardProgram.id == _PROGRAM)
-MAKE_ACCOUNT_MAYOR = update(RewardProgram).where(RewardProgram.id == _PROGRAM).values(
-    mayor_id=_ACCOUNT)
+MAKE_ACCOUNT_MAYOR = (
+    update(RewardProgram).where(RewardProgram.id == _PROGRAM).values(mayor_id=_ACCOUNT)
+)
 # Under the program lock: each swarm member with the local day of their own visit in the window,
 # so a swarm that spans midnight does not pay last night's members twice for one visit.
 # Concurrent check-ins take `now` before queueing for the lock, so one that committed ahead of
 # us may carry a slightly later `now`: it belongs to the swarm all the same.
-SWARM_MEMBERS_IN_WINDOW = select(
-    Checkin.account_id, func.max(Checkin.local_day).label("last_counted_day"),
-).where(
-    Checkin.venue_id == _VENUE, Checkin.counted,
-    Checkin.created_at >= bindparam("window_start", type_=Checkin.created_at.type),
-    Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
-).group_by(Checkin.account_id).order_by(Checkin.account_id)
+SWARM_MEMBERS_IN_WINDOW = (
+    select(
+        Checkin.account_id,
+        func.max(Checkin.local_day).label("last_counted_day"),
+    )
+    .where(
+        Checkin.venue_id == _VENUE,
+        Checkin.counted,
+        Checkin.created_at >= bindparam("window_start", type_=Checkin.created_at.type),
+        Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
+    )
+    .group_by(Checkin.account_id)
+    .order_by(Checkin.account_id)
+)
 
 # One reward, given once: take one of the program's rewards (max_rewards and the flash
 # threshold hold under concurrency) and insert it, in one statement. Every dedupe key is
 # written under the account's or the program's lock, so a key already there is seen and
 # nothing is taken for it. Returns the program's count either way (flash progress needs it).
-_taken = update(RewardProgram).where(
-    RewardProgram.id == _PROGRAM,
-    or_(RewardProgram.max_rewards.is_(None), RewardProgram.rewards_issued < RewardProgram.max_rewards),
-    or_(RewardProgram.kind != ProgramKind.FLASH, RewardProgram.rewards_issued < RewardProgram.threshold),
-    ~exists().where(Reward.dedupe_key == bindparam("dedupe_key")),
-).values(rewards_issued=RewardProgram.rewards_issued + 1).returning(
-    RewardProgram.id, RewardProgram.rewards_issued, RewardProgram.title).cte("taken")
-_granted = pg_insert(Reward).from_select(
-    ["code", "dedupe_key", "program_id", "venue_id", "account_id", "checkin_id", "title", "earned_at"],
-    select(bindparam("code", type_=Reward.code.type), bindparam("dedupe_key", type_=Reward.dedupe_key.type),
-           _taken.c.id, _VENUE, _ACCOUNT, bindparam("checkin_id", type_=Reward.checkin_id.type),
-           _taken.c.title, _NOW),
-).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-    Reward.id, Reward.code, Reward.program_id, Reward.venue_id, Reward.account_id, Reward.title,
-    Reward.status, Reward.earned_at, Reward.redeemed_at,
-).cte("granted")
-_reward_event = enqueue_insert("reward.earned", select(
-    _granted.c.account_id.label("recipient_id"), literal("Reward earned").label("title"),
-    (literal("You earned “") + _granted.c.title + literal("” at ") + _VENUE_NAME + literal(".")
-     ).label("body"),
-    func.jsonb_build_object("code", _granted.c.code, "program_id", _granted.c.program_id.cast(String),
-                            "venue_id", _granted.c.venue_id.cast(String),
-                            "title", _granted.c.title).label("payload"),
-    (literal("reward.earned:") + _granted.c.id.cast(String)).label("event_key"),
-).select_from(_granted)).cte("reward_event")
-TAKE_AND_GRANT_ONE_REWARD = select(
-    func.coalesce(_taken.c.rewards_issued, RewardProgram.rewards_issued).label("issued"),
-    _taken.c.id.is_not(None).label("taken"), _granted,
-).select_from(
-    RewardProgram.__table__.outerjoin(_taken, true()).outerjoin(_granted, true())
-).where(RewardProgram.id == _PROGRAM).add_cte(_reward_event)
+_taken = (
+    update(RewardProgram)
+    .where(
+        RewardProgram.id == _PROGRAM,
+        or_(
+            RewardProgram.max_rewards.is_(None),
+            RewardProgram.rewards_issued < RewardProgram.max_rewards,
+        ),
+        or_(
+            RewardProgram.kind != ProgramKind.FLASH,
+            RewardProgram.rewards_issued < RewardProgram.threshold,
+        ),
+        ~exists().where(Reward.dedupe_key == bindparam("dedupe_key")),
+    )
+    .values(rewards_issued=RewardProgram.rewards_issued + 1)
+    .returning(RewardProgram.id, RewardProgram.rewards_issued, RewardProgram.title)
+    .cte("taken")
+)
+_granted = (
+    pg_insert(Reward)
+    .from_select(
+        [
+            "code",
+            "dedupe_key",
+            "program_id",
+            "venue_id",
+            "account_id",
+            "checkin_id",
+            "title",
+            "earned_at",
+        ],
+        select(
+            bindparam("code", type_=Reward.code.type),
+            bindparam("dedupe_key", type_=Reward.dedupe_key.type),
+            _taken.c.id,
+            _VENUE,
+            _ACCOUNT,
+            bindparam("checkin_id", type_=Reward.checkin_id.type),
+            _taken.c.title,
+            _NOW,
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(
+        Reward.id,
+        Reward.code,
+        Reward.program_id,
+        Reward.venue_id,
+        Reward.account_id,
+        Reward.title,
+        Reward.status,
+        Reward.earned_at,
+        Reward.redeemed_at,
+    )
+    .cte("granted")
+)
+_reward_event = enqueue_insert(
+    "reward.earned",
+    select(
+        _granted.c.account_id.label("recipient_id"),
+        literal("Reward earned").label("title"),
+        (
+            literal("You earned “")
+            + _granted.c.title
+            + literal("” at ")
+            + _VENUE_NAME
+            + literal(".")
+        ).label("body"),
+        func.jsonb_build_object(
+            "code",
+            _granted.c.code,
+            "program_id",
+            _granted.c.program_id.cast(String),
+            "venue_id",
+            _granted.c.venue_id.cast(String),
+            "title",
+            _granted.c.title,
+        ).label("payload"),
+        (literal("reward.earned:") + _granted.c.id.cast(String)).label("event_key"),
+    ).select_from(_granted),
+).cte("reward_event")
+TAKE_AND_GRANT_ONE_REWARD = (
+    select(
+        func.coalesce(_taken.c.rewards_issued, RewardProgram.rewards_issued).label("issued"),
+        _taken.c.id.is_not(None).label("taken"),
+        _granted,
+    )
+    .select_from(RewardProgram.__table__.outerjoin(_taken, true()).outerjoin(_granted, true()))
+    .where(RewardProgram.id == _PROGRAM)
+    .add_cte(_reward_event)
+)
 # A reward taken whose dedupe key turned out to be given already: the count goes back.
-GIVE_BACK_TAKEN_REWARD = update(RewardProgram).where(RewardProgram.id == _PROGRAM).values(
-    rewards_issued=RewardProgram.rewards_issued - 1)
+GIVE_BACK_TAKEN_REWARD = (
+    update(RewardProgram)
+    .where(RewardProgram.id == _PROGRAM)
+    .values(rewards_issued=RewardProgram.rewards_issued - 1)
+)
 # Which of the dedupe keys in `keys` have their reward already.
 REWARDS_ALREADY_GIVEN = select(Reward.dedupe_key).where(
-    Reward.dedupe_key == func.any(bindparam("keys", type_=ARRAY(Reward.dedupe_key.type))))
+    Reward.dedupe_key == func.any(bindparam("keys", type_=ARRAY(Reward.dedupe_key.type)))
+)

@@ -1,4 +1,5 @@
 """Pure check-in verification rules (docs/API.md §Check-ins): what makes a check-in count."""
+
 from dataclasses import dataclass
 
 MAX_ACCURACY_ALLOWANCE_M = 100.0
@@ -36,8 +37,13 @@ def is_too_fast(previous: PreviousCheckin | None) -> bool:
 
 
 def failed_rules(
-    *, distance_m: float, radius_m: float, accuracy_m: float | None, is_mock: bool,
-    previous: PreviousCheckin | None, counted_today: bool,
+    *,
+    distance_m: float,
+    radius_m: float,
+    accuracy_m: float | None,
+    is_mock: bool,
+    previous: PreviousCheckin | None,
+    counted_today: bool,
 ) -> list[str]:
     """Every rule the check-in breaks, in docs/API.md's order; empty means it counts."""
     checks = {

@@ -1,4 +1,5 @@
 """The flask-smorest Api: OpenAPI document, offline Swagger UI, problem+json error docs."""
+
 import http
 
 import flask_smorest
@@ -33,10 +34,14 @@ def document_problems(api: Api) -> None:
         if not (100 <= status < 200) and status not in (204, 304):
             response["content"] = {PROBLEM_JSON: {"schema": api.ERROR_SCHEMA}}
         api.spec.components.response(status.name, response, lazy=True)
-    api.spec.components.response(api.DEFAULT_ERROR_RESPONSE_NAME, {
-        "description": "Default error response",
-        "content": {PROBLEM_JSON: {"schema": api.ERROR_SCHEMA}},
-    }, lazy=True)
+    api.spec.components.response(
+        api.DEFAULT_ERROR_RESPONSE_NAME,
+        {
+            "description": "Default error response",
+            "content": {PROBLEM_JSON: {"schema": api.ERROR_SCHEMA}},
+        },
+        lazy=True,
+    )
 
 
 def document_responses(func, statuses: list[int], security: list | None = None):
@@ -73,7 +78,8 @@ NO_NUL_PATTERN = "^[^\\u0000]*$"
 def no_nul_pattern(self, field, **kwargs) -> dict:
     """Document that free-text strings may not hold NUL (PostgreSQL text cannot; we answer 422)."""
     free_text = isinstance(field, fields.String) and not isinstance(
-        field, (fields.UUID, fields.Email, fields.Url))
+        field, (fields.UUID, fields.Email, fields.Url)
+    )
     has_pattern = any(isinstance(v, validate.Regexp) for v in field.validators)
     return {"pattern": NO_NUL_PATTERN} if free_text and not has_pattern else {}
 

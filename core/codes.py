@@ -1,4 +1,5 @@
 """Unguessable, easy-to-read redemption codes (Crockford base32, `XXXX-XXXX-XXXX`, 60 bits)."""
+
 import enum
 import secrets
 
@@ -22,7 +23,7 @@ class CodeStatus(enum.StrEnum):
 def new_code() -> str:
     """A fresh code with 60 bits from the OS CSPRNG."""
     chars = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
-    return "-".join(chars[i:i + GROUP_LENGTH] for i in range(0, len(chars), GROUP_LENGTH))
+    return "-".join(chars[i : i + GROUP_LENGTH] for i in range(0, len(chars), GROUP_LENGTH))
 
 
 def normalise_code(raw: str) -> str | None:
@@ -30,7 +31,7 @@ def normalise_code(raw: str) -> str | None:
     chars = raw.upper().translate(_READ_AS)
     if len(chars) != GROUPS * GROUP_LENGTH or any(c not in ALPHABET for c in chars):
         return None
-    return "-".join(chars[i:i + GROUP_LENGTH] for i in range(0, len(chars), GROUP_LENGTH))
+    return "-".join(chars[i : i + GROUP_LENGTH] for i in range(0, len(chars), GROUP_LENGTH))
 
 
 def refuse_redemption(*, status: str, valid_until, now) -> None:

@@ -1,4 +1,5 @@
 """Configuration from environment variables, with `DATABASE_URL` winning over everything."""
+
 import os
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:55432/schwarm"
@@ -20,7 +21,7 @@ def normalise_database_url(url: str) -> str:
     """Make plain `postgres://` / `postgresql://` URLs use the psycopg2 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
@@ -63,9 +64,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "WEBHOOKS_PER_ACCOUNT": _env_int("WEBHOOKS_PER_ACCOUNT", 10),
         "REWARD_PROGRAMS_PER_VENUE": _env_int("REWARD_PROGRAMS_PER_VENUE", 20),
         "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
-        "PROBLEM_TYPE_BASE": os.environ.get(
-            "PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"
-        ),
+        "PROBLEM_TYPE_BASE": os.environ.get("PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"),
     }
     config.update(overrides or {})
     config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])

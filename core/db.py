@@ -1,7 +1,8 @@
 """SQLAlchemy engine, declarative base, the per-request session and the unit of work."""
+
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from flask import Flask, current_app, g
@@ -35,7 +36,7 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (services take `now`; this is the default)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def make_engine(url: str, pool_size: int = 10, *, read_only: bool = False) -> Engine:
@@ -45,7 +46,9 @@ def make_engine(url: str, pool_size: int = 10, *, read_only: bool = False) -> En
     `default_transaction_read_only`): an endpoint that declared itself read-only and writes
     after all fails loudly instead of writing outside any unit of work.
     """
-    options = "-c timezone=UTC -c jit=off" + (" -c default_transaction_read_only=on" if read_only else "")
+    options = "-c timezone=UTC -c jit=off" + (
+        " -c default_transaction_read_only=on" if read_only else ""
+    )
     return create_engine(
         url,
         isolation_level="AUTOCOMMIT" if read_only else "READ COMMITTED",
@@ -69,7 +72,9 @@ def init_app(app: Flask) -> None:
     # search's five round trips. They get a pool of their own because switching a pooled
     # connection's isolation level goes through psycopg2's set_isolation_level, a SET round trip
     # each way.
-    read_engine = make_engine(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], read_only=True)
+    read_engine = make_engine(
+        app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"], read_only=True
+    )
     app.extensions["db_read_engine"] = read_engine
     app.extensions["db_read_sessionmaker"] = sessionmaker(read_engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
@@ -102,8 +107,10 @@ def get_session() -> Session:
     """The session the current endpoint or job run opened (see `open_session`)."""
     session = g.get("db_session")
     if session is None:
-        raise RuntimeError("No session is open: declare the view with core.endpoint.endpoint, "
-                           "or run the job through core.scheduler.run_job.")
+        raise RuntimeError(
+            "No session is open: declare the view with core.endpoint.endpoint, "
+            "or run the job through core.scheduler.run_job."
+        )
     return session
 
 

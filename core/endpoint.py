@@ -12,6 +12,7 @@ rolls back on any error, the idempotency record and the rate-limit hit included.
 way (or has a decorator above it), a protected view lacks authentication, or a creating POST
 lacks idempotency.
 """
+
 import re
 from dataclasses import dataclass
 from functools import wraps
@@ -25,19 +26,21 @@ from core.idempotency import replay_or_run
 from core.ratelimit import RateLimit
 
 # (method, path) of the views anyone may call without a token.
-PUBLIC = frozenset({
-    ("POST", "/api/v1/accounts"),
-    ("POST", "/api/v1/tokens"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/api/v1/openapi.json"),
-    ("GET", "/api/docs"),
-    ("GET", "/api/docs/assets/<path:filename>"),
-})
+PUBLIC = frozenset(
+    {
+        ("POST", "/api/v1/accounts"),
+        ("POST", "/api/v1/tokens"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/api/docs"),
+        ("GET", "/api/docs/assets/<path:filename>"),
+    }
+)
 # Creating POSTs without idempotency, and why.
 NOT_IDEMPOTENT = {
     ("POST", "/api/v1/tokens"): "a retried login issues another token; storing the response "
-                                "would keep a bearer token",
+    "would keep a bearer token",
 }
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # HEAD runs the GET view; OPTIONS is Flask's
 
@@ -58,9 +61,15 @@ class EndpointSpec:
     read_only: bool
 
 
-def endpoint(*, role: str | None = None, public: bool = False, idempotent: bool = False,
-             redact: tuple[str, ...] = (), rate_limit: RateLimit | None = None,
-             read_only: bool = False):
+def endpoint(
+    *,
+    role: str | None = None,
+    public: bool = False,
+    idempotent: bool = False,
+    redact: tuple[str, ...] = (),
+    rate_limit: RateLimit | None = None,
+    read_only: bool = False,
+):
     """Declare a view: `role` (None: any account) or `public=True`; `idempotent` (with `redact`,
     see core.idempotency) for creating POSTs; `rate_limit` per account; `read_only` for views
     that write nothing. Place it above every other decorator of the view.
@@ -85,11 +94,15 @@ def endpoint(*, role: str | None = None, public: bool = False, idempotent: bool 
 
                 return replay_or_run(session, run, redact=redact) if idempotent else run()
 
-        declared = wrapper if public else document_responses(
-            wrapper, [401, 403] if role else [401], security=BEARER)
+        declared = (
+            wrapper
+            if public
+            else document_responses(wrapper, [401, 403] if role else [401], security=BEARER)
+        )
         # Marked last, on what the view really is: the start-up check compares identities.
-        declared.endpoint_spec = EndpointSpec(declared, public, role, idempotent, rate_limit,
-                                              read_only)
+        declared.endpoint_spec = EndpointSpec(
+            declared, public, role, idempotent, rate_limit, read_only
+        )
         return declared
 
     return decorator
@@ -122,10 +135,15 @@ def endpoint_problems(app: Flask, paths: dict) -> list[str]:
             if spec.view is not handler:
                 problems.append(f"{where}: @endpoint must be the outermost decorator")
             if spec.public != public:
-                problems.append(f"{where} is public: declare it with public=True" if public else
-                                f"{where} lacks authentication (public=True but not in PUBLIC)")
+                problems.append(
+                    f"{where} is public: declare it with public=True"
+                    if public
+                    else f"{where} lacks authentication (public=True but not in PUBLIC)"
+                )
             operation = paths.get(_openapi_path(rule.rule), {}).get(method.lower(), {})
-            creates = method == "POST" and "201" in {str(status) for status in operation.get("responses", {})}
+            creates = method == "POST" and "201" in {
+                str(status) for status in operation.get("responses", {})
+            }
             if creates and not spec.idempotent and (method, rule.rule) not in NOT_IDEMPOTENT:
                 problems.append(f"{where} creates (201) but is not idempotent=True")
     return problems

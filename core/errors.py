@@ -1,4 +1,5 @@
 """Domain errors and the one handler that renders every error as RFC 9457 problem+json."""
+
 import logging
 from http import HTTPStatus
 
@@ -145,8 +146,13 @@ def handle_error(exc: Exception):
         data = getattr(exc, "data", None) or {}
         if status == 422:
             errors = flatten_validation_messages(data.get("messages", {}))
-            return problem(422, code, "The request is not valid",
-                           "One or more fields are invalid.", errors=errors)
+            return problem(
+                422,
+                code,
+                "The request is not valid",
+                "One or more fields are invalid.",
+                errors=errors,
+            )
         headers = dict(data.get("headers") or {})
         if status == 405 and getattr(exc, "valid_methods", None):
             headers["Allow"] = ", ".join(exc.valid_methods)
@@ -154,9 +160,17 @@ def handle_error(exc: Exception):
     request_id = g.get("request_id", "-")
     if isinstance(exc, OperationalError):
         logger.warning("database unavailable (request id %s): %s", request_id, exc.orig)
-        return problem(503, "database-unavailable", "Service unavailable",
-                       "The database cannot be reached right now; retry shortly.",
-                       {"Retry-After": "5"})
+        return problem(
+            503,
+            "database-unavailable",
+            "Service unavailable",
+            "The database cannot be reached right now; retry shortly.",
+            {"Retry-After": "5"},
+        )
     logger.exception("unhandled error (request id %s)", request_id)
-    return problem(500, "internal-error", "Internal server error",
-                   f"Something went wrong on our side. Quote request id {request_id}.")
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        f"Something went wrong on our side. Quote request id {request_id}.",
+    )

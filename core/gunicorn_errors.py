@@ -5,6 +5,7 @@ gunicorn answers these before any request reaches Flask, with an HTML page writt
 `gunicorn.util.write_error`, the one function every worker class calls for them; `install`
 replaces it in a worker process with `write_problem`.
 """
+
 import json
 import re
 
@@ -24,10 +25,19 @@ def problem_response(type_base: str, status: int, reason: str, detail: str) -> b
     """A complete HTTP/1.1 response (closing the connection) with an RFC 9457 body shaped like
     `core.errors.problem`."""
     code = problem_code(status, reason)
-    body = json.dumps({"type": type_base + code, "title": reason, "status": status,
-                       "detail": detail or reason, "code": code}).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {
+            "type": type_base + code,
+            "title": reason,
+            "status": status,
+            "detail": detail or reason,
+            "code": code,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 

@@ -1,4 +1,5 @@
 """HTTP conventions applied to every request: request ids and JSON body checks."""
+
 import json
 import re
 import uuid
@@ -18,7 +19,9 @@ JSON_BRACKET = re.compile(rb"[\[\]{}]")
 def assign_request_id() -> None:
     """Give every request an id (the client's if it sent a sane one) for logs and responses."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    g.request_id = (
+        incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    )
 
 
 def check_json_body() -> None:
@@ -43,8 +46,9 @@ def check_json_body() -> None:
         raise MalformedJson(f"The body could not be parsed as JSON: {exc}.") from exc
     fields_with_nul = sorted(_paths_with_nul(document))
     if fields_with_nul:
-        raise ValidationFailed({path: ["Must not contain NUL (\\u0000) characters."]
-                                for path in fields_with_nul})
+        raise ValidationFailed(
+            {path: ["Must not contain NUL (\\u0000) characters."] for path in fields_with_nul}
+        )
 
 
 def _nesting_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -74,7 +78,9 @@ def _paths_with_nul(value, path: str = "") -> list[str]:
             found += [child] if "\x00" in key else _paths_with_nul(item, child)
         return found
     if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in _paths_with_nul(item, f"{path}.{index}")]
+        return [
+            p for index, item in enumerate(value) for p in _paths_with_nul(item, f"{path}.{index}")
+        ]
     return []
 
 

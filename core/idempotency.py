@@ -10,10 +10,11 @@ Nothing stored helps someone holding a copy of the table: the fingerprint is key
 server key (a body may carry a password), fields a view names as secret are stored redacted,
 and anonymous requests are scoped by a keyed hash of their client address.
 """
+
 import hashlib
 import json
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from flask import Response, current_app, g, make_response, request
 from sqlalchemy import Integer, String, Text, delete, func, select
@@ -31,7 +32,11 @@ REDACTED = "redacted: shown only in the first response"
 
 
 class IdempotencyKeyReused(DomainError):
-    status, code, title = 422, "idempotency-key-reused", "Idempotency key reused with another request"
+    status, code, title = (
+        422,
+        "idempotency-key-reused",
+        "Idempotency key reused with another request",
+    )
 
 
 class IdempotencyKeyInUse(Conflict):
@@ -60,7 +65,9 @@ def request_fingerprint() -> str:
     """
     body = request.get_data(cache=True)
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+        canonical = (
+            json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
+        )
     except ValueError:
         canonical = body.decode("utf-8", "replace")
     return keyed_digest("idempotency-fingerprint", f"{request.method} {request.path}\n{canonical}")
@@ -98,8 +105,9 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-def replay_or_run(session: Session, run: Callable[[], object], *,
-                  redact: tuple[str, ...] = ()) -> Response:
+def replay_or_run(
+    session: Session, run: Callable[[], object], *, redact: tuple[str, ...] = ()
+) -> Response:
     """Honour `Idempotency-Key`: replay the stored response, or `run` the view and store its.
 
     Runs in the request's transaction on `session`, after authentication (the scope is the
@@ -118,7 +126,9 @@ def replay_or_run(session: Session, run: Callable[[], object], *,
     if not locked.scalar_one():
         raise IdempotencyKeyInUse("The first request with this key has not finished yet.")
     stored = connection.execute(
-        select(IdempotencyKey.__table__).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        select(IdempotencyKey.__table__).where(
+            IdempotencyKey.scope == scope, IdempotencyKey.key == key
+        )
     ).one_or_none()
     if stored is not None:
         if stored.fingerprint != fingerprint:
@@ -133,7 +143,9 @@ def replay_or_run(session: Session, run: Callable[[], object], *,
                 fingerprint=fingerprint,
                 response_status=response.status_code,
                 response_headers={
-                    name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers
+                    name: response.headers[name]
+                    for name in REPLAYED_HEADERS
+                    if name in response.headers
                 },
                 response_body=_stored_body(response, redact),
             )

@@ -1,4 +1,5 @@
 """The server key and what is derived from it: keyed hashes that a database dump cannot reverse."""
+
 import hashlib
 import hmac
 import ipaddress
@@ -73,8 +74,11 @@ def client_address() -> str | None:
     """
     hops = current_app.config["TRUSTED_PROXY_HOPS"]
     if hops:
-        forwarded = [address.strip() for address in request.headers.get("X-Forwarded-For", "")
-                     .split(",") if address.strip()]
+        forwarded = [
+            address.strip()
+            for address in request.headers.get("X-Forwarded-For", "").split(",")
+            if address.strip()
+        ]
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.remote_addr

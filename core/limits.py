@@ -1,4 +1,5 @@
 """Caps on how many objects of one kind an owner (an account, a venue) may have."""
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 

@@ -4,6 +4,7 @@ Kept here, one table for the whole API, so a route's decorator stack stays about
 a renamed view function or class does not rename a client's call. A new route without an entry
 fails app start (see `OperationIdPlugin`).
 """
+
 from apispec import BasePlugin
 
 OPERATION_IDS = {
@@ -56,5 +57,7 @@ class OperationIdPlugin(BasePlugin):
         for method, operation in operations.items():
             key = (method.upper(), path)
             if key not in OPERATION_IDS:
-                raise LookupError(f"{method.upper()} {path} has no operationId in core/operation_ids.py")
+                raise LookupError(
+                    f"{method.upper()} {path} has no operationId in core/operation_ids.py"
+                )
             operation["operationId"] = OPERATION_IDS[key]

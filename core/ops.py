@@ -1,4 +1,5 @@
 """Health and readiness endpoints."""
+
 from functools import cache
 from pathlib import Path
 
@@ -17,7 +18,9 @@ MIGRATIONS_DIR = "migrations"
 def migration_heads() -> frozenset[str]:
     """The head revisions of the migration scripts shipped with this code."""
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / MIGRATIONS_DIR))
+    config.set_main_option(
+        "script_location", str(Path(__file__).resolve().parent.parent / MIGRATIONS_DIR)
+    )
     return frozenset(ScriptDirectory.from_config(config).get_heads())
 
 
@@ -37,8 +40,12 @@ def readyz():
         return jsonify(status="unavailable", reason=f"database: {exc.__class__.__name__}"), 503
     expected = migration_heads()
     if current != expected:
-        return jsonify(status="unavailable", reason="migrations behind",
-                       current=sorted(current), expected=sorted(expected)), 503
+        return jsonify(
+            status="unavailable",
+            reason="migrations behind",
+            current=sorted(current),
+            expected=sorted(expected),
+        ), 503
     return jsonify(status="ready", revision=sorted(current))
 
 

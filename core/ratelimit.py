@@ -1,7 +1,8 @@
 """Fixed-window rate limits kept in PostgreSQL, keyed on the account or the email (never on the
 client IP alone)."""
-from datetime import datetime, timedelta
+
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import DateTime, Integer, String, bindparam, delete, update
@@ -29,17 +30,29 @@ def window_start(now: datetime, window: timedelta) -> datetime:
 
 
 # Built once: constructing the upsert per request cost more than running it.
-_COUNT_HIT = insert(RateLimitCounter.__table__).values(
-    key=bindparam("key"), window_start=bindparam("window_start"), hits=1,
-).on_conflict_do_update(
-    index_elements=["key", "window_start"], set_={"hits": RateLimitCounter.hits + 1},
-).returning(RateLimitCounter.hits)
+_COUNT_HIT = (
+    insert(RateLimitCounter.__table__)
+    .values(
+        key=bindparam("key"),
+        window_start=bindparam("window_start"),
+        hits=1,
+    )
+    .on_conflict_do_update(
+        index_elements=["key", "window_start"],
+        set_={"hits": RateLimitCounter.hits + 1},
+    )
+    .returning(RateLimitCounter.hits)
+)
 
 
-_FORGIVE_HIT = update(RateLimitCounter.__table__).where(
-    RateLimitCounter.key == bindparam("forgiven_key"),
-    RateLimitCounter.window_start == bindparam("forgiven_window_start"),
-).values(hits=RateLimitCounter.hits - 1)
+_FORGIVE_HIT = (
+    update(RateLimitCounter.__table__)
+    .where(
+        RateLimitCounter.key == bindparam("forgiven_key"),
+        RateLimitCounter.window_start == bindparam("forgiven_window_start"),
+    )
+    .values(hits=RateLimitCounter.hits - 1)
+)
 
 
 def add_hit(
@@ -47,7 +60,9 @@ def add_hit(
 ) -> tuple[int, datetime]:
     """Record one hit in the caller's transaction; the window's hits so far, and its start."""
     start = window_start(now, window)
-    hits = session.connection().execute(_COUNT_HIT, {"key": key, "window_start": start}).scalar_one()
+    hits = (
+        session.connection().execute(_COUNT_HIT, {"key": key, "window_start": start}).scalar_one()
+    )
     return hits, start
 
 
@@ -66,8 +81,10 @@ def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now:
     """
     hits, start = add_hit(session, key=key, window=window, now=now)
     if hits > limit:
-        raise RateLimited((start + window - now).total_seconds(),
-                          f"At most {limit} requests per {int(window.total_seconds())} s; slow down.")
+        raise RateLimited(
+            (start + window - now).total_seconds(),
+            f"At most {limit} requests per {int(window.total_seconds())} s; slow down.",
+        )
 
 
 @dataclass(frozen=True)
@@ -82,11 +99,18 @@ class RateLimit:
     def count(self, session: Session, account_id) -> None:
         """Count one hit of `account_id` in the request's transaction; 429 past the limit."""
         config = current_app.config
-        count_hit(session, key=f"{self.bucket}:{account_id}", limit=config[self.limit_key],
-                  window=timedelta(seconds=config[self.window_key]), now=utcnow())
+        count_hit(
+            session,
+            key=f"{self.bucket}:{account_id}",
+            limit=config[self.limit_key],
+            window=timedelta(seconds=config[self.window_key]),
+            now=utcnow(),
+        )
 
 
-def prune_counters(*, session: Session, now: datetime, older_than: timedelta = timedelta(hours=1)) -> int:
+def prune_counters(
+    *, session: Session, now: datetime, older_than: timedelta = timedelta(hours=1)
+) -> int:
     """Drop counters of windows long gone."""
     deleted = session.execute(
         delete(RateLimitCounter).where(RateLimitCounter.window_start < now - older_than)
@@ -97,9 +121,11 @@ def prune_counters(*, session: Session, now: datetime, older_than: timedelta = t
 def prune_job(*, session: Session, now: datetime) -> dict:
     """Scheduler job: drop old rate-limit counters (kept at least as long as the login windows)."""
     config = current_app.config
-    longest = max(timedelta(hours=1),
-                  timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
-                  timedelta(seconds=config["LOGIN_EMAIL_WINDOW_SECONDS"]))
+    longest = max(
+        timedelta(hours=1),
+        timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"]),
+        timedelta(seconds=config["LOGIN_EMAIL_WINDOW_SECONDS"]),
+    )
     return {"deleted": prune_counters(session=session, now=now, older_than=longest)}
 
 

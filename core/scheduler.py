@@ -6,6 +6,7 @@ jobs, the others wait as hot standbys and take over when the leader's connection
 leader's lock is released by PostgreSQL with its connection). Every job is an idempotent,
 set-based sweep, so a late, repeated or overlapping run does the right thing once.
 """
+
 import logging
 import signal
 import threading
@@ -53,9 +54,16 @@ class LeaderGuard:
     def __init__(self, database_url: str, lock_id: int = LEADER_LOCK_ID):
         # TCP keepalives let PostgreSQL notice (and release the lock of) a leader whose host
         # vanished, and let the leader notice a vanished database, within about 20 s.
-        self.engine = create_engine(database_url, poolclass=NullPool, connect_args={
-            "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 3, "keepalives_count": 3,
-        })
+        self.engine = create_engine(
+            database_url,
+            poolclass=NullPool,
+            connect_args={
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 3,
+                "keepalives_count": 3,
+            },
+        )
         self.lock_id = lock_id
         self.connection = None
 
@@ -91,7 +99,9 @@ class LeaderGuard:
         """Give up leadership."""
         if self.connection is not None:
             try:
-                self.connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": self.lock_id})
+                self.connection.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": self.lock_id}
+                )
                 self.connection.close()
             except Exception:  # the connection is gone, and with it the lock
                 pass
@@ -106,8 +116,14 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
     )
     for name, (_func, interval_key) in registered_jobs(app).items():
         scheduler.add_job(
-            run_job, "interval", seconds=app.config[interval_key], args=[app, name],
-            id=name, name=name, replace_existing=True, next_run_time=utcnow(),
+            run_job,
+            "interval",
+            seconds=app.config[interval_key],
+            args=[app, name],
+            id=name,
+            name=name,
+            replace_existing=True,
+            next_run_time=utcnow(),
         )
     return scheduler
 

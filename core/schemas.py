@@ -1,9 +1,10 @@
 """Shared marshmallow pieces: UTC timestamps, problem documents, list envelopes, cursors."""
+
 import base64
 import binascii
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 
 from marshmallow import Schema, ValidationError, fields, missing, validate
@@ -19,8 +20,8 @@ INT4_MAX = 2**31 - 1  # the largest value of a PostgreSQL `integer` column
 # Timestamps the app accepts: PostgreSQL holds far more, but Python's datetime ends at year
 # 9999 and the app adds days to client times (`redeem_until` defaults to `ends_at` + 90 days),
 # so a margin of centuries keeps every sum representable; nothing in the domain predates 1970.
-EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class UtcDateTime(fields.AwareDateTime):
@@ -29,24 +30,26 @@ class UtcDateTime(fields.AwareDateTime):
 
     default_error_messages = {
         "out_of_range": f"Must lie between {EARLIEST_TIMESTAMP.isoformat()} and "
-                        f"{LATEST_TIMESTAMP.isoformat()}.",
+        f"{LATEST_TIMESTAMP.isoformat()}.",
     }
 
     def __init__(self, **kwargs):
         metadata = dict(kwargs.pop("metadata", {}))
         bounds = self.default_error_messages["out_of_range"]
-        metadata["description"] = f"{metadata['description']}. {bounds}" if "description" in metadata else bounds
+        metadata["description"] = (
+            f"{metadata['description']}. {bounds}" if "description" in metadata else bounds
+        )
         super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         try:  # an offset can carry 0001-01-01 or 9999-12-31 past what datetime holds
-            utc = parsed.astimezone(timezone.utc)
+            utc = parsed.astimezone(UTC)
         except OverflowError as exc:
             raise self.make_error("out_of_range") from exc
         if not EARLIEST_TIMESTAMP <= utc <= LATEST_TIMESTAMP:
@@ -69,11 +72,15 @@ class PageQuerySchema(Schema):
     """`limit` and `cursor` query arguments shared by every list."""
 
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500), metadata={
-        "format": "cursor",
-        "description": "Opaque: the `next_cursor` of the previous page (only values the server "
-                       "issued are valid)",
-    })
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={
+            "format": "cursor",
+            "description": "Opaque: the `next_cursor` of the previous page (only values the server "
+            "issued are valid)",
+        },
+    )
 
 
 def list_schema(item_schema: type[Schema], name: str) -> type[Schema]:
@@ -116,7 +123,7 @@ def parse_datetime(value: str) -> datetime:
 def parse_bigint(value) -> int:
     """Parse an id stored in a cursor that fits a PostgreSQL `bigint` (or ValueError)."""
     parsed = int(value)
-    if not -2**63 <= parsed < 2**63:
+    if not -(2**63) <= parsed < 2**63:
         raise ValueError("id out of range")
     return parsed
 
@@ -143,7 +150,9 @@ def refuse_uncompilable(schema: Schema) -> None:
     for field_name, field in schema.dump_fields.items():
         where = f"{name}.{field_name}"
         if field.dump_default is not missing:
-            raise TypeError(f"{where}: the compiled dumper leaves out missing values (dump_default)")
+            raise TypeError(
+                f"{where}: the compiled dumper leaves out missing values (dump_default)"
+            )
         if isinstance(field, ATTRIBUTELESS_FIELDS):
             raise TypeError(f"{where}: the compiled dumper needs fields that read an attribute")
         if isinstance(field, fields.Number) and field.as_string:
@@ -175,14 +184,15 @@ class ReadSchema(Schema, metaclass=CompiledDumpMeta):
     def dump(self, obj, *, many: bool | None = None):
         """Serialise like `Schema.dump`, faster."""
         dumper = self.__dict__.get("_fast_dumper") or self.__dict__.setdefault(
-            "_fast_dumper", compile_dumper(self))
+            "_fast_dumper", compile_dumper(self)
+        )
         many = self.many if many is None else bool(many)
         return [dumper(item) for item in obj] if many else dumper(obj)
 
 
 def _utc_text(value):
-    if value.tzinfo is not timezone.utc:  # the database's values are UTC already
-        value = value.astimezone(timezone.utc)
+    if value.tzinfo is not UTC:  # the database's values are UTC already
+        value = value.astimezone(UTC)
     return value.isoformat()[:-6] + "Z"
 
 
@@ -200,8 +210,14 @@ def _converter(field: fields.Field):
     if isinstance(field, fields.List):
         inner = _converter(field.inner)
         return (lambda values: [None if v is None else inner(v) for v in values]) if inner else None
-    simple = {UtcDateTime: _utc_text, fields.UUID: str, fields.Integer: int, fields.Float: float,
-              fields.Boolean: bool, fields.String: str}.get(type(field))
+    simple = {
+        UtcDateTime: _utc_text,
+        fields.UUID: str,
+        fields.Integer: int,
+        fields.Float: float,
+        fields.Boolean: bool,
+        fields.String: str,
+    }.get(type(field))
     if simple is not None:
         return simple
     if type(field) is fields.Dict and field.key_field is None and field.value_field is None:
@@ -217,18 +233,24 @@ def compile_dumper(schema: Schema):
     """
     refuse_uncompilable(schema)  # again: `only`/`exclude` and nested plain schemas come late
     namespace = {"missing": missing, "partial": partial, "schema": schema}
-    lines = ["def dump(obj):",
-             "    get = obj.get if isinstance(obj, dict) else partial(getattr, obj)",
-             "    result = {}"]
+    lines = [
+        "def dump(obj):",
+        "    get = obj.get if isinstance(obj, dict) else partial(getattr, obj)",
+        "    result = {}",
+    ]
     for i, (name, field) in enumerate(schema.dump_fields.items()):
         convert = _converter(field)
         namespace[f"convert{i}"], namespace[f"field{i}"] = convert, field
         key = field.data_key or name
-        lines += [f"    value = get({field.attribute or name!r}, missing)",
-                  "    if value is not missing:"]
+        lines += [
+            f"    value = get({field.attribute or name!r}, missing)",
+            "    if value is not missing:",
+        ]
         if convert is None:
-            lines.append(f"        result[{key!r}] = field{i}.serialize({name!r}, obj, "
-                         "accessor=schema.get_attribute)")
+            lines.append(
+                f"        result[{key!r}] = field{i}.serialize({name!r}, obj, "
+                "accessor=schema.get_attribute)"
+            )
         elif convert is _as_is:
             lines.append(f"        result[{key!r}] = value")
         else:
@@ -238,8 +260,9 @@ def compile_dumper(schema: Schema):
     return namespace["dump"]
 
 
-def newest_first_page(args: dict, fetch, *, created_attribute: str = "created_at",
-                      id_type: type = uuid.UUID) -> dict:
+def newest_first_page(
+    args: dict, fetch, *, created_attribute: str = "created_at", id_type: type = uuid.UUID
+) -> dict:
     """One page of a newest-first list: decode the cursor, fetch `limit + 1`, encode the next.
 
     `fetch(limit=, after=)` returns rows ordered by (created, id) descending after the cursor.
@@ -247,7 +270,11 @@ def newest_first_page(args: dict, fetch, *, created_attribute: str = "created_at
     parse_id = parse_bigint if id_type is int else id_type
     after = decode_cursor(args["cursor"], (parse_datetime, parse_id)) if args["cursor"] else None
     rows = fetch(limit=args["limit"] + 1, after=after)
-    return page_of(rows, args["limit"], lambda row: [
-        getattr(row, created_attribute).isoformat(),
-        row.id if id_type is int else str(row.id),
-    ])
+    return page_of(
+        rows,
+        args["limit"],
+        lambda row: [
+            getattr(row, created_attribute).isoformat(),
+            row.id if id_type is int else str(row.id),
+        ],
+    )

@@ -1,4 +1,5 @@
 """Deal events that depend on where people are: `deal.nearby` alerts and the about-to-tip zone."""
+
 import math
 from datetime import datetime
 
@@ -27,8 +28,15 @@ def enters_about_to_tip(min_commitments: int, before: int, after: int) -> bool:
 def alert_nearby(session: Session, *, deal_filter, reason: str, now: datetime) -> int:
     """Enqueue `deal.nearby` (`reason`: opened / about_to_tip) for the deals matching the filter."""
     deals = select(
-        Deal.id.label("deal_id"), Deal.location, Deal.title,
+        Deal.id.label("deal_id"),
+        Deal.location,
+        Deal.title,
         (Deal.min_commitments - Deal.committed_count).label("units_needed"),
     ).where(deal_filter)
-    return enqueue_nearby(session, deals=deals, reason=reason, now=now,
-                          daily_cap=current_app.config["NEARBY_ALERTS_PER_DAY"])
+    return enqueue_nearby(
+        session,
+        deals=deals,
+        reason=reason,
+        now=now,
+        daily_cap=current_app.config["NEARBY_ALERTS_PER_DAY"],
+    )

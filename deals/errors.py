@@ -1,4 +1,5 @@
 """Errors of the deals domain (codes fixed by docs/API.md)."""
+
 from core.errors import Conflict
 
 
@@ -19,4 +20,7 @@ class DealTipped(Conflict):
 
 
 class DealHasCommitments(Conflict):
-    code, title = "deal-has-commitments", "Only title and description can change once people committed"
+    code, title = (
+        "deal-has-commitments",
+        "Only title and description can change once people committed",
+    )

@@ -2,10 +2,10 @@
 
 The statements are in `deals.statements`.
 """
+
 from datetime import datetime, timedelta
 
 from flask import current_app
-
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,11 @@ def activate_deals(*, session: Session, now: datetime) -> dict:
     """
     activated = session.execute(statements.activate_started_deals(now)).scalars().all()
     announced = session.execute(statements.mark_open_deals_announced(now)).scalars().all()
-    alerts = alert_nearby(session, deal_filter=any_of(Deal.id, announced), reason="opened",
-                          now=now) if announced else 0
+    alerts = (
+        alert_nearby(session, deal_filter=any_of(Deal.id, announced), reason="opened", now=now)
+        if announced
+        else 0
+    )
     return {"activated": len(activated), "nearby_alerts": alerts}
 
 
@@ -55,8 +58,11 @@ def close_deals(*, session: Session, now: datetime) -> dict:
 
 def _settle_ended(session: Session, now: datetime) -> dict:
     """Release the commitments of the deals this run failed and tell every outcome's audience."""
-    return session.execute(
-        statements.release_failed_deals_commitments_and_tell_outcomes(now)).one()._asdict()
+    return (
+        session.execute(statements.release_failed_deals_commitments_and_tell_outcomes(now))
+        .one()
+        ._asdict()
+    )
 
 
 def deal_reminders(*, session: Session, now: datetime) -> dict:

@@ -1,4 +1,5 @@
 """Deals, commitments, per-account open quantities and vouchers."""
+
 import enum
 import uuid
 from datetime import datetime
@@ -54,35 +55,61 @@ class Deal(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", DealStatus), name="status"),
         CheckConstraint("committed_count >= 0", name="committed_count_not_negative"),
-        CheckConstraint("max_commitments IS NULL OR committed_count <= max_commitments",
-                        name="committed_count_within_max"),
+        CheckConstraint(
+            "max_commitments IS NULL OR committed_count <= max_commitments",
+            name="committed_count_within_max",
+        ),
         CheckConstraint("min_commitments >= 1", name="min_commitments_positive"),
-        CheckConstraint("max_commitments IS NULL OR max_commitments >= min_commitments",
-                        name="max_not_below_min"),
+        CheckConstraint(
+            "max_commitments IS NULL OR max_commitments >= min_commitments",
+            name="max_not_below_min",
+        ),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit_positive"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("redeem_until >= ends_at", name="redeemable_after_end"),
-        CheckConstraint(f"({one_of('status', TIPPED_STATUSES)}) = (tipped_at IS NOT NULL) "
-                        f"OR status = '{DealStatus.CANCELLED}'", name="tipped_at_matches_status"),
+        CheckConstraint(
+            f"({one_of('status', TIPPED_STATUSES)}) = (tipped_at IS NOT NULL) "
+            f"OR status = '{DealStatus.CANCELLED}'",
+            name="tipped_at_matches_status",
+        ),
         # Nearby search: geography KNN / ST_DWithin over open deals only.
-        Index("ix_deals_open_location", "location", postgresql_using="gist",
-              postgresql_where=text(one_of("status", OPEN_STATUSES))),
+        Index(
+            "ix_deals_open_location",
+            "location",
+            postgresql_using="gist",
+            postgresql_where=text(one_of("status", OPEN_STATUSES)),
+        ),
         # Map viewport: lat/lon rectangles are geometry boxes (edges along parallels).
-        Index("ix_deals_open_geometry", text("geometry(location)"), postgresql_using="gist",
-              postgresql_where=text(one_of("status", OPEN_STATUSES))),
+        Index(
+            "ix_deals_open_geometry",
+            text("geometry(location)"),
+            postgresql_using="gist",
+            postgresql_where=text(one_of("status", OPEN_STATUSES)),
+        ),
         Index("ix_deals_merchant_created", "merchant_id", "created_at"),
-        Index("ix_deals_scheduled_starts", "starts_at",
-              postgresql_where=text(f"status = '{DealStatus.SCHEDULED}'")),
-        Index("ix_deals_unannounced", "id",
-              postgresql_where=text(f"announced_at IS NULL AND {one_of('status', OPEN_STATUSES)}")),
-        Index("ix_deals_open_ends", "ends_at",
-              postgresql_where=text(one_of("status", UNFINISHED_STATUSES))),
+        Index(
+            "ix_deals_scheduled_starts",
+            "starts_at",
+            postgresql_where=text(f"status = '{DealStatus.SCHEDULED}'"),
+        ),
+        Index(
+            "ix_deals_unannounced",
+            "id",
+            postgresql_where=text(f"announced_at IS NULL AND {one_of('status', OPEN_STATUSES)}"),
+        ),
+        Index(
+            "ix_deals_open_ends",
+            "ends_at",
+            postgresql_where=text(one_of("status", UNFINISHED_STATUSES)),
+        ),
         # close-deals finds the deals one run ended by their closing time.
         Index("ix_deals_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     venue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("venues.id"), index=True)
     merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     title: Mapped[str] = mapped_column(String(200))
@@ -134,7 +161,9 @@ class Commitment(Base):
         {"postgresql_with": {"fillfactor": 50}},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     quantity: Mapped[int]
@@ -150,7 +179,9 @@ class DealParticipant(Base):
     __tablename__ = "deal_participants"
     __table_args__ = (CheckConstraint("open_quantity >= 0", name="open_quantity_not_negative"),)
 
-    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
+    )
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     open_quantity: Mapped[int]
 
@@ -162,17 +193,30 @@ class Voucher(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", VoucherStatus), name="status"),
         Index("ix_vouchers_account_created", "account_id", "created_at"),
-        Index("ix_vouchers_issued_redeem_until", "redeem_until",
-              postgresql_where=text(f"status = '{VoucherStatus.ISSUED}'")),
+        Index(
+            "ix_vouchers_issued_redeem_until",
+            "redeem_until",
+            postgresql_where=text(f"status = '{VoucherStatus.ISSUED}'"),
+        ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     # voucher_code() (migration 0012): the code shape of core.codes, drawn by the database.
-    code: Mapped[str] = mapped_column(String(14), unique=True, server_default=text("voucher_code()"))
-    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
-    commitment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commitments.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(
+        String(14), unique=True, server_default=text("voucher_code()")
+    )
+    deal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deals.id", ondelete="CASCADE"), index=True
+    )
+    commitment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commitments.id", ondelete="CASCADE"), index=True
+    )
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
-    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{VoucherStatus.ISSUED}'"))
+    status: Mapped[str] = mapped_column(
+        String(16), server_default=text(f"'{VoucherStatus.ISSUED}'")
+    )
     redeem_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     redeemed_at: Mapped[datetime | None]

@@ -1,4 +1,5 @@
 """HTTP routes for deals, commitments and vouchers."""
+
 import uuid
 from functools import partial
 
@@ -19,8 +20,8 @@ from deals.schemas import (
     CommitmentResultSchema,
     DealCreateSchema,
     DealListSchema,
-    DealPatchSchema,
     DealNearbyQuerySchema,
+    DealPatchSchema,
     DealReadSchema,
     MerchantDealListSchema,
     MerchantDealQuerySchema,
@@ -32,9 +33,13 @@ from deals.schemas import (
 )
 from geo.geojson import feature_collection, point_feature
 
-blp = Blueprint("deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers")
+blp = Blueprint(
+    "deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers"
+)
 
 GEOJSON = "application/geo+json"
+
+
 def _wants_geojson() -> bool:
     return request.accept_mimetypes.best_match(["application/json", GEOJSON]) == GEOJSON
 
@@ -70,8 +75,11 @@ class Deals(MethodView):
         """Open deals inside a map viewport (`minLon > maxLon` crosses the antimeridian)."""
         after = decode_cursor(args["cursor"], (uuid.UUID,))[0] if args["cursor"] else None
         deals = services.deals_in_bbox(
-            session=get_session(), bbox=args["bbox"], limit=args["limit"] + 1,
-            now=utcnow(), after=after,
+            session=get_session(),
+            bbox=args["bbox"],
+            limit=args["limit"] + 1,
+            now=utcnow(),
+            after=after,
         )
         return page_of(deals, args["limit"], lambda deal: [str(deal["id"])])
 
@@ -81,14 +89,23 @@ class NearbyDeals(MethodView):
     @endpoint(read_only=True)
     @blp.arguments(DealNearbyQuerySchema, location="query")
     @blp.response(200, NearbyDealListSchema)
-    @blp.alt_response(200, success=True, content_type=GEOJSON,
-                      description="GeoJSON FeatureCollection (send Accept: application/geo+json)")
+    @blp.alt_response(
+        200,
+        success=True,
+        content_type=GEOJSON,
+        description="GeoJSON FeatureCollection (send Accept: application/geo+json)",
+    )
     def get(self, args):
         """Open deals near a point, nearest first, with `distance_m`."""
         after = decode_cursor(args["cursor"], (float, uuid.UUID)) if args["cursor"] else None
         deals = services.nearby_deals(
-            session=get_session(), lat=args["lat"], lon=args["lon"], radius_m=args["radius_m"],
-            limit=args["limit"] + 1, now=utcnow(), after=after,
+            session=get_session(),
+            lat=args["lat"],
+            lon=args["lon"],
+            radius_m=args["radius_m"],
+            limit=args["limit"] + 1,
+            now=utcnow(),
+            after=after,
         )
         page = page_of(deals, args["limit"], lambda deal: [deal["distance_m"], str(deal["id"])])
         return _as_geojson(page) if _wants_geojson() else page
@@ -111,7 +128,11 @@ class DealById(MethodView):
     def patch(self, changes, deal_id: uuid.UUID):
         """Change your deal (terms only before the first commitment)."""
         return services.update_deal(
-            session=get_session(), deal_id=deal_id, merchant=current_account(), now=utcnow(), **changes
+            session=get_session(),
+            deal_id=deal_id,
+            merchant=current_account(),
+            now=utcnow(),
+            **changes,
         )
 
 
@@ -135,15 +156,24 @@ class MerchantDeals(MethodView):
     @blp.response(200, MerchantDealListSchema)
     def get(self, args):
         """Your deals, any status, newest first, with commitment and voucher counts."""
-        return newest_first_page(args, partial(
-            services.merchant_deals, session=get_session(), merchant=current_account(),
-            status=args.get("status")))
+        return newest_first_page(
+            args,
+            partial(
+                services.merchant_deals,
+                session=get_session(),
+                merchant=current_account(),
+                status=args.get("status"),
+            ),
+        )
 
 
 @blp.route("/deals/<uuid:deal_id>/commitments")
 class Commitments(MethodView):
-    @endpoint(role="customer", idempotent=True,
-              rate_limit=RateLimit("commitments", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"))
+    @endpoint(
+        role="customer",
+        idempotent=True,
+        rate_limit=RateLimit("commitments", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"),
+    )
     @blp.arguments(CommitmentCreateSchema)
     @blp.response(201, CommitmentResultSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -152,8 +182,11 @@ class Commitments(MethodView):
     def post(self, data, deal_id: uuid.UUID):
         """Commit to units of a deal."""
         commitment, deal = services.commit_units(
-            session=get_session(), deal_id=deal_id, account=current_account(),
-            quantity=data["quantity"], now=utcnow(),
+            session=get_session(),
+            deal_id=deal_id,
+            account=current_account(),
+            quantity=data["quantity"],
+            now=utcnow(),
         )
         return {"commitment": commitment, "deal": deal}
 
@@ -179,8 +212,9 @@ class MyCommitments(MethodView):
     @blp.response(200, CommitmentListSchema)
     def get(self, args):
         """Your commitments, newest first."""
-        return newest_first_page(args, partial(
-            services.my_commitments, session=get_session(), account=current_account()))
+        return newest_first_page(
+            args, partial(services.my_commitments, session=get_session(), account=current_account())
+        )
 
 
 @blp.route("/me/vouchers")
@@ -190,8 +224,9 @@ class MyVouchers(MethodView):
     @blp.response(200, VoucherListSchema)
     def get(self, args):
         """Your vouchers, newest first."""
-        return newest_first_page(args, partial(
-            services.my_vouchers, session=get_session(), account=current_account()))
+        return newest_first_page(
+            args, partial(services.my_vouchers, session=get_session(), account=current_account())
+        )
 
 
 @blp.route("/vouchers/<string:code>/redeem")

@@ -1,4 +1,5 @@
 """Pure rules for a deal's terms (shared by create and patch)."""
+
 from datetime import datetime, timedelta
 
 from deals.models import DealStatus

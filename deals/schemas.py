@@ -1,9 +1,10 @@
 """Request and response schemas for deals, commitments and vouchers."""
+
 from marshmallow import Schema, fields, validate
 
 from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
-from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 from deals.models import CommitmentStatus, DealStatus, VoucherStatus
+from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 
 RADIUS_DEFAULT_M = 5000
 RADIUS_MAX_M = 50000
@@ -20,7 +21,9 @@ class DealPatchSchema(Schema):
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     price_cents = fields.Integer(strict=True, validate=money)
     original_price_cents = fields.Integer(strict=True, allow_none=True, validate=money)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."))
+    currency = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR.")
+    )
     min_commitments = fields.Integer(strict=True, validate=units)
     max_commitments = fields.Integer(strict=True, allow_none=True, validate=units)
     per_user_limit = fields.Integer(strict=True, validate=units)
@@ -33,13 +36,17 @@ class DealCreateSchema(DealPatchSchema):
     venue_id = fields.UUID(required=True)
     title = fields.String(required=True, validate=validate.Length(1, 200))
     price_cents = fields.Integer(strict=True, required=True, validate=money)
-    currency = fields.String(load_default="EUR",
-                             validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."))
+    currency = fields.String(
+        load_default="EUR",
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."),
+    )
     min_commitments = fields.Integer(strict=True, required=True, validate=units)
     per_user_limit = fields.Integer(strict=True, load_default=1, validate=units)
     starts_at = UtcDateTime(allow_none=True, metadata={"description": "Default: now"})
     ends_at = UtcDateTime(required=True)
-    redeem_until = UtcDateTime(allow_none=True, metadata={"description": "Default: ends_at + 90 days"})
+    redeem_until = UtcDateTime(
+        allow_none=True, metadata={"description": "Default: ends_at + 90 days"}
+    )
 
 
 class DealReadSchema(ReadSchema):
@@ -78,7 +85,9 @@ class VoucherCountsSchema(ReadSchema):
 
 class MerchantDealSchema(DealReadSchema):
     commitments = fields.Integer(required=True, metadata={"description": "Open commitments"})
-    committers = fields.Integer(required=True, metadata={"description": "Distinct accounts with open commitments"})
+    committers = fields.Integer(
+        required=True, metadata={"description": "Distinct accounts with open commitments"}
+    )
     vouchers = fields.Nested(VoucherCountsSchema, required=True)
 
 
@@ -89,11 +98,16 @@ class DealNearbyQuerySchema(NearbyQuerySchema, PageQuerySchema):
 
 
 class BboxQuerySchema(PageQuerySchema):
-    bbox = BBoxField(required=True, metadata={
-        "description": "minLon,minLat,maxLon,maxLat (lon in [-180, 180], lat in [-90, 90], "
-                       "minLat <= maxLat); minLon > maxLon crosses the antimeridian",
-        "type": "string", "format": "bbox", "example": "13.3,52.4,13.5,52.6",
-    })
+    bbox = BBoxField(
+        required=True,
+        metadata={
+            "description": "minLon,minLat,maxLon,maxLat (lon in [-180, 180], lat in [-90, 90], "
+            "minLat <= maxLat); minLon > maxLon crosses the antimeridian",
+            "type": "string",
+            "format": "bbox",
+            "example": "13.3,52.4,13.5,52.6",
+        },
+    )
 
 
 class MerchantDealQuerySchema(PageQuerySchema):
@@ -101,7 +115,9 @@ class MerchantDealQuerySchema(PageQuerySchema):
 
 
 class CommitmentCreateSchema(Schema):
-    quantity = fields.Integer(strict=True, load_default=1, validate=validate.Range(1, MAX_UNITS_PER_COMMIT))
+    quantity = fields.Integer(
+        strict=True, load_default=1, validate=validate.Range(1, MAX_UNITS_PER_COMMIT)
+    )
 
 
 class CommitmentReadSchema(ReadSchema):

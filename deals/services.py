@@ -4,6 +4,7 @@ Each runs in the caller's unit of work (core.db.unit_of_work): it flushes and ra
 edge commits once or rolls back. The verbs come first, their private helpers after; the SQL is
 in `deals.statements`.
 """
+
 import uuid
 from datetime import datetime
 
@@ -18,7 +19,13 @@ from deals import statements
 from deals.alerts import alert_nearby, enters_about_to_tip
 from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLimit, SoldOut
 from deals.models import (
-    TIPPED_STATUSES, UNFINISHED_STATUSES, Commitment, CommitmentStatus, Deal, DealStatus, Voucher,
+    TIPPED_STATUSES,
+    UNFINISHED_STATUSES,
+    Commitment,
+    CommitmentStatus,
+    Deal,
+    DealStatus,
+    Voucher,
     VoucherStatus,
 )
 from deals.rules import initial_status, term_errors, with_defaults
@@ -38,7 +45,9 @@ def get_deal(*, session: Session, deal_id: uuid.UUID) -> Deal:
     return deal
 
 
-def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now: datetime, **terms) -> Deal:
+def create_deal(
+    *, session: Session, merchant: Account, venue_id: uuid.UUID, now: datetime, **terms
+) -> Deal:
     """Create a deal at one of the merchant's venues (location copied from the venue)."""
     venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant)
     terms = with_defaults(terms, now)
@@ -47,8 +56,12 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
         raise ValidationFailed(errors)
     status = initial_status(terms["starts_at"], now)
     deal = Deal(
-        venue_id=venue.id, merchant_id=merchant.id, location=venue.location, status=status,
-        announced_at=now if status == DealStatus.ACTIVE else None, **terms,
+        venue_id=venue.id,
+        merchant_id=merchant.id,
+        location=venue.location,
+        status=status,
+        announced_at=now if status == DealStatus.ACTIVE else None,
+        **terms,
     )
     session.add(deal)
     session.flush()
@@ -59,18 +72,33 @@ def create_deal(*, session: Session, merchant: Account, venue_id: uuid.UUID, now
     return deal
 
 
-def update_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now: datetime, **changes) -> Deal:
+def update_deal(
+    *, session: Session, deal_id: uuid.UUID, merchant: Account, now: datetime, **changes
+) -> Deal:
     """Change a deal: title/description any time, other terms only before the first commitment."""
     deal = _owned_deal(session, deal_id, merchant)
     term_changes = {k: v for k, v in changes.items() if k not in TEXT_FIELDS}
     if term_changes:
         if session.scalar(select(exists().where(Commitment.deal_id == deal.id))):
-            raise DealHasCommitments("People have committed; only title and description can change.")
+            raise DealHasCommitments(
+                "People have committed; only title and description can change."
+            )
         if deal.status not in (DealStatus.SCHEDULED, DealStatus.ACTIVE):
             raise DealNotOpen(f"The deal is {deal.status}; its terms can no longer change.")
-        current = {name: getattr(deal, name) for name in (
-            "price_cents", "original_price_cents", "currency", "min_commitments",
-            "max_commitments", "per_user_limit", "starts_at", "ends_at", "redeem_until")}
+        current = {
+            name: getattr(deal, name)
+            for name in (
+                "price_cents",
+                "original_price_cents",
+                "currency",
+                "min_commitments",
+                "max_commitments",
+                "per_user_limit",
+                "starts_at",
+                "ends_at",
+                "redeem_until",
+            )
+        }
         merged = {**current, **term_changes}
         errors = term_errors(merged, now)
         if errors:
@@ -91,28 +119,54 @@ def cancel_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account, now:
     committers = _release_all(session, deal, now)
     session.execute(statements.void_issued_vouchers(deal.id))
     deal.status, deal.committed_count, deal.closed_at = DealStatus.CANCELLED, 0, now
-    _deal_event(session, "deal.cancelled", deal.id, deal.title, committers, "Deal cancelled",
-                f"“{deal.title}” was cancelled by the merchant; your commitment is released.",
-                f"deal.cancelled:{deal.id}")
+    _deal_event(
+        session,
+        "deal.cancelled",
+        deal.id,
+        deal.title,
+        committers,
+        "Deal cancelled",
+        f"“{deal.title}” was cancelled by the merchant; your commitment is released.",
+        f"deal.cancelled:{deal.id}",
+    )
     session.flush()
     session.refresh(deal)
     return deal
 
 
 def nearby_deals(
-    *, session: Session, lat: float, lon: float, radius_m: float, limit: int, now: datetime,
+    *,
+    session: Session,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    now: datetime,
     after: tuple[float, uuid.UUID] | None = None,
 ) -> list[dict]:
     """Open deals within `radius_m`, nearest first (ties by id), each with `distance_m`."""
     found = nearest_first(
-        session, statements.OPEN_LISTINGS, Deal.location, Deal.id, lat=lat, lon=lon,
-        radius_m=radius_m, limit=limit, after=after, params={"now": now},
+        session,
+        statements.OPEN_LISTINGS,
+        Deal.location,
+        Deal.id,
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        limit=limit,
+        after=after,
+        params={"now": now},
     )
     return [_listing(row, distance_m=metres) for row, metres in found]
 
 
 def deals_in_bbox(
-    *, session: Session, bbox: BBox, limit: int, now: datetime, after: uuid.UUID | None = None,
+    *,
+    session: Session,
+    bbox: BBox,
+    limit: int,
+    now: datetime,
+    after: uuid.UUID | None = None,
 ) -> list[dict]:
     """Open deals inside a lat/lon viewport (split at the antimeridian when it crosses it), by id."""
     boxes = split_at_antimeridian(bbox)
@@ -124,7 +178,11 @@ def deals_in_bbox(
 
 
 def merchant_deals(
-    *, session: Session, merchant: Account, limit: int, status: str | None = None,
+    *,
+    session: Session,
+    merchant: Account,
+    limit: int,
+    status: str | None = None,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Deal]:
     """The merchant's deals, newest first, with commitment and voucher counts."""
@@ -139,12 +197,23 @@ def merchant_deals(
 
 
 def commit_units(
-    *, session: Session, deal_id: uuid.UUID, account: Account, quantity: int, now: datetime,
+    *,
+    session: Session,
+    deal_id: uuid.UUID,
+    account: Account,
+    quantity: int,
+    now: datetime,
 ) -> tuple[Commitment, dict]:
     """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers."""
-    taken = session.execute(statements.TAKE_UNITS_AND_RECORD_COMMITMENT, {
-        "deal_id": deal_id, "account_id": account.id, "quantity": quantity, "now": now,
-    }).one_or_none()
+    taken = session.execute(
+        statements.TAKE_UNITS_AND_RECORD_COMMITMENT,
+        {
+            "deal_id": deal_id,
+            "account_id": account.id,
+            "quantity": quantity,
+            "now": now,
+        },
+    ).one_or_none()
     if taken is None:  # no unit taken, so the statement wrote nothing
         _explain_refusal(session, deal_id, quantity, now)
     if taken.open_quantity is None:
@@ -153,27 +222,38 @@ def commit_units(
         # caller that caught this and committed would keep units nobody holds.
         raise PerUserLimit(f"At most {taken.per_user_limit} unit(s) per account on this deal.")
     deal = _listing(taken)
-    commitment = Commitment(id=taken.commitment_id, deal_id=deal_id, quantity=quantity,
-                            status=taken.commitment_status, created_at=taken.commitment_created_at)
+    commitment = Commitment(
+        id=taken.commitment_id,
+        deal_id=deal_id,
+        quantity=quantity,
+        status=taken.commitment_status,
+        created_at=taken.commitment_created_at,
+    )
     if taken.committed_count - quantity < taken.min_commitments <= taken.committed_count:
         _confirm_at_tip(session, deal_id, deal, now)
         commitment.status = CommitmentStatus.CONFIRMED
-    if enters_about_to_tip(deal["min_commitments"], deal["committed_count"] - quantity,
-                           deal["committed_count"]):
+    if enters_about_to_tip(
+        deal["min_commitments"], deal["committed_count"] - quantity, deal["committed_count"]
+    ):
         alert_nearby(session, deal_filter=Deal.id == deal_id, reason="about_to_tip", now=now)
     session.flush()
     return commitment, deal
 
 
-def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: datetime) -> tuple[int, Deal]:
+def withdraw(
+    *, session: Session, deal_id: uuid.UUID, account: Account, now: datetime
+) -> tuple[int, Deal]:
     """Release the account's pending commitments on a deal that has not tipped."""
     deal = session.scalars(select(Deal).where(Deal.id == deal_id).with_for_update()).one_or_none()
     if deal is None:
         raise NotFound("No such deal.")
     if deal.status in TIPPED_STATUSES:
         raise DealTipped("The deal has tipped; your vouchers are issued.")
-    released = sum(session.execute(
-        statements.release_pending_commitments_of(deal.id, account.id, now)).scalars())
+    released = sum(
+        session.execute(
+            statements.release_pending_commitments_of(deal.id, account.id, now)
+        ).scalars()
+    )
     if released:
         deal.committed_count -= released
         session.execute(statements.forget_participants(deal.id, account.id))
@@ -182,7 +262,9 @@ def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: dat
     return released, deal
 
 
-def my_commitments(*, session: Session, account: Account, limit: int, after=None) -> list[Commitment]:
+def my_commitments(
+    *, session: Session, account: Account, limit: int, after=None
+) -> list[Commitment]:
     """The account's commitments, newest first."""
     query = select(Commitment).where(Commitment.account_id == account.id).limit(limit)
     return list(session.scalars(newest_first(query, Commitment.created_at, Commitment.id, after)))
@@ -198,26 +280,53 @@ def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datet
     """Redeem a voucher of one of the merchant's deals, once; 404 for anyone else's."""
     canonical = normalise_code(code)
     owned = exists().where(Deal.id == Voucher.deal_id, Deal.merchant_id == merchant.id)
-    voucher = session.scalars(
-        select(Voucher).where(Voucher.code == canonical, owned).with_for_update()
-    ).one_or_none() if canonical else None
+    voucher = (
+        session.scalars(
+            select(Voucher).where(Voucher.code == canonical, owned).with_for_update()
+        ).one_or_none()
+        if canonical
+        else None
+    )
     if voucher is None:
         raise NotFound("No such voucher.")
     refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
     voucher.status, voucher.redeemed_at = VoucherStatus.REDEEMED, now
     deal = session.get(Deal, voucher.deal_id)
-    _deal_event(session, "voucher.redeemed", deal.id, deal.title, [merchant.id, voucher.account_id],
-                "Voucher redeemed", f"A voucher for “{deal.title}” was redeemed.",
-                f"voucher.redeemed:{voucher.id}", code=voucher.code)
+    _deal_event(
+        session,
+        "voucher.redeemed",
+        deal.id,
+        deal.title,
+        [merchant.id, voucher.account_id],
+        "Voucher redeemed",
+        f"A voucher for “{deal.title}” was redeemed.",
+        f"voucher.redeemed:{voucher.id}",
+        code=voucher.code,
+    )
     session.flush()
     return voucher
 
 
-def _deal_event(session: Session, kind: str, deal_id: uuid.UUID, deal_title: str, recipients,
-                title: str, body: str, event_key: str, **payload) -> None:
-    enqueue(session, kind=kind, recipients=recipients, title=title, body=body,
-            payload={"deal_id": str(deal_id), "title": deal_title, **payload},
-            dedupe_key=event_key)
+def _deal_event(
+    session: Session,
+    kind: str,
+    deal_id: uuid.UUID,
+    deal_title: str,
+    recipients,
+    title: str,
+    body: str,
+    event_key: str,
+    **payload,
+) -> None:
+    enqueue(
+        session,
+        kind=kind,
+        recipients=recipients,
+        title=title,
+        body=body,
+        payload={"deal_id": str(deal_id), "title": deal_title, **payload},
+        dedupe_key=event_key,
+    )
 
 
 def _owned_deal(session: Session, deal_id: uuid.UUID, merchant: Account) -> Deal:
@@ -248,17 +357,30 @@ def _explain_refusal(session: Session, deal_id: uuid.UUID, quantity: int, now: d
     deal = session.get(Deal, deal_id)
     if deal is None:
         raise NotFound("No such deal.")
-    if (deal.status not in UNFINISHED_STATUSES
-            or deal.starts_at > now or deal.ends_at <= now):
+    if deal.status not in UNFINISHED_STATUSES or deal.starts_at > now or deal.ends_at <= now:
         raise DealNotOpen("The deal is not open for commitments.")
     raise SoldOut(f"Only {deal.remaining} unit(s) left; you asked for {quantity}.")
 
 
 def _confirm_at_tip(session: Session, deal_id: uuid.UUID, deal: dict, now: datetime) -> None:
     """The tip: confirm every pending commitment, issue its vouchers, tell committers and merchant."""
-    committers = session.execute(statements.confirm_pending_commitments_and_issue_vouchers(
-        deal_id, deal["redeem_until"], now)).scalars().all()
-    _deal_event(session, "deal.tipped", deal_id, deal["title"], [*committers, deal["merchant_id"]],
-                "Deal tipped!",
-                f"“{deal['title']}” reached {deal['min_commitments']} commitments: it's on.",
-                f"deal.tipped:{deal_id}", committed_count=deal["committed_count"])
+    committers = (
+        session.execute(
+            statements.confirm_pending_commitments_and_issue_vouchers(
+                deal_id, deal["redeem_until"], now
+            )
+        )
+        .scalars()
+        .all()
+    )
+    _deal_event(
+        session,
+        "deal.tipped",
+        deal_id,
+        deal["title"],
+        [*committers, deal["merchant_id"]],
+        "Deal tipped!",
+        f"“{deal['title']}” reached {deal['min_commitments']} commitments: it's on.",
+        f"deal.tipped:{deal_id}",
+        committed_count=deal["committed_count"],
+    )

@@ -11,25 +11,53 @@ A status compared with or written to a column takes the column's type; a status 
 CASE result has no column to take it from, and a StrEnum member would bind untyped, so those
 are written as `.value` (a plain str, bound as VARCHAR).
 """
+
 import uuid
 from functools import lru_cache
 
 from sqlalchemy import (
-    Float, Select, String, and_, any_, bindparam, case, delete, distinct, exists, func, insert,
-    literal, or_, select, true, update,
+    Float,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deals.models import (
-    OPEN_COMMITMENT_STATUSES, OPEN_STATUSES, OUTCOME_STATUSES, UNFINISHED_STATUSES, Commitment,
-    CommitmentStatus, Deal, DealParticipant, DealStatus, Voucher, VoucherStatus,
+    OPEN_COMMITMENT_STATUSES,
+    OPEN_STATUSES,
+    OUTCOME_STATUSES,
+    UNFINISHED_STATUSES,
+    Commitment,
+    CommitmentStatus,
+    Deal,
+    DealParticipant,
+    DealStatus,
+    Voucher,
+    VoucherStatus,
 )
 from geo.bbox import BBox
 from geo.postgis import point_columns
 from notifications.services import enqueue_group_insert, enqueue_insert
 
-DEAL_COLUMNS = tuple(column for column in point_columns(Deal.__table__)
-                     if column.key not in ("closed_at", "announced_at"))  # not in DealReadSchema
+DEAL_COLUMNS = tuple(
+    column
+    for column in point_columns(Deal.__table__)
+    if column.key not in ("closed_at", "announced_at")
+)  # not in DealReadSchema
 LISTING_COLUMNS = tuple(
     column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
     for column in DEAL_COLUMNS
@@ -43,11 +71,17 @@ OPEN_LISTINGS = select(*LISTING_COLUMNS).where(
 def open_listings_in_boxes(boxes: int, paged: bool) -> Select:
     """Open listings inside `boxes` envelopes (bind parameters `box{i}_*`), by id."""
     geometry = func.geometry(Deal.location)
-    inside = or_(*[
-        func.ST_Intersects(geometry, func.ST_MakeEnvelope(
-            *(bindparam(f"box{i}_{edge}", type_=Float) for edge in BBox._fields), 4326))
-        for i in range(boxes)
-    ])
+    inside = or_(
+        *[
+            func.ST_Intersects(
+                geometry,
+                func.ST_MakeEnvelope(
+                    *(bindparam(f"box{i}_{edge}", type_=Float) for edge in BBox._fields), 4326
+                ),
+            )
+            for i in range(boxes)
+        ]
+    )
     query = OPEN_LISTINGS.where(inside).order_by(Deal.id).limit(bindparam("limit"))
     return query.where(Deal.id > bindparam("after", type_=Deal.id.type)) if paged else query
 
@@ -55,16 +89,29 @@ def open_listings_in_boxes(boxes: int, paged: bool) -> Select:
 def merchant_deals_with_counts(merchant_id: uuid.UUID, status: str | None) -> Select:
     """The merchant's deals (of `status`, if given), each as `Deal` with its open
     `commitments`, distinct `committers` and a `vouchers_<status>` count per `VoucherStatus`."""
-    open_commitments = and_(Commitment.deal_id == Deal.id, Commitment.status != CommitmentStatus.RELEASED)
+    open_commitments = and_(
+        Commitment.deal_id == Deal.id, Commitment.status != CommitmentStatus.RELEASED
+    )
     query = select(
         Deal,
-        select(func.count()).where(open_commitments).correlate(Deal).scalar_subquery()
+        select(func.count())
+        .where(open_commitments)
+        .correlate(Deal)
+        .scalar_subquery()
         .label("commitments"),
-        select(func.count(distinct(Commitment.account_id))).where(open_commitments)
-        .correlate(Deal).scalar_subquery().label("committers"),
-        *(select(func.count()).where(Voucher.deal_id == Deal.id, Voucher.status == voucher_status)
-          .correlate(Deal).scalar_subquery().label(f"vouchers_{voucher_status}")
-          for voucher_status in VoucherStatus),
+        select(func.count(distinct(Commitment.account_id)))
+        .where(open_commitments)
+        .correlate(Deal)
+        .scalar_subquery()
+        .label("committers"),
+        *(
+            select(func.count())
+            .where(Voucher.deal_id == Deal.id, Voucher.status == voucher_status)
+            .correlate(Deal)
+            .scalar_subquery()
+            .label(f"vouchers_{voucher_status}")
+            for voucher_status in VoucherStatus
+        ),
     ).where(Deal.merchant_id == merchant_id)
     return query if status is None else query.where(Deal.status == status)
 
@@ -75,8 +122,9 @@ def _vouchers_for(commitments, deal_id, redeem_until):
     unit = func.generate_series(1, commitments.c.quantity).alias("unit")
     return insert(Voucher).from_select(
         ["deal_id", "commitment_id", "account_id", "redeem_until"],
-        select(deal_id, commitments.c.id, commitments.c.account_id, redeem_until)
-        .select_from(commitments.join(unit, true())),
+        select(deal_id, commitments.c.id, commitments.c.account_id, redeem_until).select_from(
+            commitments.join(unit, true())
+        ),
     )
 
 
@@ -109,8 +157,11 @@ def _take_units_and_record_commitment() -> Select:
         .values(
             committed_count=new_count,
             tipped_at=case((tips, now), else_=Deal.tipped_at),
-            status=case((tips, DealStatus.TIPPED.value),
-                        (Deal.status == DealStatus.SCHEDULED, DealStatus.ACTIVE.value), else_=Deal.status),
+            status=case(
+                (tips, DealStatus.TIPPED.value),
+                (Deal.status == DealStatus.SCHEDULED, DealStatus.ACTIVE.value),
+                else_=Deal.status,
+            ),
         )
         .returning(*DEAL_COLUMNS)
         .cte("taken")
@@ -119,43 +170,91 @@ def _take_units_and_record_commitment() -> Select:
         ["deal_id", "account_id", "open_quantity"],
         select(deal_id, account_id, quantity).where(quantity <= taken.c.per_user_limit),
     )
-    joined = participant.on_conflict_do_update(
-        index_elements=["deal_id", "account_id"],
-        set_={"open_quantity": DealParticipant.open_quantity + participant.excluded.open_quantity},
-        where=DealParticipant.open_quantity + participant.excluded.open_quantity
-        <= select(taken.c.per_user_limit).scalar_subquery(),
-    ).returning(DealParticipant.open_quantity).cte("joined")
-    tipped_before = and_(taken.c.tipped_at.is_not(None),
-                         taken.c.committed_count - quantity >= taken.c.min_commitments)
-    commitment = insert(Commitment).from_select(
-        ["deal_id", "account_id", "quantity", "status", "confirmed_at"],
-        select(deal_id, account_id, quantity,
-               case((tipped_before, CommitmentStatus.CONFIRMED.value),
-                    else_=CommitmentStatus.PENDING.value),
-               case((tipped_before, now), else_=None))
-        .where(exists(select(joined.c.open_quantity))),
-    ).returning(Commitment.id, Commitment.deal_id, Commitment.account_id, Commitment.quantity,
-                Commitment.status, Commitment.created_at).cte("commitment")
-    event = enqueue_insert("commitment.created", select(
-        taken.c.merchant_id.label("recipient_id"),
-        literal("New commitment").label("title"),
-        (quantity.cast(String) + literal(" unit(s) of “") + taken.c.title + literal("”; ")
-         + taken.c.committed_count.cast(String) + literal(" committed so far.")).label("body"),
-        func.jsonb_build_object(
-            "deal_id", taken.c.id.cast(String), "title", taken.c.title,
-            "commitment_id", commitment.c.id.cast(String), "quantity", quantity,
-            "committed_count", taken.c.committed_count,
-        ).label("payload"),
-        (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
-    ).select_from(taken.join(commitment, true()))).cte("event")
-    confirmed_now = (select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
-                     .where(commitment.c.status == CommitmentStatus.CONFIRMED).cte("confirmed_now"))
-    vouchers = _vouchers_for(confirmed_now, deal_id,
-                             select(taken.c.redeem_until).scalar_subquery()).cte("vouchers")
+    joined = (
+        participant.on_conflict_do_update(
+            index_elements=["deal_id", "account_id"],
+            set_={
+                "open_quantity": DealParticipant.open_quantity + participant.excluded.open_quantity
+            },
+            where=DealParticipant.open_quantity + participant.excluded.open_quantity
+            <= select(taken.c.per_user_limit).scalar_subquery(),
+        )
+        .returning(DealParticipant.open_quantity)
+        .cte("joined")
+    )
+    tipped_before = and_(
+        taken.c.tipped_at.is_not(None),
+        taken.c.committed_count - quantity >= taken.c.min_commitments,
+    )
+    commitment = (
+        insert(Commitment)
+        .from_select(
+            ["deal_id", "account_id", "quantity", "status", "confirmed_at"],
+            select(
+                deal_id,
+                account_id,
+                quantity,
+                case(
+                    (tipped_before, CommitmentStatus.CONFIRMED.value),
+                    else_=CommitmentStatus.PENDING.value,
+                ),
+                case((tipped_before, now), else_=None),
+            ).where(exists(select(joined.c.open_quantity))),
+        )
+        .returning(
+            Commitment.id,
+            Commitment.deal_id,
+            Commitment.account_id,
+            Commitment.quantity,
+            Commitment.status,
+            Commitment.created_at,
+        )
+        .cte("commitment")
+    )
+    event = enqueue_insert(
+        "commitment.created",
+        select(
+            taken.c.merchant_id.label("recipient_id"),
+            literal("New commitment").label("title"),
+            (
+                quantity.cast(String)
+                + literal(" unit(s) of “")
+                + taken.c.title
+                + literal("”; ")
+                + taken.c.committed_count.cast(String)
+                + literal(" committed so far.")
+            ).label("body"),
+            func.jsonb_build_object(
+                "deal_id",
+                taken.c.id.cast(String),
+                "title",
+                taken.c.title,
+                "commitment_id",
+                commitment.c.id.cast(String),
+                "quantity",
+                quantity,
+                "committed_count",
+                taken.c.committed_count,
+            ).label("payload"),
+            (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
+        ).select_from(taken.join(commitment, true())),
+    ).cte("event")
+    confirmed_now = (
+        select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
+        .where(commitment.c.status == CommitmentStatus.CONFIRMED)
+        .cte("confirmed_now")
+    )
+    vouchers = _vouchers_for(
+        confirmed_now, deal_id, select(taken.c.redeem_until).scalar_subquery()
+    ).cte("vouchers")
     return (
-        select(taken, joined.c.open_quantity, commitment.c.id.label("commitment_id"),
-               commitment.c.status.label("commitment_status"),
-               commitment.c.created_at.label("commitment_created_at"))
+        select(
+            taken,
+            joined.c.open_quantity,
+            commitment.c.id.label("commitment_id"),
+            commitment.c.status.label("commitment_status"),
+            commitment.c.created_at.label("commitment_created_at"),
+        )
         .select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
         .add_cte(vouchers, event)
     )
@@ -174,8 +273,9 @@ def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_un
         .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
         .cte("confirmed")
     )
-    vouchers = _vouchers_for(confirmed, literal(deal_id, Deal.id.type),
-                             literal(redeem_until, Deal.redeem_until.type))
+    vouchers = _vouchers_for(
+        confirmed, literal(deal_id, Deal.id.type), literal(redeem_until, Deal.redeem_until.type)
+    )
     return select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"))
 
 
@@ -193,8 +293,11 @@ def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, no
     """Release one account's pending commitments on a deal; returns their quantities."""
     return (
         update(Commitment)
-        .where(Commitment.deal_id == deal_id, Commitment.account_id == account_id,
-               Commitment.status == CommitmentStatus.PENDING)
+        .where(
+            Commitment.deal_id == deal_id,
+            Commitment.account_id == account_id,
+            Commitment.status == CommitmentStatus.PENDING,
+        )
         .values(status=CommitmentStatus.RELEASED, released_at=now)
         .returning(Commitment.quantity)
     )
@@ -208,12 +311,18 @@ def forget_participants(deal_id: uuid.UUID, account_id: uuid.UUID | None = None)
 
 def void_issued_vouchers(deal_id: uuid.UUID):
     """Void a deal's vouchers that have not been redeemed or expired."""
-    return update(Voucher).where(
-        Voucher.deal_id == deal_id, Voucher.status == VoucherStatus.ISSUED,
-    ).values(status=VoucherStatus.VOID)
+    return (
+        update(Voucher)
+        .where(
+            Voucher.deal_id == deal_id,
+            Voucher.status == VoucherStatus.ISSUED,
+        )
+        .values(status=VoucherStatus.VOID)
+    )
 
 
 # ---------------------------------------------------------------------------- sweeps (deals.jobs)
+
 
 def activate_started_deals(now):
     """scheduled -> active for the deals whose `starts_at` has come; returns their ids."""
@@ -247,8 +356,10 @@ def close_or_fail_ended_deals(now) -> Select:
         update(Deal)
         .where(Deal.status.in_(UNFINISHED_STATUSES), Deal.ends_at <= now)
         .values(
-            status=case((Deal.status == DealStatus.TIPPED, DealStatus.CLOSED.value),
-                        else_=DealStatus.FAILED.value),
+            status=case(
+                (Deal.status == DealStatus.TIPPED, DealStatus.CLOSED.value),
+                else_=DealStatus.FAILED.value,
+            ),
             committed_count=case((Deal.status == DealStatus.TIPPED, Deal.committed_count), else_=0),
             closed_at=now,
         )
@@ -268,8 +379,14 @@ def _outcome_rows(kind: str, deals, recipient_ids, title: str, body: str) -> Sel
         recipient_ids.label("recipient_ids"),
         literal(title).label("title"),
         (literal(body) + deals.c.title + literal("”")).label("body"),
-        func.jsonb_build_object("deal_id", deals.c.id.cast(String), "title", deals.c.title,
-                                "committed_count", deals.c.committed_count).label("payload"),
+        func.jsonb_build_object(
+            "deal_id",
+            deals.c.id.cast(String),
+            "title",
+            deals.c.title,
+            "committed_count",
+            deals.c.committed_count,
+        ).label("payload"),
         (literal(f"{kind}:") + deals.c.id.cast(String)).label("event_key"),
     )
 
@@ -278,13 +395,21 @@ def _closed_events(ended):
     """The INSERT of `deal.closed` once per closed deal, for its merchant and confirmed committers."""
     # Each deal's audience through the (deal_id) index one deal at a time: a union over all the
     # deals at once was hashed, sorted and spilled to disk before grouping.
-    audience = select(ended.c.merchant_id).correlate(ended).union(
-        select(Commitment.account_id)
-        .where(Commitment.deal_id == ended.c.id, Commitment.status == CommitmentStatus.CONFIRMED)
+    audience = (
+        select(ended.c.merchant_id)
         .correlate(ended)
-    ).scalar_subquery()
-    rows = _outcome_rows("deal.closed", ended, func.array(audience), "Deal closed",
-                         "Your vouchers are ready: “").where(ended.c.status == DealStatus.CLOSED)
+        .union(
+            select(Commitment.account_id)
+            .where(
+                Commitment.deal_id == ended.c.id, Commitment.status == CommitmentStatus.CONFIRMED
+            )
+            .correlate(ended)
+        )
+        .scalar_subquery()
+    )
+    rows = _outcome_rows(
+        "deal.closed", ended, func.array(audience), "Deal closed", "Your vouchers are ready: “"
+    ).where(ended.c.status == DealStatus.CLOSED)
     return enqueue_group_insert("deal.closed", rows).cte("closed_events")
 
 
@@ -297,8 +422,13 @@ def _failed_events(ended, released):
         .cte("committers")
     )
     rows = (
-        _outcome_rows("deal.failed", ended, func.array_prepend(ended.c.merchant_id, committers.c.ids),
-                      "Deal did not tip", "Not enough people committed; nothing is charged: “")
+        _outcome_rows(
+            "deal.failed",
+            ended,
+            func.array_prepend(ended.c.merchant_id, committers.c.ids),
+            "Deal did not tip",
+            "Not enough people committed; nothing is charged: “",
+        )
         .select_from(ended.outerjoin(committers, committers.c.deal_id == ended.c.id))
         .where(ended.c.status == DealStatus.FAILED)
     )
@@ -316,8 +446,9 @@ def release_failed_deals_commitments_and_tell_outcomes(now) -> Select:
     )
     # An array of the failed ids rather than a join, so each deal's commitments are found
     # through the (deal_id) index whatever the planner guesses the CTE's size to be.
-    failed_ids = any_(func.array(select(ended.c.id).where(ended.c.status == DealStatus.FAILED)
-                                .scalar_subquery()))
+    failed_ids = any_(
+        func.array(select(ended.c.id).where(ended.c.status == DealStatus.FAILED).scalar_subquery())
+    )
     released = (
         update(Commitment)
         .where(Commitment.deal_id == failed_ids, Commitment.status == CommitmentStatus.PENDING)
@@ -325,7 +456,9 @@ def release_failed_deals_commitments_and_tell_outcomes(now) -> Select:
         .returning(Commitment.deal_id, Commitment.account_id)
         .cte("released")
     )
-    participants = delete(DealParticipant).where(DealParticipant.deal_id == failed_ids).cte("participants")
+    participants = (
+        delete(DealParticipant).where(DealParticipant.deal_id == failed_ids).cte("participants")
+    )
     failed_events, closed_events = _failed_events(ended, released), _closed_events(ended)
     return select(
         _count(released).label("released_commitments"),
@@ -337,22 +470,47 @@ def ending_soon_reminders(now, lead) -> Select:
     """The `deal.ending_soon` event rows: one per committer of each active deal ending within
     `lead` that has not tipped."""
     units_needed = Deal.min_commitments - Deal.committed_count
-    return select(
-        Commitment.account_id.label("recipient_id"),
-        literal("A deal you joined ends soon").label("title"),
-        (literal("“") + Deal.title + literal("” still needs ") + units_needed.cast(String)
-         + literal(" unit(s) to tip.")).label("body"),
-        func.jsonb_build_object("deal_id", Deal.id.cast(String), "title", Deal.title,
-                                "units_needed", units_needed, "ends_at", Deal.ends_at).label("payload"),
-        (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
-    ).join(Deal, Deal.id == Commitment.deal_id).where(
-        Deal.status == DealStatus.ACTIVE, Deal.ends_at > now, Deal.ends_at <= now + lead,
-        Commitment.status == CommitmentStatus.PENDING,
-    ).distinct()
+    return (
+        select(
+            Commitment.account_id.label("recipient_id"),
+            literal("A deal you joined ends soon").label("title"),
+            (
+                literal("“")
+                + Deal.title
+                + literal("” still needs ")
+                + units_needed.cast(String)
+                + literal(" unit(s) to tip.")
+            ).label("body"),
+            func.jsonb_build_object(
+                "deal_id",
+                Deal.id.cast(String),
+                "title",
+                Deal.title,
+                "units_needed",
+                units_needed,
+                "ends_at",
+                Deal.ends_at,
+            ).label("payload"),
+            (literal("deal.ending_soon:") + Deal.id.cast(String)).label("event_key"),
+        )
+        .join(Deal, Deal.id == Commitment.deal_id)
+        .where(
+            Deal.status == DealStatus.ACTIVE,
+            Deal.ends_at > now,
+            Deal.ends_at <= now + lead,
+            Commitment.status == CommitmentStatus.PENDING,
+        )
+        .distinct()
+    )
 
 
 def expire_issued_vouchers(now):
     """issued -> expired once `redeem_until` has passed."""
-    return update(Voucher).where(
-        Voucher.status == VoucherStatus.ISSUED, Voucher.redeem_until < now,
-    ).values(status=VoucherStatus.EXPIRED)
+    return (
+        update(Voucher)
+        .where(
+            Voucher.status == VoucherStatus.ISSUED,
+            Voucher.redeem_until < now,
+        )
+        .values(status=VoucherStatus.EXPIRED)
+    )

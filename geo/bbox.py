@@ -1,4 +1,5 @@
 """Map viewports: `minLon,minLat,maxLon,maxLat` boxes, including ones across the antimeridian."""
+
 import math
 from typing import NamedTuple
 

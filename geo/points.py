@@ -1,4 +1,5 @@
 """Conversions between stored geography points and `{lat, lon}`."""
+
 from geoalchemy2.elements import WKBElement, WKTElement
 from geoalchemy2.shape import to_shape
 

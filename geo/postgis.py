@@ -1,10 +1,11 @@
 """PostGIS expressions on geography(Point, 4326) columns (lon is X, lat is Y)."""
+
 from functools import lru_cache
 
+from geoalchemy2 import Geography
 from sqlalchemy import Float, Select, String, bindparam, cast, func, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from geoalchemy2 import Geography
 
 
 def point(lat: float, lon: float) -> ColumnElement:
@@ -54,8 +55,11 @@ def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[
     # shadow the query's own. The id as text sorts as the uuid does and spares parsing one per
     # candidate.
     knn = (
-        query.add_columns(geodesic.label("_distance"), sphere.label("_sphere"),
-                          id_column.cast(String).label("_key"))
+        query.add_columns(
+            geodesic.label("_distance"),
+            sphere.label("_sphere"),
+            id_column.cast(String).label("_key"),
+        )
         .order_by(sphere)
         .limit(bindparam("fetch"))
     )
@@ -67,14 +71,28 @@ def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[
     )
     if paged:
         knn = knn.where(sphere >= bindparam("after_sphere", type_=Float))
-        exact = exact.where(tuple_(geodesic, id_column) > tuple_(
-            bindparam("after_distance", type_=Float), bindparam("after_id", type_=id_column.type)))
+        exact = exact.where(
+            tuple_(geodesic, id_column)
+            > tuple_(
+                bindparam("after_distance", type_=Float),
+                bindparam("after_id", type_=id_column.type),
+            )
+        )
     return knn, exact
 
 
 def nearest_first(
-    session: Session, query: Select, column, id_column, *, lat: float, lon: float,
-    radius_m: float, limit: int, after: tuple[float, object] | None = None, params: dict | None = None,
+    session: Session,
+    query: Select,
+    column,
+    id_column,
+    *,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
+    after: tuple[float, object] | None = None,
+    params: dict | None = None,
 ) -> list[tuple]:
     """Rows of `query` (with bind `params`) within `radius_m`, nearest first by geodesic distance.
 
@@ -89,11 +107,18 @@ def nearest_first(
     """
     knn, exact = _nearest_statements(query, column, id_column, after is not None)
     fetch = limit + 10 + limit // 4
-    values = {**(params or {}), "lat": lat, "lon": lon, "fetch": fetch, "limit": limit,
-              "radius_m": radius_m}
+    values = {
+        **(params or {}),
+        "lat": lat,
+        "lon": lon,
+        "fetch": fetch,
+        "limit": limit,
+        "radius_m": radius_m,
+    }
     if after is not None:
-        values.update(after_sphere=after[0] / (1 + SPHERE_ERROR), after_distance=after[0],
-                      after_id=after[1])
+        values.update(
+            after_sphere=after[0] / (1 + SPHERE_ERROR), after_distance=after[0], after_id=after[1]
+        )
     # Core rows straight from the connection: the ORM's result processing showed in profiles.
     connection = session.connection()
     if _has_several_spellings(lat, lon):
@@ -105,8 +130,11 @@ def nearest_first(
 
     start = None if after is None else (after[0], str(after[1]))
     page = sorted(
-        (row for row in rows
-         if row._distance <= radius_m and (start is None or sort_key(row) > start)),
+        (
+            row
+            for row in rows
+            if row._distance <= radius_m and (start is None or sort_key(row) > start)
+        ),
         key=sort_key,
     )[:limit]
     unread_floor = rows[-1]._sphere * (1 - SPHERE_ERROR) if len(rows) == fetch else float("inf")
@@ -123,8 +151,10 @@ def lat_lon_columns(column) -> tuple[ColumnElement, ColumnElement]:
 
 def point_columns(table) -> tuple:
     """A table's columns with its `location` point as `lat_lon_columns` (for `located`)."""
-    return (*(column for column in table.c if column.key != "location"),
-            *lat_lon_columns(table.c.location))
+    return (
+        *(column for column in table.c if column.key != "location"),
+        *lat_lon_columns(table.c.location),
+    )
 
 
 def located(row, **extra) -> dict:

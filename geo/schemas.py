@@ -1,4 +1,5 @@
 """Marshmallow fields for locations: finite lat/lon within range."""
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from geo.bbox import BBox, parse_bbox

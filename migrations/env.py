@@ -1,4 +1,5 @@
 """Alembic environment: our models' metadata, PostGIS-aware autogenerate."""
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool

@@ -1,4 +1,5 @@
 """Scheduled jobs of the notifications domain."""
+
 from datetime import datetime
 
 from flask import current_app

@@ -1,11 +1,21 @@
 """Outbox events (written in the transaction that caused them) and in-app inbox notifications."""
+
 import enum
 import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geography
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, Uuid, func, text,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,9 +24,18 @@ from core.db import Base, one_of
 from geo.points import GeographyPoint, to_lat_lon
 
 EVENT_KINDS = (
-    "deal.tipped", "deal.closed", "deal.failed", "deal.cancelled", "deal.ending_soon",
-    "deal.nearby", "voucher.expiring", "reward.earned", "mayor.lost", "commitment.created",
-    "voucher.redeemed", "checkin.created",
+    "deal.tipped",
+    "deal.closed",
+    "deal.failed",
+    "deal.cancelled",
+    "deal.ending_soon",
+    "deal.nearby",
+    "voucher.expiring",
+    "reward.earned",
+    "mayor.lost",
+    "commitment.created",
+    "voucher.redeemed",
+    "checkin.created",
 )
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 
@@ -55,7 +74,9 @@ class DeliveryState:
     """Columns of something that is delivered with retries: status, attempts, when next, why not."""
 
     # Outbox events and deliveries both start pending (OutboxStatus, DeliveryStatus).
-    status: Mapped[str] = mapped_column(String(16), server_default=text(f"'{DeliveryStatus.PENDING}'"))
+    status: Mapped[str] = mapped_column(
+        String(16), server_default=text(f"'{DeliveryStatus.PENDING}'")
+    )
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -72,8 +93,11 @@ class OutboxEvent(DeliveryState, Base):
 
     __tablename__ = "outbox_events"
     __table_args__ = (
-        Index("ix_outbox_events_pending", "next_attempt_at",
-              postgresql_where=text(f"status = '{OutboxStatus.PENDING}'")),
+        Index(
+            "ix_outbox_events_pending",
+            "next_attempt_at",
+            postgresql_where=text(f"status = '{OutboxStatus.PENDING}'"),
+        ),
         CheckConstraint("(recipient_id IS NULL) <> (recipient_ids IS NULL)", name="one_audience"),
         CheckConstraint(one_of("status", OutboxStatus), name="status"),
     )
@@ -81,7 +105,8 @@ class OutboxEvent(DeliveryState, Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     recipient_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     recipient_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
@@ -98,9 +123,13 @@ class Notification(Base):
         UniqueConstraint("event_id", "account_id", name="uq_notifications_event_account"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE")
+    )
     kind: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
@@ -115,8 +144,12 @@ class Device(Base):
     __tablename__ = "devices"
     __table_args__ = (CheckConstraint(one_of("platform", DevicePlatform), name="platform"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     platform: Mapped[str] = mapped_column(String(16))
     token: Mapped[str] = mapped_column(String(4096), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -127,8 +160,12 @@ class Webhook(Base):
 
     __tablename__ = "webhooks"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     secret: Mapped[str] = mapped_column(String(100))
@@ -144,13 +181,18 @@ class Delivery(DeliveryState, Base):
         CheckConstraint(one_of("channel", DeliveryChannel), name="channel"),
         CheckConstraint(one_of("status", DeliveryStatus), name="status"),
         UniqueConstraint("event_id", "channel", "target_id", name="uq_deliveries_event_target"),
-        Index("ix_deliveries_due", "next_attempt_at",
-              postgresql_where=text(f"status = '{DeliveryStatus.PENDING}'")),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text(f"status = '{DeliveryStatus.PENDING}'"),
+        ),
         Index("ix_deliveries_target_created", "target_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("outbox_events.id", ondelete="CASCADE")
+    )
     channel: Mapped[str] = mapped_column(String(16))
     target_id: Mapped[uuid.UUID]
     lease_token: Mapped[uuid.UUID | None]  # the dispatcher batch that holds (or held) it
@@ -161,15 +203,22 @@ class AlertArea(Base):
 
     __tablename__ = "alert_areas"
     __table_args__ = (
-        CheckConstraint(f"radius_m BETWEEN {MIN_ALERT_RADIUS_M} AND {MAX_ALERT_RADIUS_M}",
-                        name="radius"),
+        CheckConstraint(
+            f"radius_m BETWEEN {MIN_ALERT_RADIUS_M} AND {MAX_ALERT_RADIUS_M}", name="radius"
+        ),
         Index("ix_alert_areas_location", "location", postgresql_using="gist"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     label: Mapped[str | None] = mapped_column(String(100))
-    location: Mapped[GeographyPoint] = mapped_column(Geography(geometry_type="POINT", srid=4326, spatial_index=False))
+    location: Mapped[GeographyPoint] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False)
+    )
     radius_m: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

@@ -1,4 +1,5 @@
 """HTTP routes for the in-app inbox."""
+
 import uuid
 from functools import partial
 
@@ -26,8 +27,12 @@ from notifications.schemas import (
     WebhookReadSchema,
 )
 
-blp = Blueprint("notifications", __name__, url_prefix="/api/v1",
-                description="Inbox, devices, webhooks and alert areas")
+blp = Blueprint(
+    "notifications",
+    __name__,
+    url_prefix="/api/v1",
+    description="Inbox, devices, webhooks and alert areas",
+)
 
 
 @blp.route("/me/notifications")
@@ -37,8 +42,12 @@ class MyNotifications(MethodView):
     @blp.response(200, NotificationListSchema)
     def get(self, args):
         """Your notifications, newest first."""
-        return newest_first_page(args, partial(
-            services.list_notifications, session=get_session(), account_id=current_account().id))
+        return newest_first_page(
+            args,
+            partial(
+                services.list_notifications, session=get_session(), account_id=current_account().id
+            ),
+        )
 
 
 @blp.route("/me/notifications/<uuid:notification_id>/read")
@@ -49,8 +58,10 @@ class ReadNotification(MethodView):
     def post(self, notification_id: uuid.UUID):
         """Mark a notification read."""
         return services.mark_read(
-            session=get_session(), account_id=current_account().id,
-            notification_id=notification_id, now=utcnow(),
+            session=get_session(),
+            account_id=current_account().id,
+            notification_id=notification_id,
+            now=utcnow(),
         )
 
 
@@ -62,8 +73,12 @@ class MyDevices(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
         """Register a device for push notifications."""
-        return services.register_device(session=get_session(), account_id=current_account().id,
-                                        cap=current_app.config["DEVICES_PER_ACCOUNT"], **data)
+        return services.register_device(
+            session=get_session(),
+            account_id=current_account().id,
+            cap=current_app.config["DEVICES_PER_ACCOUNT"],
+            **data,
+        )
 
 
 @blp.route("/me/devices/<uuid:device_id>")
@@ -73,7 +88,9 @@ class MyDevice(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, device_id: uuid.UUID):
         """Unregister a device."""
-        services.remove_device(session=get_session(), account_id=current_account().id, device_id=device_id)
+        services.remove_device(
+            session=get_session(), account_id=current_account().id, device_id=device_id
+        )
 
 
 @blp.route("/webhooks")
@@ -85,8 +102,11 @@ class Webhooks(MethodView):
     def post(self, data):
         """Register a webhook; the signing secret is shown only in this response."""
         return services.create_webhook(
-            session=get_session(), account_id=current_account().id, url=data["url"],
-            events=data["events"], allow_loopback=current_app.config["WEBHOOK_ALLOW_LOOPBACK"],
+            session=get_session(),
+            account_id=current_account().id,
+            url=data["url"],
+            events=data["events"],
+            allow_loopback=current_app.config["WEBHOOK_ALLOW_LOOPBACK"],
             cap=current_app.config["WEBHOOKS_PER_ACCOUNT"],
         )
 
@@ -95,8 +115,10 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookListSchema)
     def get(self, args):
         """Your webhooks, newest first."""
-        return newest_first_page(args, partial(
-            services.list_webhooks, session=get_session(), account_id=current_account().id))
+        return newest_first_page(
+            args,
+            partial(services.list_webhooks, session=get_session(), account_id=current_account().id),
+        )
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")
@@ -106,16 +128,21 @@ class WebhookById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, webhook_id: uuid.UUID):
         """One of your webhooks."""
-        return services.get_webhook(session=get_session(), account_id=current_account().id,
-                                    webhook_id=webhook_id)
+        return services.get_webhook(
+            session=get_session(), account_id=current_account().id, webhook_id=webhook_id
+        )
 
     @endpoint(role="merchant")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, webhook_id: uuid.UUID):
         """Delete a webhook (no further deliveries)."""
-        services.delete_webhook(session=get_session(), account_id=current_account().id,
-                                webhook_id=webhook_id, now=utcnow())
+        services.delete_webhook(
+            session=get_session(),
+            account_id=current_account().id,
+            webhook_id=webhook_id,
+            now=utcnow(),
+        )
 
 
 @blp.route("/webhooks/<uuid:webhook_id>/deliveries")
@@ -126,9 +153,16 @@ class WebhookDeliveries(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, webhook_id: uuid.UUID):
         """A webhook's deliveries, newest first, with attempts and last error."""
-        return newest_first_page(args, partial(
-            services.webhook_deliveries, session=get_session(), account_id=current_account().id,
-            webhook_id=webhook_id), id_type=int)
+        return newest_first_page(
+            args,
+            partial(
+                services.webhook_deliveries,
+                session=get_session(),
+                account_id=current_account().id,
+                webhook_id=webhook_id,
+            ),
+            id_type=int,
+        )
 
 
 @blp.route("/me/alert-areas")
@@ -140,8 +174,12 @@ class MyAlertAreas(MethodView):
     def post(self, data):
         """Watch an area for deals that open or are about to tip."""
         return services.create_alert_area(
-            session=get_session(), account_id=current_account().id, label=data.get("label"),
-            lat=data["location"]["lat"], lon=data["location"]["lon"], radius_m=data["radius_m"],
+            session=get_session(),
+            account_id=current_account().id,
+            label=data.get("label"),
+            lat=data["location"]["lat"],
+            lon=data["location"]["lon"],
+            radius_m=data["radius_m"],
             cap=current_app.config["ALERT_AREAS_PER_ACCOUNT"],
         )
 
@@ -150,8 +188,12 @@ class MyAlertAreas(MethodView):
     @blp.response(200, AlertAreaListSchema)
     def get(self, args):
         """Your alert areas, newest first."""
-        return newest_first_page(args, partial(
-            services.list_alert_areas, session=get_session(), account_id=current_account().id))
+        return newest_first_page(
+            args,
+            partial(
+                services.list_alert_areas, session=get_session(), account_id=current_account().id
+            ),
+        )
 
 
 @blp.route("/me/alert-areas/<uuid:area_id>")
@@ -161,4 +203,6 @@ class MyAlertArea(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, area_id: uuid.UUID):
         """Stop watching an area."""
-        services.delete_alert_area(session=get_session(), account_id=current_account().id, area_id=area_id)
+        services.delete_alert_area(
+            session=get_session(), account_id=current_account().id, area_id=area_id
+        )

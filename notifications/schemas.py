@@ -1,10 +1,15 @@
 """Schemas for the in-app inbox."""
+
 from marshmallow import Schema, fields, validate
 
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
 from notifications.models import (
-    EVENT_KINDS, MAX_ALERT_RADIUS_M, MIN_ALERT_RADIUS_M, DeliveryStatus, DevicePlatform,
+    EVENT_KINDS,
+    MAX_ALERT_RADIUS_M,
+    MIN_ALERT_RADIUS_M,
+    DeliveryStatus,
+    DevicePlatform,
 )
 
 MAX_DEVICE_TOKEN_LENGTH = 1024
@@ -27,10 +32,13 @@ class DeviceCreateSchema(Schema):
     platform = fields.String(required=True, validate=validate.OneOf(list(DevicePlatform)))
     # FCM tokens run to ~250 characters, APNs tokens are 64 hex digits; printable ASCII of at
     # most 1024 bytes stays well inside the 2704-byte row limit of the unique btree index.
-    token = fields.String(required=True, validate=[
-        validate.Length(1, MAX_DEVICE_TOKEN_LENGTH),
-        validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII without spaces."),
-    ])
+    token = fields.String(
+        required=True,
+        validate=[
+            validate.Length(1, MAX_DEVICE_TOKEN_LENGTH),
+            validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII without spaces."),
+        ],
+    )
 
 
 class DeviceReadSchema(ReadSchema):
@@ -41,11 +49,18 @@ class DeviceReadSchema(ReadSchema):
 
 
 class WebhookCreateSchema(Schema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                     validate=validate.Length(max=2048))
-    events = fields.List(fields.String(validate=validate.OneOf(EVENT_KINDS)), load_default=list,
-                         validate=validate.Length(max=len(EVENT_KINDS)),
-                         metadata={"description": "Event kinds to receive; empty = all"})
+    url = fields.Url(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=2048),
+    )
+    events = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_KINDS)),
+        load_default=list,
+        validate=validate.Length(max=len(EVENT_KINDS)),
+        metadata={"description": "Event kinds to receive; empty = all"},
+    )
 
 
 class WebhookReadSchema(ReadSchema):
@@ -56,8 +71,12 @@ class WebhookReadSchema(ReadSchema):
 
 
 class WebhookCreatedSchema(WebhookReadSchema):
-    secret = fields.String(required=True, metadata={
-        "description": "Shown once: keep it (a replay of this request answers a note instead)"})
+    secret = fields.String(
+        required=True,
+        metadata={
+            "description": "Shown once: keep it (a replay of this request answers a note instead)"
+        },
+    )
 
 
 class DeliveryReadSchema(ReadSchema):
@@ -75,8 +94,9 @@ class DeliveryReadSchema(ReadSchema):
 class AlertAreaCreateSchema(Schema):
     label = fields.String(allow_none=True, validate=validate.Length(max=100))
     location = fields.Nested(LocationSchema, required=True)
-    radius_m = fields.Integer(strict=True, required=True,
-                              validate=validate.Range(MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M))
+    radius_m = fields.Integer(
+        strict=True, required=True, validate=validate.Range(MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M)
+    )
 
 
 class AlertAreaReadSchema(ReadSchema):

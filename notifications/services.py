@@ -2,6 +2,7 @@
 
 The verbs come first, their private helpers after.
 """
+
 import base64
 import secrets
 import uuid
@@ -18,22 +19,42 @@ from core.errors import NotFound, ValidationFailed
 from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.models import (
-    EVENT_KINDS, MAX_ALERT_RADIUS_M, AlertArea, Delivery, DeliveryChannel, Device, Notification,
-    OutboxEvent, Webhook,
+    EVENT_KINDS,
+    MAX_ALERT_RADIUS_M,
+    AlertArea,
+    Delivery,
+    DeliveryChannel,
+    Device,
+    Notification,
+    OutboxEvent,
+    Webhook,
 )
 from notifications.ssrf import url_refusal
 
-
 # Built once and sent as one executemany: a multi-row VALUES insert is compiled afresh on every
 # call, which cost more than the insert itself on hot paths (a check-in enqueues one to three).
-_ENQUEUE = pg_insert(OutboxEvent.__table__).values(
-    {name: bindparam(name) for name in ("kind", "recipient_id", "title", "body", "payload", "dedupe_key")}
-).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxEvent.id)
+_ENQUEUE = (
+    pg_insert(OutboxEvent.__table__)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("kind", "recipient_id", "title", "body", "payload", "dedupe_key")
+        }
+    )
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(OutboxEvent.id)
+)
 
 
 def enqueue(
-    session: Session, *, kind: str, recipients: Iterable[uuid.UUID], title: str, body: str,
-    payload: dict, dedupe_key: str,
+    session: Session,
+    *,
+    kind: str,
+    recipients: Iterable[uuid.UUID],
+    title: str,
+    body: str,
+    payload: dict,
+    dedupe_key: str,
 ) -> int:
     """Write one outbox row per recipient in the caller's transaction (no commit here).
 
@@ -44,8 +65,12 @@ def enqueue(
         raise ValueError(f"unknown event kind {kind!r}")
     rows = [
         {
-            "kind": kind, "recipient_id": recipient, "title": title, "body": body,
-            "payload": payload, "dedupe_key": f"{dedupe_key}:{recipient}",
+            "kind": kind,
+            "recipient_id": recipient,
+            "title": title,
+            "body": body,
+            "payload": payload,
+            "dedupe_key": f"{dedupe_key}:{recipient}",
         }
         for recipient in dict.fromkeys(recipients)
     ]
@@ -56,8 +81,12 @@ def enqueue(
 
 def enqueue_insert(kind: str, rows: Select):
     """The INSERT of `enqueue_select`, for a caller that embeds it in its own statement (a CTE)."""
-    return _events_insert(kind, "recipient_id", rows,
-                          lambda c: c.event_key + literal(":") + c.recipient_id.cast(String))
+    return _events_insert(
+        kind,
+        "recipient_id",
+        rows,
+        lambda c: c.event_key + literal(":") + c.recipient_id.cast(String),
+    )
 
 
 def enqueue_select(session: Session, *, kind: str, rows: Select) -> int:
@@ -78,19 +107,28 @@ def enqueue_group_insert(kind: str, rows: Select):
     large the group, fanned out by the dispatcher. `event_key` is the dedupe key, so a group
     event is enqueued once.
     """
-    return _events_insert(kind, "recipient_ids", rows, lambda c: c.event_key).returning(OutboxEvent.id)
+    return _events_insert(kind, "recipient_ids", rows, lambda c: c.event_key).returning(
+        OutboxEvent.id
+    )
 
 
 def list_notifications(
-    *, session: Session, account_id: uuid.UUID, limit: int,
+    *,
+    session: Session,
+    account_id: uuid.UUID,
+    limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Notification]:
     """The account's inbox, newest first."""
     query = select(Notification).where(Notification.account_id == account_id).limit(limit)
-    return list(session.scalars(newest_first(query, Notification.created_at, Notification.id, after)))
+    return list(
+        session.scalars(newest_first(query, Notification.created_at, Notification.id, after))
+    )
 
 
-def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.UUID, now: datetime) -> Notification:
+def mark_read(
+    *, session: Session, account_id: uuid.UUID, notification_id: uuid.UUID, now: datetime
+) -> Notification:
     """Mark one of the account's notifications read (idempotent); 404 for anyone else's."""
     notification = session.scalars(
         select(Notification).where(
@@ -105,7 +143,9 @@ def mark_read(*, session: Session, account_id: uuid.UUID, notification_id: uuid.
     return notification
 
 
-def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetime, daily_cap: int) -> int:
+def enqueue_nearby(
+    session: Session, *, deals: Select, reason: str, now: datetime, daily_cap: int
+) -> int:
     """`deal.nearby` for every account whose alert area contains one of `deals`, once per reason.
 
     `deals` selects `deal_id, location, title, units_needed`. A spatial join (ST_DWithin on
@@ -117,25 +157,40 @@ def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetim
     source = deals.subquery()
     pairs = (
         select(
-            AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed,
+            AlertArea.account_id,
+            source.c.deal_id,
+            source.c.title,
+            source.c.units_needed,
             func.min(func.ST_Distance(AlertArea.location, source.c.location)).label("distance"),
         )
-        .join(source, func.ST_DWithin(AlertArea.location, source.c.location, MAX_ALERT_RADIUS_M)
-              & func.ST_DWithin(AlertArea.location, source.c.location, AlertArea.radius_m))
+        .join(
+            source,
+            func.ST_DWithin(AlertArea.location, source.c.location, MAX_ALERT_RADIUS_M)
+            & func.ST_DWithin(AlertArea.location, source.c.location, AlertArea.radius_m),
+        )
         .group_by(AlertArea.account_id, source.c.deal_id, source.c.title, source.c.units_needed)
         .subquery()
     )
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     sent_today = (
-        select(func.count()).where(
-            OutboxEvent.recipient_id == pairs.c.account_id, OutboxEvent.kind == "deal.nearby",
+        select(func.count())
+        .where(
+            OutboxEvent.recipient_id == pairs.c.account_id,
+            OutboxEvent.kind == "deal.nearby",
             OutboxEvent.created_at >= day_start,
-        ).correlate(pairs).scalar_subquery()
+        )
+        .correlate(pairs)
+        .scalar_subquery()
     )
     matches = select(
-        pairs.c.account_id.label("recipient_id"), pairs.c.deal_id, pairs.c.title,
-        pairs.c.units_needed, sent_today.label("sent_today"),
-        func.row_number().over(partition_by=pairs.c.account_id, order_by=pairs.c.distance).label("rank"),
+        pairs.c.account_id.label("recipient_id"),
+        pairs.c.deal_id,
+        pairs.c.title,
+        pairs.c.units_needed,
+        sent_today.label("sent_today"),
+        func.row_number()
+        .over(partition_by=pairs.c.account_id, order_by=pairs.c.distance)
+        .label("rank"),
     ).subquery()
     title = "A deal near you" if reason == "opened" else "A deal near you is about to tip"
     rows = select(
@@ -143,16 +198,25 @@ def enqueue_nearby(session: Session, *, deals: Select, reason: str, now: datetim
         literal(title).label("title"),
         matches.c.title.label("body"),
         func.jsonb_build_object(
-            "deal_id", matches.c.deal_id.cast(String), "title", matches.c.title,
-            "reason", reason, "units_needed", matches.c.units_needed,
+            "deal_id",
+            matches.c.deal_id.cast(String),
+            "title",
+            matches.c.title,
+            "reason",
+            reason,
+            "units_needed",
+            matches.c.units_needed,
         ).label("payload"),
-        (literal("deal.nearby:") + matches.c.deal_id.cast(String) + literal(f":{reason}")).label("event_key"),
+        (literal("deal.nearby:") + matches.c.deal_id.cast(String) + literal(f":{reason}")).label(
+            "event_key"
+        ),
     ).where(matches.c.sent_today + matches.c.rank <= daily_cap)
     return enqueue_select(session, kind="deal.nearby", rows=rows)
 
 
-def register_device(*, session: Session, account_id: uuid.UUID, platform: str, token: str,
-                    cap: int) -> Device:
+def register_device(
+    *, session: Session, account_id: uuid.UUID, platform: str, token: str, cap: int
+) -> Device:
     """Register a push token for the account (a token moves to whoever registers it last).
 
     At most `cap` devices per account (409 `limit-reached`; re-registering one's own token is
@@ -160,18 +224,27 @@ def register_device(*, session: Session, account_id: uuid.UUID, platform: str, t
     pushes already queued for the old holder name the old id, so the dispatcher finds no device
     for them and drops them unsent instead of handing them to the new holder.
     """
-    claim_slot(session, owner=Account, owner_id=account_id,
-               owned=select(Device.id).where(Device.account_id == account_id,
-                                             Device.token != token),
-               cap=cap, what="devices per account")
+    claim_slot(
+        session,
+        owner=Account,
+        owner_id=account_id,
+        owned=select(Device.id).where(Device.account_id == account_id, Device.token != token),
+        cap=cap,
+        what="devices per account",
+    )
     same_holder = Device.account_id == account_id
     device_id = session.execute(
-        pg_insert(Device).values(account_id=account_id, platform=platform, token=token)
-        .on_conflict_do_update(index_elements=["token"], set_={
-            "account_id": account_id, "platform": platform,
-            "id": case((same_holder, Device.id), else_=func.gen_random_uuid()),
-            "created_at": case((same_holder, Device.created_at), else_=func.now()),
-        })
+        pg_insert(Device)
+        .values(account_id=account_id, platform=platform, token=token)
+        .on_conflict_do_update(
+            index_elements=["token"],
+            set_={
+                "account_id": account_id,
+                "platform": platform,
+                "id": case((same_holder, Device.id), else_=func.gen_random_uuid()),
+                "created_at": case((same_holder, Device.created_at), else_=func.now()),
+            },
+        )
         .returning(Device.id)
     ).scalar_one()
     session.flush()
@@ -184,8 +257,15 @@ def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UU
     session.flush()
 
 
-def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events: list[str],
-                   allow_loopback: bool, cap: int) -> Webhook:
+def create_webhook(
+    *,
+    session: Session,
+    account_id: uuid.UUID,
+    url: str,
+    events: list[str],
+    allow_loopback: bool,
+    cap: int,
+) -> Webhook:
     """Register a webhook endpoint (SSRF-checked) with a fresh `whsec_` signing secret.
 
     At most `cap` live webhooks per account (409 `limit-reached`); deleted ones do not count.
@@ -193,8 +273,14 @@ def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events:
     refusal = url_refusal(url, allow_loopback=allow_loopback)
     if refusal:
         raise ValidationFailed({"url": [refusal]})
-    claim_slot(session, owner=Account, owner_id=account_id, owned=_live_webhooks(account_id),
-               cap=cap, what="webhooks per account")
+    claim_slot(
+        session,
+        owner=Account,
+        owner_id=account_id,
+        owned=_live_webhooks(account_id),
+        cap=cap,
+        what="webhooks per account",
+    )
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     webhook = Webhook(account_id=account_id, url=url, events=sorted(set(events)), secret=secret)
     session.add(webhook)
@@ -203,8 +289,9 @@ def create_webhook(*, session: Session, account_id: uuid.UUID, url: str, events:
     return webhook
 
 
-def list_webhooks(*, session: Session, account_id: uuid.UUID, limit: int,
-                  after=None) -> list[Webhook]:
+def list_webhooks(
+    *, session: Session, account_id: uuid.UUID, limit: int, after=None
+) -> list[Webhook]:
     """The account's live webhooks, newest first."""
     query = _live_webhooks(account_id).limit(limit)
     return list(session.scalars(newest_first(query, Webhook.created_at, Webhook.id, after)))
@@ -215,14 +302,17 @@ def get_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUI
     return _owned(session, Webhook, webhook_id, account_id, "webhook")
 
 
-def delete_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, now: datetime) -> None:
+def delete_webhook(
+    *, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, now: datetime
+) -> None:
     """Stop deliveries to a webhook (kept, soft-deleted, so its delivery log stays readable)."""
     _owned(session, Webhook, webhook_id, account_id, "webhook").deleted_at = now
     session.flush()
 
 
-def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID,
-                       limit: int, after=None) -> list:
+def webhook_deliveries(
+    *, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, limit: int, after=None
+) -> list:
     """A webhook's deliveries, newest first, with their event kind (also of a deleted webhook)."""
     _owned(session, Webhook, webhook_id, account_id, "webhook", include_deleted=True)
     query = (
@@ -232,26 +322,45 @@ def webhook_deliveries(*, session: Session, account_id: uuid.UUID, webhook_id: u
         .limit(limit)
     )
     deliveries = []
-    for delivery, kind in session.execute(newest_first(query, Delivery.created_at, Delivery.id, after)):
+    for delivery, kind in session.execute(
+        newest_first(query, Delivery.created_at, Delivery.id, after)
+    ):
         delivery.kind = kind
         deliveries.append(delivery)
     return deliveries
 
 
-def create_alert_area(*, session: Session, account_id: uuid.UUID, label: str | None, lat: float,
-                      lon: float, radius_m: int, cap: int) -> AlertArea:
+def create_alert_area(
+    *,
+    session: Session,
+    account_id: uuid.UUID,
+    label: str | None,
+    lat: float,
+    lon: float,
+    radius_m: int,
+    cap: int,
+) -> AlertArea:
     """Watch a circle for new and almost-tipped deals (at most `cap` per account, else 409)."""
-    claim_slot(session, owner=Account, owner_id=account_id, owned=_areas_of(account_id),
-               cap=cap, what="alert areas per account")
-    area = AlertArea(account_id=account_id, label=label, location=to_ewkt(lat, lon), radius_m=radius_m)
+    claim_slot(
+        session,
+        owner=Account,
+        owner_id=account_id,
+        owned=_areas_of(account_id),
+        cap=cap,
+        what="alert areas per account",
+    )
+    area = AlertArea(
+        account_id=account_id, label=label, location=to_ewkt(lat, lon), radius_m=radius_m
+    )
     session.add(area)
     session.flush()
     session.refresh(area)
     return area
 
 
-def list_alert_areas(*, session: Session, account_id: uuid.UUID, limit: int,
-                     after=None) -> list[AlertArea]:
+def list_alert_areas(
+    *, session: Session, account_id: uuid.UUID, limit: int, after=None
+) -> list[AlertArea]:
     """The account's alert areas, newest first."""
     query = _areas_of(account_id).limit(limit)
     return list(session.scalars(newest_first(query, AlertArea.created_at, AlertArea.id, after)))
@@ -268,17 +377,35 @@ def _events_insert(kind: str, audience: str, rows: Select, dedupe_key):
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     source = rows.subquery()
-    return pg_insert(OutboxEvent).from_select(
-        ["kind", audience, "title", "body", "payload", "dedupe_key"],
-        select(literal(kind), source.c[audience], source.c.title, source.c.body,
-               source.c.payload, dedupe_key(source.c)),
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return (
+        pg_insert(OutboxEvent)
+        .from_select(
+            ["kind", audience, "title", "body", "payload", "dedupe_key"],
+            select(
+                literal(kind),
+                source.c[audience],
+                source.c.title,
+                source.c.body,
+                source.c.payload,
+                dedupe_key(source.c),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
 
 
-def _owned(session: Session, model, object_id: uuid.UUID, account_id: uuid.UUID, what: str,
-           include_deleted: bool = False):
+def _owned(
+    session: Session,
+    model,
+    object_id: uuid.UUID,
+    account_id: uuid.UUID,
+    what: str,
+    include_deleted: bool = False,
+):
     """One of the account's `model` rows (live ones unless `include_deleted`); 404 otherwise."""
-    found = session.scalars(select(model).where(model.id == object_id, model.account_id == account_id)).one_or_none()
+    found = session.scalars(
+        select(model).where(model.id == object_id, model.account_id == account_id)
+    ).one_or_none()
     if found is None or (getattr(found, "deleted_at", None) is not None and not include_deleted):
         raise NotFound(f"No such {what}.")
     return found

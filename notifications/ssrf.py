@@ -5,6 +5,7 @@ resolver of the dispatcher's webhook connector: the look-up that is checked is t
 connection uses, so a host that answers a public address first and an internal one next (DNS
 rebinding) is only ever connected to at addresses that passed. Every look-up has a timeout.
 """
+
 import asyncio
 import functools
 import ipaddress
@@ -65,7 +66,12 @@ def _refused_kind(address: Address, allow_loopback: bool) -> str | None:
         return "link-local"
     if address.is_private or address in CARRIER_GRADE_NAT:
         return "private"
-    if address.is_multicast or address.is_reserved or address.is_unspecified or not address.is_global:
+    if (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    ):
         return "non-public"
     return None
 
@@ -105,7 +111,7 @@ def target_refusal(url: str, *, allow_loopback: bool) -> str | None:
     if not parts.hostname:
         return "The URL has no host."
     try:
-        parts.port
+        parts.port  # noqa: B018 (reading it is the check: an invalid port raises)
     except ValueError:
         return "The URL has an invalid port."
     literal = _literal_address(parts.hostname)
@@ -134,8 +140,9 @@ def _timeout(timeout: float | None) -> float:
 
 def _lookup(host: str, port: int, family: int = 0) -> list:
     try:
-        return socket.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM,
-                                  proto=socket.IPPROTO_TCP)
+        return socket.getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
     except (socket.gaierror, UnicodeError) as exc:
         raise LookupFailed(f"The host {host} cannot be resolved.") from exc
 
@@ -178,21 +185,30 @@ class CheckedResolver(AbstractResolver):
         self.allow_loopback = allow_loopback
         self.timeout = timeout
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         """The host's addresses, every one of them allowed (or TargetRefused / LookupFailed)."""
         lookup = asyncio.get_running_loop().run_in_executor(
-            _LOOKUPS, functools.partial(_lookup, host, port, family))
+            _LOOKUPS, functools.partial(_lookup, host, port, family)
+        )
         try:
             infos = await asyncio.wait_for(lookup, self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _timed_out(host, self.timeout) from None
         addresses = _addresses(infos)
         _checked(addresses, self.allow_loopback)
-        return [{"hostname": host, "host": str(address), "port": port,
-                 "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
-                 "proto": socket.IPPROTO_TCP, "flags": socket.AI_NUMERICHOST}
-                for address in sorted(addresses, key=str)]
+        return [
+            {
+                "hostname": host,
+                "host": str(address),
+                "port": port,
+                "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                "proto": socket.IPPROTO_TCP,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in sorted(addresses, key=str)
+        ]
 
     async def close(self) -> None:
         """Nothing to release: look-ups use the module's thread pool."""

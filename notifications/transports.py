@@ -5,7 +5,7 @@ keeps hundreds of deliveries in flight on one thread instead of one blocking req
 Webhooks use their own session (`webhook_session`): its connector resolves through the SSRF
 guard, and it never decompresses; of any answer at most `read_limit` bytes are read.
 """
-import asyncio
+
 import functools
 import json
 from dataclasses import dataclass
@@ -38,8 +38,9 @@ def _failure(exc: Exception, timeout: aiohttp.ClientTimeout) -> Outcome:
     """
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         if isinstance(exc.os_error, TargetRefused):
-            return Outcome(False, f"refused by SSRF policy ({exc.os_error.kind} address)",
-                           permanent=True)
+            return Outcome(
+                False, f"refused by SSRF policy ({exc.os_error.kind} address)", permanent=True
+            )
         if isinstance(exc.os_error, LookupFailed):
             return Outcome(False, str(exc.os_error))
         return Outcome(False, "DNS look-up failed")
@@ -49,7 +50,8 @@ def _failure(exc: Exception, timeout: aiohttp.ClientTimeout) -> Outcome:
 def webhook_session(*, allow_loopback: bool, dns_timeout: float) -> aiohttp.ClientSession:
     """A session for webhooks: SSRF-checked look-ups (with a timeout), no decompression."""
     connector = aiohttp.TCPConnector(
-        limit=0, resolver=CheckedResolver(allow_loopback=allow_loopback, timeout=dns_timeout))
+        limit=0, resolver=CheckedResolver(allow_loopback=allow_loopback, timeout=dns_timeout)
+    )
     return aiohttp.ClientSession(connector=connector, auto_decompress=False)
 
 
@@ -71,23 +73,40 @@ def _signer(secret: str) -> StandardWebhook:
 
 def push_message(token: str, title: str, body: str, data: dict) -> dict:
     """The gateway payload, shaped like FCM HTTP v1 (data values are strings)."""
-    return {"message": {
-        "token": token,
-        "notification": {"title": title, "body": body},
-        "data": {key: value if isinstance(value, str) else json.dumps(value) for key, value in data.items()},
-    }}
+    return {
+        "message": {
+            "token": token,
+            "notification": {"title": title, "body": body},
+            "data": {
+                key: value if isinstance(value, str) else json.dumps(value)
+                for key, value in data.items()
+            },
+        }
+    }
 
 
-async def send_push(http: aiohttp.ClientSession, gateway_url: str, token: str, title: str,
-                    body: str, data: dict, *, timeout: aiohttp.ClientTimeout = TIMEOUT,
-                    read_limit: int = DEFAULT_READ_LIMIT) -> Outcome:
+async def send_push(
+    http: aiohttp.ClientSession,
+    gateway_url: str,
+    token: str,
+    title: str,
+    body: str,
+    data: dict,
+    *,
+    timeout: aiohttp.ClientTimeout = TIMEOUT,
+    read_limit: int = DEFAULT_READ_LIMIT,
+) -> Outcome:
     """POST one push message; a token the gateway calls unregistered is reported as such."""
     try:
-        async with http.post(gateway_url, json=push_message(token, title, body, data),
-                             timeout=timeout, allow_redirects=False) as response:
+        async with http.post(
+            gateway_url,
+            json=push_message(token, title, body, data),
+            timeout=timeout,
+            allow_redirects=False,
+        ) as response:
             status = response.status
             text = (await read_at_most(response, read_limit)).decode(errors="replace")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         return _failure(exc, timeout)
     if status < 400:
         return Outcome(True)
@@ -98,14 +117,26 @@ async def send_push(http: aiohttp.ClientSession, gateway_url: str, token: str, t
 
 def webhook_body(kind: str, timestamp: datetime, data: dict) -> str:
     """The JSON body: `{"type", "timestamp", "data"}`."""
-    return json.dumps({"type": kind, "timestamp": timestamp.isoformat().replace("+00:00", "Z"),
-                       "data": data}, separators=(",", ":"))
+    return json.dumps(
+        {"type": kind, "timestamp": timestamp.isoformat().replace("+00:00", "Z"), "data": data},
+        separators=(",", ":"),
+    )
 
 
-async def send_webhook(http: aiohttp.ClientSession, url: str, secret: str, message_id: str,
-                       kind: str, event_time: datetime, data: dict, now: datetime,
-                       allow_loopback: bool, *, timeout: aiohttp.ClientTimeout = TIMEOUT,
-                       read_limit: int = DEFAULT_READ_LIMIT) -> Outcome:
+async def send_webhook(
+    http: aiohttp.ClientSession,
+    url: str,
+    secret: str,
+    message_id: str,
+    kind: str,
+    event_time: datetime,
+    data: dict,
+    now: datetime,
+    allow_loopback: bool,
+    *,
+    timeout: aiohttp.ClientTimeout = TIMEOUT,
+    read_limit: int = DEFAULT_READ_LIMIT,
+) -> Outcome:
     """POST a Standard Webhooks request: SSRF-checked, signed, 5 s timeout, redirects refused.
 
     `http` must be a `webhook_session`: its resolver checks host names (the aiohttp DNS cache
@@ -125,11 +156,12 @@ async def send_webhook(http: aiohttp.ClientSession, url: str, secret: str, messa
     }
     try:
         # The DNS look-up happens inside, so it counts against the same timeout.
-        async with http.post(url, data=body.encode(), headers=headers, timeout=timeout,
-                             allow_redirects=False) as response:
+        async with http.post(
+            url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
             await read_at_most(response, read_limit)  # for keep-alive; the body is not used
             status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         return _failure(exc, timeout)
     if 200 <= status < 300:
         return Outcome(True)

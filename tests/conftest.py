@@ -1,4 +1,5 @@
 """Test fixtures: the real PostGIS test database, the app, HTTP helpers and a live gunicorn."""
+
 import os
 import signal
 import socket
@@ -82,10 +83,12 @@ def clean_tables(request):
     with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):
             connection.execute(text(f'DELETE FROM "{table.name}"'))
-        connection.execute(text(
-            "SELECT setval(oid::regclass, 1, false) FROM pg_class "
-            "WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
-        ))
+        connection.execute(
+            text(
+                "SELECT setval(oid::regclass, 1, false) FROM pg_class "
+                "WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+            )
+        )
 
 
 @pytest.fixture
@@ -108,19 +111,32 @@ class Api:
     def __init__(self, client):
         self.client = client
 
-    def register(self, role: str = "customer", email: str | None = None,
-                 password: str = "correct horse battery") -> dict:
+    def register(
+        self,
+        role: str = "customer",
+        email: str | None = None,
+        password: str = "correct horse battery",
+    ) -> dict:
         """Create an account and log in; returns `{account, token, headers}`."""
         email = email or f"{role}-{uuid.uuid4().hex[:10]}@example.com"
-        created = self.client.post("/api/v1/accounts", json={
-            "email": email, "password": password, "display_name": role.title(), "role": role,
-        })
+        created = self.client.post(
+            "/api/v1/accounts",
+            json={
+                "email": email,
+                "password": password,
+                "display_name": role.title(),
+                "role": role,
+            },
+        )
         assert created.status_code == 201, created.json
         login = self.client.post("/api/v1/tokens", json={"email": email, "password": password})
         assert login.status_code == 201, login.json
         token = login.json["token"]
-        return {"account": created.json, "token": token,
-                "headers": {"Authorization": f"Bearer {token}"}}
+        return {
+            "account": created.json,
+            "token": token,
+            "headers": {"Authorization": f"Bearer {token}"},
+        }
 
     def create_venue(self, merchant: dict, **overrides) -> dict:
         """Create a venue for `merchant` (from `register`)."""
@@ -167,10 +183,24 @@ def live_server(database_url):
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, PASSWORD_HASH_FAST="true")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2",
-         "--threads", "8", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

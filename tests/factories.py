@@ -139,9 +139,11 @@ def rows(engine, sql: str, **params) -> list:
 def outbox(engine, kind: str, deal_id=None) -> list:
     """Outbox events of `kind` (of one deal, if given): a (recipient_id, dedupe_key, payload) row
     per recipient, so a group event gives one row for each of its recipients."""
-    sql = ("SELECT r.recipient_id, dedupe_key, payload FROM outbox_events CROSS JOIN LATERAL"
-           " unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient_id)"
-           " WHERE kind = :kind")
+    sql = (
+        "SELECT r.recipient_id, dedupe_key, payload FROM outbox_events CROSS JOIN LATERAL"
+        " unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient_id)"
+        " WHERE kind = :kind"
+    )
     params = {"kind": kind}
     if deal_id is not None:
         sql += " AND payload->>'deal_id' = :deal_id"

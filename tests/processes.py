@@ -1,4 +1,5 @@
 """Helpers for tests that drive real processes: polling, and scheduler subprocesses."""
+
 import re
 import signal
 import subprocess
@@ -34,7 +35,10 @@ class Scheduler:
         self.shutdown_log = ""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "app", "jobs", "run"],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
         )
 
     @property

@@ -8,6 +8,7 @@ Push-gateway requests for a token in `unregistered_tokens` get FCM's 404 UNREGIS
 `on_request`, if set, is called with each request before it is answered.
 `Silent` is a port that accepts connections and never answers.
 """
+
 import functools
 import gzip
 import json
@@ -36,11 +37,21 @@ class Received:
         return json.loads(self.body)
 
 
-UNREGISTERED_BODY = json.dumps({"error": {
-    "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
-    "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                 "errorCode": "UNREGISTERED"}],
-}}).encode()
+UNREGISTERED_BODY = json.dumps(
+    {
+        "error": {
+            "code": 404,
+            "message": "Requested entity was not found.",
+            "status": "NOT_FOUND",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                    "errorCode": "UNREGISTERED",
+                }
+            ],
+        }
+    }
+).encode()
 
 
 class Receiver:
@@ -73,8 +84,9 @@ class Receiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 status, answer, extra = receiver._answer(self.path, body)
-                received = Received("POST", self.path,
-                                    {k.lower(): v for k, v in self.headers.items()}, body, status)
+                received = Received(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, status
+                )
                 if receiver.on_request is not None:
                     receiver.on_request(received)
                 with receiver.lock:
@@ -95,8 +107,9 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         return self
 

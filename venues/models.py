@@ -1,4 +1,5 @@
 """Merchant venues."""
+
 import uuid
 from datetime import datetime
 
@@ -19,7 +20,9 @@ class Venue(Base):
         Index("ix_venues_location", "location", postgresql_using="gist"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
     merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     location: Mapped[GeographyPoint] = mapped_column(

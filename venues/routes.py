@@ -1,4 +1,5 @@
 """HTTP routes for venues."""
+
 import uuid
 
 from flask.views import MethodView
@@ -59,7 +60,11 @@ class NearbyVenues(MethodView):
         """Venues near a point, nearest first, with `distance_m`."""
         after = decode_cursor(args["cursor"], (float, uuid.UUID)) if args["cursor"] else None
         venues = services.nearby_venues(
-            session=get_session(), lat=args["lat"], lon=args["lon"],
-            radius_m=args["radius_m"], limit=args["limit"] + 1, after=after,
+            session=get_session(),
+            lat=args["lat"],
+            lon=args["lon"],
+            radius_m=args["radius_m"],
+            limit=args["limit"] + 1,
+            after=after,
         )
         return page_of(venues, args["limit"], lambda venue: [venue["distance_m"], str(venue["id"])])

@@ -1,4 +1,5 @@
 """Request and response schemas for venues."""
+
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -20,8 +21,11 @@ def iana_timezones() -> frozenset[str]:
     return frozenset(available_timezones()) - {"localtime"}
 
 
-TIMEZONE_DOC = {"format": "iana-timezone", "example": "Europe/Berlin",
-                "description": "An IANA time zone name"}
+TIMEZONE_DOC = {
+    "format": "iana-timezone",
+    "example": "Europe/Berlin",
+    "description": "An IANA time zone name",
+}
 
 
 def validate_timezone(name: str) -> None:
@@ -36,8 +40,9 @@ class VenuePatchSchema(Schema):
     address = fields.String(allow_none=True, validate=validate.Length(max=500))
     category = fields.String(allow_none=True, validate=validate.Length(max=100))
     checkin_radius_m = fields.Integer(strict=True, validate=validate.Range(10, 1000))
-    timezone = fields.String(validate=[validate.Length(1, 64), validate_timezone],
-                             metadata=TIMEZONE_DOC)
+    timezone = fields.String(
+        validate=[validate.Length(1, 64), validate_timezone], metadata=TIMEZONE_DOC
+    )
 
 
 class VenueCreateSchema(VenuePatchSchema):
@@ -46,8 +51,11 @@ class VenueCreateSchema(VenuePatchSchema):
     checkin_radius_m = fields.Integer(
         load_default=100, strict=True, validate=validate.Range(10, 1000)
     )
-    timezone = fields.String(load_default="UTC", validate=[validate.Length(1, 64), validate_timezone],
-                             metadata=TIMEZONE_DOC)
+    timezone = fields.String(
+        load_default="UTC",
+        validate=[validate.Length(1, 64), validate_timezone],
+        metadata=TIMEZONE_DOC,
+    )
 
 
 class VenueReadSchema(ReadSchema):

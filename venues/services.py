@@ -1,4 +1,5 @@
 """Venue verbs: create, read, update, search nearby."""
+
 import uuid
 
 from sqlalchemy import select
@@ -28,7 +29,9 @@ def get_venue(*, session: Session, venue_id: uuid.UUID) -> Venue:
     return venue
 
 
-def get_owned_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, lock: bool = False) -> Venue:
+def get_owned_venue(
+    *, session: Session, venue_id: uuid.UUID, merchant: Account, lock: bool = False
+) -> Venue:
     """A venue the merchant owns; 404 for anyone else's (its existence is not revealed)."""
     query = select(Venue).where(Venue.id == venue_id, Venue.merchant_id == merchant.id)
     venue = session.scalars(query.with_for_update() if lock else query).one_or_none()
@@ -51,12 +54,26 @@ NEARBY_VENUES = select(*point_columns(Venue.__table__))
 
 
 def nearby_venues(
-    *, session: Session, lat: float, lon: float, radius_m: float, limit: int,
+    *,
+    session: Session,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    limit: int,
     after: tuple[float, uuid.UUID] | None = None,
 ) -> list[dict]:
     """Venues within `radius_m` of the point, nearest first (ties by id), each with `distance_m`."""
-    found = nearest_first(session, NEARBY_VENUES, Venue.location, Venue.id, lat=lat, lon=lon,
-                          radius_m=radius_m, limit=limit, after=after)
+    found = nearest_first(
+        session,
+        NEARBY_VENUES,
+        Venue.location,
+        Venue.id,
+        lat=lat,
+        lon=lon,
+        radius_m=radius_m,
+        limit=limit,
+        after=after,
+    )
     return [located(row, distance_m=metres) for row, metres in found]
 
 

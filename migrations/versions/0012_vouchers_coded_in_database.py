@@ -4,11 +4,11 @@ the database accepted get one, and a tip issues its vouchers without a row per u
 Revision ID: 0012
 Revises: 0011
 """
+
 from alembic import op
 
-
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

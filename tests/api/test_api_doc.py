@@ -1,4 +1,5 @@
 """docs/API.md, the HTTP contract in prose, stays in step with the OpenAPI document."""
+
 import re
 from pathlib import Path
 
@@ -25,15 +26,21 @@ def documented_rows() -> list[tuple[str, str, str]]:
 
 def openapi_operations(client) -> dict[tuple[str, str], str]:
     spec = client.get("/api/v1/openapi.json").json
-    return {(method.upper(), normalised(path)): operation["operationId"]
-            for path, item in spec["paths"].items()
-            for method, operation in item.items() if method != "parameters"}
+    return {
+        (method.upper(), normalised(path)): operation["operationId"]
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
 
 
 def test_every_operation_of_the_openapi_document_has_a_row_in_the_api_doc(client):
     documented = {(method, path): name for method, path, name in documented_rows()}
-    missing = {f"{method} {path}": name for (method, path), name in openapi_operations(client).items()
-               if documented.get((method, path)) != name}
+    missing = {
+        f"{method} {path}": name
+        for (method, path), name in openapi_operations(client).items()
+        if documented.get((method, path)) != name
+    }
     assert not missing, f"add these to docs/API.md (method, path, operationId): {missing}"
 
 
@@ -42,4 +49,6 @@ def test_every_row_of_the_api_doc_names_a_real_operation_once(client):
     rows = documented_rows()
     assert len(rows) == len(set(rows))
     unknown = [row for row in rows if operations.get(row[:2]) != row[2]]
-    assert not unknown, f"docs/API.md rows with no such operation in the OpenAPI document: {unknown}"
+    assert not unknown, (
+        f"docs/API.md rows with no such operation in the OpenAPI document: {unknown}"
+    )

@@ -1,9 +1,10 @@
 """Accounts and bearer tokens: registration, login, expiry, revocation, roles, brute force."""
+
 import hashlib
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -19,9 +20,15 @@ PASSWORD = "correct horse battery"
 
 
 def register(client, email, password=PASSWORD, role="customer"):
-    return client.post(ACCOUNTS, json={
-        "email": email, "password": password, "display_name": "Someone", "role": role,
-    })
+    return client.post(
+        ACCOUNTS,
+        json={
+            "email": email,
+            "password": password,
+            "display_name": "Someone",
+            "role": role,
+        },
+    )
 
 
 def login(client, email, password=PASSWORD):
@@ -118,7 +125,7 @@ def test_an_unknown_email_is_401_like_a_wrong_password(client):
 
 def test_a_token_expires_after_30_days_by_default(client):
     register(client, "ttl@example.com")
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     token = login(client, "ttl@example.com").json
     expires_at = datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
     assert token["expires_at"].endswith("Z")
@@ -143,16 +150,19 @@ def test_a_token_has_at_least_128_random_bits_and_is_stored_only_as_a_hash(clien
             assert token.removeprefix("swm_") not in row_text
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": ""},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Bearer "},
-    {"Authorization": "Bearer garbage"},
-    {"Authorization": "Bearer swm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
-    {"Authorization": "Basic YWRhOnNlY3JldA=="},
-    {"Authorization": "Token abc"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer garbage"},
+        {"Authorization": "Bearer swm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+        {"Authorization": "Basic YWRhOnNlY3JldA=="},
+        {"Authorization": "Token abc"},
+    ],
+)
 def test_a_missing_or_garbage_token_is_401(client, headers):
     assert_unauthorized(client.get(ME, headers=headers))
 
@@ -170,8 +180,9 @@ def test_an_expired_token_is_401(api, client, engine):
     digest = hashlib.sha256(user["token"].encode()).hexdigest()
     with engine.begin() as connection:
         updated = connection.execute(
-            text("UPDATE tokens SET expires_at = now() - interval '1 second' "
-                 "WHERE token_hash = :h"),
+            text(
+                "UPDATE tokens SET expires_at = now() - interval '1 second' WHERE token_hash = :h"
+            ),
             {"h": digest},
         ).rowcount
     assert updated == 1
@@ -192,9 +203,14 @@ def test_a_revoked_token_is_401_while_the_accounts_other_tokens_keep_working(api
 
 def test_a_customer_calling_a_merchant_route_is_403(api, client):
     customer = api.register("customer")
-    response = client.post("/api/v1/venues", headers=customer["headers"], json={
-        "name": "Nope", "location": {"lat": 1, "lon": 1},
-    })
+    response = client.post(
+        "/api/v1/venues",
+        headers=customer["headers"],
+        json={
+            "name": "Nope",
+            "location": {"lat": 1, "lon": 1},
+        },
+    )
     assert response.status_code == 403
     assert response.mimetype == "application/problem+json"
     assert response.json["code"] == "forbidden"
@@ -204,12 +220,13 @@ def test_a_customer_calling_a_merchant_route_is_403(api, client):
 
 
 def login_from(client, address, email, password=PASSWORD):
-    return client.post(TOKENS, json={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        TOKENS, json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
 
 
 def seconds_left_in_window(minutes: int) -> float:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = timedelta(minutes=minutes)
     return (window_start(now, window) + window - now).total_seconds()
 
@@ -260,9 +277,11 @@ def test_failed_logins_of_an_earlier_window_no_longer_count(client, engine):
         login(client, "patient@example.com", f"guess number {attempt}")
     assert login(client, "patient@example.com").status_code == 429
     with engine.begin() as connection:
-        moved = connection.execute(text(
-            "UPDATE rate_limit_counters SET window_start = window_start - interval '16 minutes'"
-        )).rowcount
+        moved = connection.execute(
+            text(
+                "UPDATE rate_limit_counters SET window_start = window_start - interval '16 minutes'"
+            )
+        ).rowcount
     assert moved == 2  # this email from this address, and this email from everywhere
     assert login(client, "patient@example.com").status_code == 201
 
@@ -270,8 +289,10 @@ def test_failed_logins_of_an_earlier_window_no_longer_count(client, engine):
 def test_the_owner_on_another_address_still_logs_in_while_an_attacker_is_refused(client):
     register(client, "owner@example.com")
     attacker, owner = "203.0.113.66", "198.51.100.7"
-    statuses = [login_from(client, attacker, "owner@example.com", f"guess {n}").status_code
-                for n in range(13)]
+    statuses = [
+        login_from(client, attacker, "owner@example.com", f"guess {n}").status_code
+        for n in range(13)
+    ]
     assert statuses == [401] * 10 + [429] * 3
     assert login_from(client, attacker, "owner@example.com").status_code == 429
     assert login_from(client, owner, "owner@example.com").status_code == 201
@@ -303,8 +324,11 @@ def test_thirty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(api, live
     def guess(attempt):
         with requests.Session() as session:
             start.wait(timeout=10)
-            return session.post(live_server + TOKENS, timeout=30, json={
-                "email": "raced@example.com", "password": f"guess number {attempt}"}).status_code
+            return session.post(
+                live_server + TOKENS,
+                timeout=30,
+                json={"email": "raced@example.com", "password": f"guess number {attempt}"},
+            ).status_code
 
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = Counter(pool.map(guess, range(30)))
@@ -334,9 +358,12 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(make_app):
     register(client, "proxied@example.com")
 
     def via_proxy(forwarded_for, password=PASSWORD):
-        return client.post(TOKENS, json={"email": "proxied@example.com", "password": password},
-                           headers={"X-Forwarded-For": forwarded_for},
-                           environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        return client.post(
+            TOKENS,
+            json={"email": "proxied@example.com", "password": password},
+            headers={"X-Forwarded-For": forwarded_for},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        )
 
     for attempt in range(10):
         # what the client wrote itself (left of the proxy's entry) changes nothing
@@ -348,8 +375,13 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(make_app):
 def test_without_trusted_proxies_a_forged_forwarded_for_does_not_escape_the_limit(client):
     register(client, "forged@example.com")
     for attempt in range(10):
-        assert_unauthorized(login_from(client, "203.0.113.66", "forged@example.com", f"g {attempt}"))
-    forged = client.post(TOKENS, json={"email": "forged@example.com", "password": PASSWORD},
-                         headers={"X-Forwarded-For": "192.0.2.10"},
-                         environ_base={"REMOTE_ADDR": "203.0.113.66"})
+        assert_unauthorized(
+            login_from(client, "203.0.113.66", "forged@example.com", f"g {attempt}")
+        )
+    forged = client.post(
+        TOKENS,
+        json={"email": "forged@example.com", "password": PASSWORD},
+        headers={"X-Forwarded-For": "192.0.2.10"},
+        environ_base={"REMOTE_ADDR": "203.0.113.66"},
+    )
     assert forged.status_code == 429

@@ -13,6 +13,7 @@ change nothing at all; an allowed call by someone else (a public read, another c
 commitment or check-in) may only add the caller's own rows and touch the counters named in
 ROUTES. The owner's call comes last, so it also proves the object survived the foreign calls.
 """
+
 import json
 import re
 import uuid
@@ -59,8 +60,12 @@ def build_world(api, app, db) -> World:
     elsewhere, so "someone else's" is never "nobody's"."""
     client = api.client
     world = World()
-    for name, role in (("m1", "merchant"), ("m2", "merchant"), ("c1", "customer"),
-                       ("c2", "customer")):
+    for name, role in (
+        ("m1", "merchant"),
+        ("m2", "merchant"),
+        ("c1", "customer"),
+        ("c2", "customer"),
+    ):
         world.callers[name] = api.register(role)
     m1, m2, c1, c2 = (world.callers[name] for name in ("m1", "m2", "c1", "c2"))
     world.callers["anonymous"] = {"headers": {}}
@@ -71,14 +76,25 @@ def build_world(api, app, db) -> World:
     world.ids.update(venue=venue["id"], other_venue=other_venue["id"])
 
     for merchant in (m1, m2):
-        webhook = created(client.post(f"{API}/webhooks", json={"url": WEBHOOK_URL},
-                                      headers=merchant["headers"]))
+        webhook = created(
+            client.post(f"{API}/webhooks", json={"url": WEBHOOK_URL}, headers=merchant["headers"])
+        )
         world.ids.setdefault("webhook", webhook["id"])
     for customer in (c1, c2):
-        device = created(client.post(f"{API}/me/devices", headers=customer["headers"], json={
-            "platform": "ios", "token": f"push-{uuid.uuid4().hex}"}))
-        area = created(client.post(f"{API}/me/alert-areas", headers=customer["headers"], json={
-            "label": "Home", "location": BERLIN, "radius_m": 2000}))
+        device = created(
+            client.post(
+                f"{API}/me/devices",
+                headers=customer["headers"],
+                json={"platform": "ios", "token": f"push-{uuid.uuid4().hex}"},
+            )
+        )
+        area = created(
+            client.post(
+                f"{API}/me/alert-areas",
+                headers=customer["headers"],
+                json={"label": "Home", "location": BERLIN, "radius_m": 2000},
+            )
+        )
         world.ids.setdefault("device", device["id"])
         world.ids.setdefault("alert_area", area["id"])
 
@@ -96,33 +112,53 @@ def build_world(api, app, db) -> World:
 
     # A first-visit program at each venue; c1 earns one at m1's venue, c2 at m2's.
     for merchant, place in ((m1, venue), (m2, other_venue)):
-        program = created(client.post(f"{API}/venues/{place['id']}/reward-programs",
-                                      headers=merchant["headers"],
-                                      json={"kind": "first_visit", "title": "Welcome"}))
+        program = created(
+            client.post(
+                f"{API}/venues/{place['id']}/reward-programs",
+                headers=merchant["headers"],
+                json={"kind": "first_visit", "title": "Welcome"},
+            )
+        )
         world.ids.setdefault("program", program["id"])
     for customer, place in ((c1, venue), (c2, other_venue)):
-        result = created(client.post(f"{API}/venues/{place['id']}/checkins",
-                                     headers=customer["headers"],
-                                     json={"location": BERLIN, "accuracy_m": 10}))
+        result = created(
+            client.post(
+                f"{API}/venues/{place['id']}/checkins",
+                headers=customer["headers"],
+                json={"location": BERLIN, "accuracy_m": 10},
+            )
+        )
         assert result["checkin"]["counted"], result
         assert len(result["rewards"]) == 1, result
         world.ids.setdefault("reward", result["rewards"][0]["code"])
 
     # Inbox rows (and webhook deliveries) from the events so far, without sending anything.
     with app.app_context():
-        in_unit_of_work(db, fan_out, now=utcnow(),
-                        settings=DispatchSettings(push_gateway_url=None, allow_loopback=False))
+        in_unit_of_work(
+            db,
+            fan_out,
+            now=utcnow(),
+            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
+        )
     inbox = created(client.get(f"{API}/me/notifications", headers=c1["headers"]), 200)["items"]
     assert inbox, "c1 should have notifications (deal.tipped at least)"
     world.ids["notification"] = inbox[0]["id"]
-    deliveries = created(client.get(f"{API}/webhooks/{world.ids['webhook']}/deliveries",
-                                    headers=m1["headers"]), 200)["items"]
+    deliveries = created(
+        client.get(f"{API}/webhooks/{world.ids['webhook']}/deliveries", headers=m1["headers"]), 200
+    )["items"]
     assert deliveries, "m1's webhook should have deliveries to hide"
 
     # The owners' second, revoked tokens.
     for name in ("m1", "c1"):
-        login = created(client.post(f"{API}/tokens", json={
-            "email": world.callers[name]["account"]["email"], "password": "correct horse battery"}))
+        login = created(
+            client.post(
+                f"{API}/tokens",
+                json={
+                    "email": world.callers[name]["account"]["email"],
+                    "password": "correct horse battery",
+                },
+            )
+        )
         headers = {"Authorization": f"Bearer {login['token']}"}
         assert client.delete(f"{API}/tokens/current", headers=headers).status_code == 204
         world.callers[f"revoked_{name}"] = {"headers": headers}
@@ -182,41 +218,120 @@ CHECKIN_EFFECTS = dict(
 ROUTES = [
     # method, rule, object, owner, same role, other role, (their statuses in that order)
     Route("GET", f"{V}/venues/<uuid:venue_id>", "venue", "m1", "m2", "c1", (200, 200, 200)),
-    Route("PATCH", f"{V}/venues/<uuid:venue_id>", "venue", "m1", "m2", "c1", (200, 404, 403),
-          body={"name": "Renamed"}),
+    Route(
+        "PATCH",
+        f"{V}/venues/<uuid:venue_id>",
+        "venue",
+        "m1",
+        "m2",
+        "c1",
+        (200, 404, 403),
+        body={"name": "Renamed"},
+    ),
     # Check-ins: any customer at any venue (the caller's own check-in); merchants may not.
-    Route("POST", f"{V}/venues/<uuid:venue_id>/checkins", "venue", "c1", "c2", "m1",
-          (201, 201, 403), body={"location": BERLIN, "accuracy_m": 10}, **CHECKIN_EFFECTS),
-    Route("GET", f"{V}/venues/<uuid:venue_id>/reward-programs", "venue", "m1", "m2", "c1",
-          (200, 200, 200)),
-    Route("POST", f"{V}/venues/<uuid:venue_id>/reward-programs", "venue", "m1", "m2", "c1",
-          (201, 404, 403), body={"kind": "every_nth", "title": "Punch card", "threshold": 5}),
+    Route(
+        "POST",
+        f"{V}/venues/<uuid:venue_id>/checkins",
+        "venue",
+        "c1",
+        "c2",
+        "m1",
+        (201, 201, 403),
+        body={"location": BERLIN, "accuracy_m": 10},
+        **CHECKIN_EFFECTS,
+    ),
+    Route(
+        "GET",
+        f"{V}/venues/<uuid:venue_id>/reward-programs",
+        "venue",
+        "m1",
+        "m2",
+        "c1",
+        (200, 200, 200),
+    ),
+    Route(
+        "POST",
+        f"{V}/venues/<uuid:venue_id>/reward-programs",
+        "venue",
+        "m1",
+        "m2",
+        "c1",
+        (201, 404, 403),
+        body={"kind": "every_nth", "title": "Punch card", "threshold": 5},
+    ),
     Route("GET", f"{V}/deals/<uuid:deal_id>", "deal", "m1", "m2", "c1", (200, 200, 200)),
-    Route("PATCH", f"{V}/deals/<uuid:deal_id>", "deal", "m1", "m2", "c1", (200, 404, 403),
-          body={"title": "Renamed"}),
+    Route(
+        "PATCH",
+        f"{V}/deals/<uuid:deal_id>",
+        "deal",
+        "m1",
+        "m2",
+        "c1",
+        (200, 404, 403),
+        body={"title": "Renamed"},
+    ),
     # Withdrawing releases the caller's own commitments only: c2 has none, so nothing changes.
-    Route("DELETE", f"{V}/deals/<uuid:deal_id>/commitments/mine", "deal", "c1", "c2", "m1",
-          (200, 200, 403)),
+    Route(
+        "DELETE",
+        f"{V}/deals/<uuid:deal_id>/commitments/mine",
+        "deal",
+        "c1",
+        "c2",
+        "m1",
+        (200, 200, 403),
+    ),
     # Commitments: any customer on any deal (the caller's own commitment); merchants may not.
-    Route("POST", f"{V}/deals/<uuid:deal_id>/commitments", "deal", "c1", "c2", "m1",
-          (201, 201, 403), body={"quantity": 1}, **COMMIT_EFFECTS),
+    Route(
+        "POST",
+        f"{V}/deals/<uuid:deal_id>/commitments",
+        "deal",
+        "c1",
+        "c2",
+        "m1",
+        (201, 201, 403),
+        body={"quantity": 1},
+        **COMMIT_EFFECTS,
+    ),
     Route("POST", f"{V}/deals/<uuid:deal_id>/cancel", "deal", "m1", "m2", "c1", (200, 404, 403)),
-    Route("POST", f"{V}/vouchers/<string:code>/redeem", "voucher", "m1", "m2", "c1",
-          (200, 404, 403)),
-    Route("POST", f"{V}/rewards/<string:code>/redeem", "reward", "m1", "m2", "c1",
-          (200, 404, 403)),
+    Route(
+        "POST", f"{V}/vouchers/<string:code>/redeem", "voucher", "m1", "m2", "c1", (200, 404, 403)
+    ),
+    Route("POST", f"{V}/rewards/<string:code>/redeem", "reward", "m1", "m2", "c1", (200, 404, 403)),
     # Any role has an inbox and devices: the other role is just another account there.
-    Route("POST", f"{V}/me/notifications/<uuid:notification_id>/read", "notification", "c1",
-          "c2", "m1", (200, 404, 404)),
-    Route("DELETE", f"{V}/me/devices/<uuid:device_id>", "device", "c1", "c2", "m1",
-          (204, 404, 404)),
-    Route("DELETE", f"{V}/me/alert-areas/<uuid:area_id>", "alert_area", "c1", "c2", "m1",
-          (204, 404, 403)),
+    Route(
+        "POST",
+        f"{V}/me/notifications/<uuid:notification_id>/read",
+        "notification",
+        "c1",
+        "c2",
+        "m1",
+        (200, 404, 404),
+    ),
+    Route(
+        "DELETE", f"{V}/me/devices/<uuid:device_id>", "device", "c1", "c2", "m1", (204, 404, 404)
+    ),
+    Route(
+        "DELETE",
+        f"{V}/me/alert-areas/<uuid:area_id>",
+        "alert_area",
+        "c1",
+        "c2",
+        "m1",
+        (204, 404, 403),
+    ),
     Route("GET", f"{V}/webhooks/<uuid:webhook_id>", "webhook", "m1", "m2", "c1", (200, 404, 403)),
-    Route("GET", f"{V}/webhooks/<uuid:webhook_id>/deliveries", "webhook", "m1", "m2", "c1",
-          (200, 404, 403)),
-    Route("DELETE", f"{V}/webhooks/<uuid:webhook_id>", "webhook", "m1", "m2", "c1",
-          (204, 404, 403)),
+    Route(
+        "GET",
+        f"{V}/webhooks/<uuid:webhook_id>/deliveries",
+        "webhook",
+        "m1",
+        "m2",
+        "c1",
+        (200, 404, 403),
+    ),
+    Route(
+        "DELETE", f"{V}/webhooks/<uuid:webhook_id>", "webhook", "m1", "m2", "c1", (204, 404, 403)
+    ),
 ]
 ROUTES_BY_KEY = {route.key: route for route in ROUTES}
 
@@ -262,8 +377,10 @@ def changes(before: dict, after: dict) -> dict[str, dict[str, list[dict]]]:
     for table in SNAPSHOT_TABLES:
         added, removed = after[table] - before[table], before[table] - after[table]
         if added or removed:
-            diff[table] = {"added": [json.loads(r) for r in added.elements()],
-                           "removed": [json.loads(r) for r in removed.elements()]}
+            diff[table] = {
+                "added": [json.loads(r) for r in added.elements()],
+                "removed": [json.loads(r) for r in removed.elements()],
+            }
     return diff
 
 
@@ -272,8 +389,10 @@ def describe(diff: dict) -> str:
     parts = []
     for table, rows in diff.items():
         example = (rows["added"] or rows["removed"])[0]
-        parts.append(f"{table}: +{len(rows['added'])} -{len(rows['removed'])} (e.g. "
-                     f"{json.dumps(example)[:300]})")
+        parts.append(
+            f"{table}: +{len(rows['added'])} -{len(rows['removed'])} (e.g. "
+            f"{json.dumps(example)[:300]})"
+        )
     return "; ".join(parts)
 
 
@@ -284,7 +403,8 @@ def assert_only_allowed_changes(diff: dict, route: Route, world: World, caller: 
     for table, rows in diff.items():
         for row in rows["removed"]:
             assert table in touched_ids and row.get("id") == touched_ids[table], (
-                f"{caller} changed or deleted a row of {table}: {row}")
+                f"{caller} changed or deleted a row of {table}: {row}"
+            )
         updated = {row.get("id") for row in rows["removed"]}
         for row in rows["added"]:
             if table in touched_ids and row.get("id") in updated:
@@ -293,7 +413,8 @@ def assert_only_allowed_changes(diff: dict, route: Route, world: World, caller: 
             owner_column = route.adds[table]
             if owner_column is not None:
                 assert row[owner_column] == world.account_id(caller), (
-                    f"{caller} added a row to {table} for someone else: {row}")
+                    f"{caller} added a row to {table} for someone else: {row}"
+                )
 
 
 # --- the matrix ----------------------------------------------------------------------------------
@@ -349,10 +470,12 @@ def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_
         bodies = {}
         for who, caller, path, expected in foreign_calls(route, world):
             before = snapshot(engine)
-            response = send(client, route.method, path, world.callers[caller]["headers"],
-                            route.body)
-            bodies[caller if path == route.path(world.ids[route.obj]) else "unknown"] = \
+            response = send(
+                client, route.method, path, world.callers[caller]["headers"], route.body
+            )
+            bodies[caller if path == route.path(world.ids[route.obj]) else "unknown"] = (
                 response.get_json(silent=True)
+            )
             problem = status_problem(response, expected)
             if problem:
                 failures.append(f"{name} as {who}: {problem}")
@@ -364,15 +487,19 @@ def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_
                     failures.append(f"{name} as {who}: {error}")
             elif diff:
                 failures.append(
-                    f"{name} as {who} got {response.status_code} but changed {describe(diff)}")
+                    f"{name} as {who} got {response.status_code} but changed {describe(diff)}"
+                )
         if route.expect[1] == 404 and bodies[route.same_role] != bodies["unknown"]:
-            failures.append(f"{name}: another account's object is not answered like a missing "
-                            f"one: {bodies[route.same_role]} vs {bodies['unknown']}")
+            failures.append(
+                f"{name}: another account's object is not answered like a missing "
+                f"one: {bodies[route.same_role]} vs {bodies['unknown']}"
+            )
 
     for route in ROUTES:  # ... then the owners: their objects are all still there
         path = route.path(world.ids[route.obj])
-        response = send(client, route.method, path, world.callers[route.owner]["headers"],
-                        route.body)
+        response = send(
+            client, route.method, path, world.callers[route.owner]["headers"], route.body
+        )
         problem = status_problem(response, route.expect[0])
         if problem:
             failures.append(f"{route.method} {route.rule} as the owner ({route.owner}): {problem}")
@@ -416,19 +543,26 @@ def test_a_deal_at_another_merchants_venue_is_404_like_an_unknown_venue_and_crea
 ):
     m1, m2 = api.register("merchant"), api.register("merchant")
     own_venue, other_venue = api.create_venue(m1), api.create_venue(m2)
-    body = {"title": "Hijack", "price_cents": 100, "min_commitments": 1,
-            "ends_at": from_now(days=1)}
+    body = {
+        "title": "Hijack",
+        "price_cents": 100,
+        "min_commitments": 1,
+        "ends_at": from_now(days=1),
+    }
     before = snapshot(engine)
-    foreign = api.client.post(f"{API}/deals", headers=m1["headers"],
-                              json={**body, "venue_id": other_venue["id"]})
+    foreign = api.client.post(
+        f"{API}/deals", headers=m1["headers"], json={**body, "venue_id": other_venue["id"]}
+    )
     assert status_problem(foreign, 404) is None, foreign.json
-    unknown = api.client.post(f"{API}/deals", headers=m1["headers"],
-                              json={**body, "venue_id": str(uuid.uuid4())})
+    unknown = api.client.post(
+        f"{API}/deals", headers=m1["headers"], json={**body, "venue_id": str(uuid.uuid4())}
+    )
     assert status_problem(unknown, 404) is None, unknown.json
     assert foreign.json == unknown.json
     assert not changes(before, snapshot(engine))
-    own = api.client.post(f"{API}/deals", headers=m1["headers"],
-                          json={**body, "venue_id": own_venue["id"]})
+    own = api.client.post(
+        f"{API}/deals", headers=m1["headers"], json={**body, "venue_id": own_venue["id"]}
+    )
     assert own.status_code == 201, own.json
 
 
@@ -441,9 +575,9 @@ class Creation:
 
     name: str
     method: str
-    path: str            # may contain {venue}, {deal}
-    caller: str | None   # None: anonymous
-    body: object         # dict, or a callable(World) -> dict for bodies that must be unique
+    path: str  # may contain {venue}, {deal}
+    caller: str | None  # None: anonymous
+    body: object  # dict, or a callable(World) -> dict for bodies that must be unique
     server_owned: tuple[str, ...]
     status: int = 201
 
@@ -481,45 +615,150 @@ def forged_value(name: str, world: World):
 
 
 CREATIONS = [
-    Creation("register", "POST", f"{V}/accounts", None,
-             lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@example.com",
-                        "password": "correct horse battery", "display_name": "New",
-                        "role": "customer"},
-             ("id", "created_at", "password_hash")),
-    Creation("log in", "POST", f"{V}/tokens", None,
-             lambda w: {"email": w.callers["c1"]["account"]["email"],
-                        "password": "correct horse battery"},
-             ("account_id", "expires_at", "token")),
-    Creation("create venue", "POST", f"{V}/venues", "m1",
-             {"name": "New place", "location": BERLIN},
-             ("id", "merchant_id", "created_at", "distance_m")),
-    Creation("patch venue", "PATCH", f"{V}/venues/{{venue}}", "m1", {"name": "New name"},
-             ("id", "merchant_id", "created_at", "distance_m"), status=200),
-    Creation("create deal", "POST", f"{V}/deals", "m1",
-             lambda w: {"venue_id": w.ids["venue"], "title": "New deal", "price_cents": 100,
-                        "min_commitments": 1, "ends_at": from_now(days=1)},
-             ("id", "merchant_id", "location", "status", "committed_count", "remaining",
-              "tipped_at", "closed_at", "announced_at", "created_at")),
-    Creation("patch deal", "PATCH", f"{V}/deals/{{deal}}", "m1", {"title": "New title"},
-             ("id", "venue_id", "merchant_id", "location", "status", "committed_count",
-              "remaining", "tipped_at", "closed_at", "announced_at", "created_at"), status=200),
-    Creation("commit", "POST", f"{V}/deals/{{deal}}/commitments", "c2", {"quantity": 1},
-             ("id", "deal_id", "account_id", "status", "created_at", "confirmed_at")),
-    Creation("check in", "POST", f"{V}/venues/{{venue}}/checkins", "c2",
-             {"location": BERLIN, "accuracy_m": 10},
-             ("id", "venue_id", "account_id", "counted", "reasons", "distance_m", "local_day",
-              "created_at")),
-    Creation("create reward program", "POST", f"{V}/venues/{{venue}}/reward-programs", "m1",
-             {"kind": "every_nth", "title": "Punch card", "threshold": 5},
-             ("id", "venue_id", "rewards_issued", "mayor_id", "created_at")),
-    Creation("register device", "POST", f"{V}/me/devices", "c1",
-             lambda w: {"platform": "android", "token": f"push-{uuid.uuid4().hex}"},
-             ("id", "account_id", "created_at")),
-    Creation("create alert area", "POST", f"{V}/me/alert-areas", "c1",
-             {"location": BERLIN, "radius_m": 500},
-             ("id", "account_id", "created_at")),
-    Creation("create webhook", "POST", f"{V}/webhooks", "m1", {"url": WEBHOOK_URL},
-             ("id", "account_id", "secret", "created_at", "deleted_at")),
+    Creation(
+        "register",
+        "POST",
+        f"{V}/accounts",
+        None,
+        lambda w: {
+            "email": f"new-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "correct horse battery",
+            "display_name": "New",
+            "role": "customer",
+        },
+        ("id", "created_at", "password_hash"),
+    ),
+    Creation(
+        "log in",
+        "POST",
+        f"{V}/tokens",
+        None,
+        lambda w: {
+            "email": w.callers["c1"]["account"]["email"],
+            "password": "correct horse battery",
+        },
+        ("account_id", "expires_at", "token"),
+    ),
+    Creation(
+        "create venue",
+        "POST",
+        f"{V}/venues",
+        "m1",
+        {"name": "New place", "location": BERLIN},
+        ("id", "merchant_id", "created_at", "distance_m"),
+    ),
+    Creation(
+        "patch venue",
+        "PATCH",
+        f"{V}/venues/{{venue}}",
+        "m1",
+        {"name": "New name"},
+        ("id", "merchant_id", "created_at", "distance_m"),
+        status=200,
+    ),
+    Creation(
+        "create deal",
+        "POST",
+        f"{V}/deals",
+        "m1",
+        lambda w: {
+            "venue_id": w.ids["venue"],
+            "title": "New deal",
+            "price_cents": 100,
+            "min_commitments": 1,
+            "ends_at": from_now(days=1),
+        },
+        (
+            "id",
+            "merchant_id",
+            "location",
+            "status",
+            "committed_count",
+            "remaining",
+            "tipped_at",
+            "closed_at",
+            "announced_at",
+            "created_at",
+        ),
+    ),
+    Creation(
+        "patch deal",
+        "PATCH",
+        f"{V}/deals/{{deal}}",
+        "m1",
+        {"title": "New title"},
+        (
+            "id",
+            "venue_id",
+            "merchant_id",
+            "location",
+            "status",
+            "committed_count",
+            "remaining",
+            "tipped_at",
+            "closed_at",
+            "announced_at",
+            "created_at",
+        ),
+        status=200,
+    ),
+    Creation(
+        "commit",
+        "POST",
+        f"{V}/deals/{{deal}}/commitments",
+        "c2",
+        {"quantity": 1},
+        ("id", "deal_id", "account_id", "status", "created_at", "confirmed_at"),
+    ),
+    Creation(
+        "check in",
+        "POST",
+        f"{V}/venues/{{venue}}/checkins",
+        "c2",
+        {"location": BERLIN, "accuracy_m": 10},
+        (
+            "id",
+            "venue_id",
+            "account_id",
+            "counted",
+            "reasons",
+            "distance_m",
+            "local_day",
+            "created_at",
+        ),
+    ),
+    Creation(
+        "create reward program",
+        "POST",
+        f"{V}/venues/{{venue}}/reward-programs",
+        "m1",
+        {"kind": "every_nth", "title": "Punch card", "threshold": 5},
+        ("id", "venue_id", "rewards_issued", "mayor_id", "created_at"),
+    ),
+    Creation(
+        "register device",
+        "POST",
+        f"{V}/me/devices",
+        "c1",
+        lambda w: {"platform": "android", "token": f"push-{uuid.uuid4().hex}"},
+        ("id", "account_id", "created_at"),
+    ),
+    Creation(
+        "create alert area",
+        "POST",
+        f"{V}/me/alert-areas",
+        "c1",
+        {"location": BERLIN, "radius_m": 500},
+        ("id", "account_id", "created_at"),
+    ),
+    Creation(
+        "create webhook",
+        "POST",
+        f"{V}/webhooks",
+        "m1",
+        {"url": WEBHOOK_URL},
+        ("id", "account_id", "secret", "created_at", "deleted_at"),
+    ),
 ]
 WITH_LOCATION = ("create venue", "patch venue", "check in", "create alert area")
 
@@ -533,15 +772,16 @@ def test_server_owned_fields_in_any_creating_or_patching_body_are_refused_and_ch
         path = creation.path.format(venue=world.ids["venue"], deal=world.ids["deal"])
         headers = world.callers[creation.caller]["headers"] if creation.caller else {}
         body = creation.body(world) if callable(creation.body) else dict(creation.body)
-        forged = [(name, {**body, name: forged_value(name, world)})
-                  for name in creation.server_owned]
+        forged = [
+            (name, {**body, name: forged_value(name, world)}) for name in creation.server_owned
+        ]
         if creation.name in WITH_LOCATION:  # nested too: a location is lat and lon, nothing else
-            forged.append(("location.srid",
-                           {**body, "location": {**BERLIN, "srid": 3857}}))
+            forged.append(("location.srid", {**body, "location": {**BERLIN, "srid": 3857}}))
         for name, forged_body in forged:
             before = snapshot(engine)
-            response = api.client.open(path, method=creation.method, headers=headers,
-                                       json=forged_body)
+            response = api.client.open(
+                path, method=creation.method, headers=headers, json=forged_body
+            )
             problem = status_problem(response, 422)
             if problem is None and name not in response.json.get("errors", {}):
                 problem = f"the errors do not name {name}: {response.json}"
@@ -553,6 +793,8 @@ def test_server_owned_fields_in_any_creating_or_patching_body_are_refused_and_ch
         # The same body without the smuggled field is fine: the 422s were about the field alone.
         response = api.client.open(path, method=creation.method, headers=headers, json=body)
         if response.status_code != creation.status:
-            failures.append(f"{creation.name} without forged fields: got "
-                            f"{response.status_code} {response.get_json(silent=True)}")
+            failures.append(
+                f"{creation.name} without forged fields: got "
+                f"{response.status_code} {response.get_json(silent=True)}"
+            )
     assert not failures, "\n".join(failures)

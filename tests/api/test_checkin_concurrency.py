@@ -1,6 +1,7 @@
 """Exactness under concurrency: real parallel HTTP requests to a real gunicorn (2 workers x 8
 threads) on the test database. The venue's time zone is chosen so that it is about noon there,
 so no run straddles the venue's midnight."""
+
 import requests
 
 from tests.checkins_support import (
@@ -16,14 +17,25 @@ from tests.factories import API, BERLIN, register_over_http, rows
 def setup_venue(base_url: str, *programs: dict) -> tuple[dict, list[dict]]:
     """A merchant's venue (about noon local time) with `programs`, all over HTTP."""
     (merchant,) = register_over_http(base_url, 1, "merchant")
-    venue = requests.post(f"{base_url}{API}/venues", headers=merchant["headers"], timeout=30, json={
-        "name": "Café am Markt", "location": BERLIN, "timezone": midday_timezone(),
-    })
+    venue = requests.post(
+        f"{base_url}{API}/venues",
+        headers=merchant["headers"],
+        timeout=30,
+        json={
+            "name": "Café am Markt",
+            "location": BERLIN,
+            "timezone": midday_timezone(),
+        },
+    )
     assert venue.status_code == 201, venue.text
     created = []
     for body in programs:
-        response = requests.post(f"{base_url}{API}/venues/{venue.json()['id']}/reward-programs",
-                                 headers=merchant["headers"], json=body, timeout=30)
+        response = requests.post(
+            f"{base_url}{API}/venues/{venue.json()['id']}/reward-programs",
+            headers=merchant["headers"],
+            json=body,
+            timeout=30,
+        )
         assert response.status_code == 201, response.text
         created.append(response.json())
     return venue.json(), created
@@ -32,28 +44,33 @@ def setup_venue(base_url: str, *programs: dict) -> tuple[dict, list[dict]]:
 def check_in_together(base_url: str, venue: dict, customers: list[dict]) -> list[requests.Response]:
     """Every customer checks in at the venue's door at the same moment; all must be 201."""
     url = f"{base_url}{API}/venues/{venue['id']}/checkins"
-    responses = post_all_at_once([(url, {"location": BERLIN, "accuracy_m": 8}, c["headers"])
-                                  for c in customers])
+    responses = post_all_at_once(
+        [(url, {"location": BERLIN, "accuracy_m": 8}, c["headers"]) for c in customers]
+    )
     assert [r.status_code for r in responses] == [201] * len(customers), [r.text for r in responses]
     return responses
 
 
 def counted_and_total(engine) -> tuple[int, int]:
-    ((counted, total),) = rows(engine, "SELECT count(*) FILTER (WHERE counted), count(*) "
-                                       "FROM checkins")
+    ((counted, total),) = rows(
+        engine, "SELECT count(*) FILTER (WHERE counted), count(*) FROM checkins"
+    )
     return counted, total
 
 
 def test_ten_parallel_check_ins_by_one_account_at_one_venue_count_exactly_once(live_server, engine):
     venue, (welcome, every) = setup_venue(
-        live_server, {"kind": "first_visit", "title": "Welcome"},
-        {"kind": "every_nth", "title": "Every visit", "threshold": 1})
+        live_server,
+        {"kind": "first_visit", "title": "Welcome"},
+        {"kind": "every_nth", "title": "Every visit", "threshold": 1},
+    )
     (customer,) = register_over_http(live_server, 1)
 
     responses = check_in_together(live_server, venue, [customer] * 10)
 
-    results = sorted((r.json()["checkin"]["counted"], tuple(r.json()["checkin"]["reasons"]))
-                     for r in responses)
+    results = sorted(
+        (r.json()["checkin"]["counted"], tuple(r.json()["checkin"]["reasons"])) for r in responses
+    )
     assert results == [(False, ("already-counted-today",))] * 9 + [(True, ())]
     assert counted_and_total(engine) == (1, 10)
     assert sum(len(r.json()["rewards"]) for r in responses) == 2
@@ -62,10 +79,12 @@ def test_ten_parallel_check_ins_by_one_account_at_one_venue_count_exactly_once(l
         assert rewards_issued(engine, program["id"]) == 1
 
 
-def test_flash_with_threshold_5_gives_exactly_5_rewards_to_20_parallel_check_ins(live_server,
-                                                                                 engine):
-    venue, (flash,) = setup_venue(live_server,
-                                  {"kind": "flash", "title": "First five", "threshold": 5})
+def test_flash_with_threshold_5_gives_exactly_5_rewards_to_20_parallel_check_ins(
+    live_server, engine
+):
+    venue, (flash,) = setup_venue(
+        live_server, {"kind": "flash", "title": "First five", "threshold": 5}
+    )
     customers = register_over_http(live_server, 20)
 
     responses = check_in_together(live_server, venue, customers)
@@ -86,8 +105,12 @@ def test_a_parallel_swarm_rewards_every_member_exactly_once(live_server, engine)
     everyone = {c["account"]["id"] for c in customers}
     # Three venues, three swarms by the same twelve people (standing in one food hall, so
     # hopping between them is not too fast): each round is another chance for a race to show.
-    rounds = [setup_venue(live_server, {"kind": "swarm", "title": "Swarm", "threshold": 3,
-                                        "window_minutes": 180}) for _ in range(3)]
+    rounds = [
+        setup_venue(
+            live_server, {"kind": "swarm", "title": "Swarm", "threshold": 3, "window_minutes": 180}
+        )
+        for _ in range(3)
+    ]
 
     for venue, (swarm,) in rounds:
         check_in_together(live_server, venue, customers)

@@ -2,6 +2,7 @@
 
 Each cap answers 409 `limit-reached` and holds under real parallel requests against gunicorn.
 """
+
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,20 +28,29 @@ class Collection:
 
     def body(self, number: int) -> dict:
         return {
-            "alert areas": {"location": BERLIN, "radius_m": 1000 + number,
-                            "label": f"area {number}"},
+            "alert areas": {
+                "location": BERLIN,
+                "radius_m": 1000 + number,
+                "label": f"area {number}",
+            },
             "devices": {"platform": "android", "token": f"token-{number}"},
             "webhooks": {"url": f"https://93.184.216.34/hook/{number}"},
             "reward programs": {"kind": "first_visit", "title": f"Welcome {number}"},
         }[self.name]
 
 
-ALERT_AREAS = Collection("alert areas", "ALERT_AREAS_PER_ACCOUNT", "customer", "/me/alert-areas",
-                         "alert_areas")
+ALERT_AREAS = Collection(
+    "alert areas", "ALERT_AREAS_PER_ACCOUNT", "customer", "/me/alert-areas", "alert_areas"
+)
 DEVICES = Collection("devices", "DEVICES_PER_ACCOUNT", "customer", "/me/devices", "devices")
 WEBHOOKS = Collection("webhooks", "WEBHOOKS_PER_ACCOUNT", "merchant", "/webhooks", "webhooks")
-PROGRAMS = Collection("reward programs", "REWARD_PROGRAMS_PER_VENUE", "merchant",
-                      "/venues/{venue}/reward-programs", "reward_programs")
+PROGRAMS = Collection(
+    "reward programs",
+    "REWARD_PROGRAMS_PER_VENUE",
+    "merchant",
+    "/venues/{venue}/reward-programs",
+    "reward_programs",
+)
 COLLECTIONS = [ALERT_AREAS, DEVICES, WEBHOOKS, PROGRAMS]
 LISTED = [ALERT_AREAS, WEBHOOKS, PROGRAMS]  # devices have no list
 CAP = 3
@@ -102,8 +112,9 @@ def test_the_cap_is_per_owner(capped, collection):
 def test_deleting_one_frees_its_place(capped, engine, collection):
     owner, path = owner_and_path(capped, collection)
     made = fill(capped, owner, path, collection, CAP)
-    assert capped.client.delete(f"{path}/{made[0]['id']}",
-                                headers=owner["headers"]).status_code == 204
+    assert (
+        capped.client.delete(f"{path}/{made[0]['id']}", headers=owner["headers"]).status_code == 204
+    )
 
     assert create(capped, owner, path, collection, CAP).status_code == 201
     assert create(capped, owner, path, collection, CAP + 1).status_code == 409
@@ -132,8 +143,10 @@ def test_a_token_handed_to_an_account_at_the_cap_is_refused_and_stays_with_its_h
     refused = create(capped, full, path, DEVICES, 0)  # holder's token
 
     assert refused.status_code == 409
-    assert scalar(engine, "SELECT account_id::text FROM devices WHERE token = 'token-0'") == (
-        holder["account"]["id"])
+    assert (
+        scalar(engine, "SELECT account_id::text FROM devices WHERE token = 'token-0'")
+        == (holder["account"]["id"])
+    )
 
 
 def test_ended_reward_programs_do_not_count_against_the_venue_cap(app, capped, engine):
@@ -141,8 +154,15 @@ def test_ended_reward_programs_do_not_count_against_the_venue_cap(app, capped, e
     venue = capped.create_venue(merchant)
     start = utcnow() - timedelta(days=30)
     for number in range(CAP):  # each ran for a day, a month ago
-        create_program(app, merchant["account"]["id"], venue["id"], start, kind="first_visit",
-                       title=f"Old {number}", ends_at=start + timedelta(days=1))
+        create_program(
+            app,
+            merchant["account"]["id"],
+            venue["id"],
+            start,
+            kind="first_visit",
+            title=f"Old {number}",
+            ends_at=start + timedelta(days=1),
+        )
 
     path = f"{API}/venues/{venue['id']}/reward-programs"
     fill(capped, merchant, path, PROGRAMS, CAP)
@@ -181,21 +201,28 @@ def test_parallel_creations_one_below_the_default_cap_let_exactly_one_through(
     (owner,) = register_over_http(live_server, 1, role=collection.role)
     venue = None
     if "{venue}" in collection.path:
-        venue = requests.post(f"{live_server}{API}/venues", headers=owner["headers"], timeout=30,
-                              json={"name": "Café", "location": BERLIN}).json()["id"]
+        venue = requests.post(
+            f"{live_server}{API}/venues",
+            headers=owner["headers"],
+            timeout=30,
+            json={"name": "Café", "location": BERLIN},
+        ).json()["id"]
     url = live_server + API + collection.path.format(venue=venue)
     with requests.Session() as http:
         for number in range(cap - 1):
-            response = http.post(url, json=collection.body(number), headers=owner["headers"],
-                                 timeout=30)
+            response = http.post(
+                url, json=collection.body(number), headers=owner["headers"], timeout=30
+            )
             assert response.status_code == 201, response.text
 
-    racers = parallel_posts(url, owner["headers"],
-                            [collection.body(cap - 1 + number) for number in range(8)])
+    racers = parallel_posts(
+        url, owner["headers"], [collection.body(cap - 1 + number) for number in range(8)]
+    )
 
     assert sorted(response.status_code for response in racers) == [201] + [409] * 7
     assert {response.json()["code"] for response in racers if response.status_code == 409} == {
-        "limit-reached"}
+        "limit-reached"
+    }
     assert scalar(engine, f"SELECT count(*) FROM {collection.table}") == cap
 
 
@@ -227,8 +254,11 @@ def test_lists_are_paged_newest_first_with_limit_and_cursor(api, collection):
 
 
 @pytest.mark.parametrize("collection", LISTED, ids=lambda c: c.name)
-@pytest.mark.parametrize("query", [{"limit": 0}, {"limit": 101}, {"cursor": "not-ours"}],
-                         ids=["limit-0", "limit-101", "foreign-cursor"])
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": 0}, {"limit": 101}, {"cursor": "not-ours"}],
+    ids=["limit-0", "limit-101", "foreign-cursor"],
+)
 def test_a_list_with_a_limit_outside_1_to_100_or_a_foreign_cursor_is_422(api, collection, query):
     owner, path = owner_and_path(api, collection)
     response = api.client.get(path, headers=owner["headers"], query_string=query)

@@ -82,18 +82,29 @@ def test_a_commitment_takes_one_unit_by_default_and_stays_pending_below_the_tipp
 def test_the_merchant_hears_of_each_commitment_with_the_units_and_the_new_count(
     api, engine, merchant, venue, customer
 ):
-    deal = api.create_deal(merchant, venue, title="Pasta for two", min_commitments=5, per_user_limit=3)
+    deal = api.create_deal(
+        merchant, venue, title="Pasta for two", min_commitments=5, per_user_limit=3
+    )
     commit(api, customer, deal, quantity=1)
 
     commitment = commit(api, customer, deal, quantity=2).json["commitment"]
 
-    event = scalar(engine, "SELECT row_to_json(e) FROM outbox_events e WHERE dedupe_key = :key",
-                   key=f"commitment.created:{commitment['id']}:{merchant['account']['id']}")
+    event = scalar(
+        engine,
+        "SELECT row_to_json(e) FROM outbox_events e WHERE dedupe_key = :key",
+        key=f"commitment.created:{commitment['id']}:{merchant['account']['id']}",
+    )
     assert (event["title"], event["body"]) == (
-        "New commitment", "2 unit(s) of “Pasta for two”; 3 committed so far.")
-    assert event["payload"] == {"deal_id": deal["id"], "title": "Pasta for two",
-                                "commitment_id": commitment["id"], "quantity": 2,
-                                "committed_count": 3}
+        "New commitment",
+        "2 unit(s) of “Pasta for two”; 3 committed so far.",
+    )
+    assert event["payload"] == {
+        "deal_id": deal["id"],
+        "title": "Pasta for two",
+        "commitment_id": commitment["id"],
+        "quantity": 2,
+        "committed_count": 3,
+    }
     assert event["recipient_id"] == merchant["account"]["id"]
 
 
@@ -115,9 +126,11 @@ def test_an_invalid_commitment_body_is_refused(api, client, merchant, venue, cus
 
 
 def test_a_commitment_above_the_per_request_maximum_is_refused_before_it_takes_anything(
-        api, client, engine, merchant, venue, customer):
-    deal = api.create_deal(merchant, venue, min_commitments=1, max_commitments=None,
-                           per_user_limit=1_000_000)
+    api, client, engine, merchant, venue, customer
+):
+    deal = api.create_deal(
+        merchant, venue, min_commitments=1, max_commitments=None, per_user_limit=1_000_000
+    )
     response = commit(api, customer, deal, MAX_UNITS_PER_COMMIT + 1)
 
     assert response.status_code == 422
@@ -130,7 +143,11 @@ def test_a_commitment_above_the_per_request_maximum_is_refused_before_it_takes_a
 
 def test_voucher_codes_drawn_by_the_database_are_readable_and_uniform_at_every_position(engine):
     with engine.connect() as connection:
-        codes = connection.execute(text("SELECT voucher_code() FROM generate_series(1, 3000)")).scalars().all()
+        codes = (
+            connection.execute(text("SELECT voucher_code() FROM generate_series(1, 3000)"))
+            .scalars()
+            .all()
+        )
 
     assert all(normalise_code(code) == code for code in codes)
     assert len(set(codes)) == len(codes)

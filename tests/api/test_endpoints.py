@@ -1,5 +1,6 @@
 """The endpoint decorator: one transaction edge per request, and the start-up check that every
 view is declared with it (authentication, idempotency of creating POSTs, outermost)."""
+
 import pytest
 from flask.views import MethodView
 from marshmallow import Schema, fields
@@ -22,9 +23,15 @@ def app_with_extra_view(monkeypatch, make_app, declare):
     blp = Blueprint("extra", __name__, url_prefix="/api/v1/extra")
     blp.route("/things")(declare(blp))
     monkeypatch.setattr(app_module, "BLUEPRINTS", (*app_module.BLUEPRINTS, blp))
-    monkeypatch.setattr(operation_ids, "OPERATION_IDS", {
-        **operation_ids.OPERATION_IDS, ("GET", "/api/v1/extra/things"): "listThings",
-        ("POST", "/api/v1/extra/things"): "createThing"})
+    monkeypatch.setattr(
+        operation_ids,
+        "OPERATION_IDS",
+        {
+            **operation_ids.OPERATION_IDS,
+            ("GET", "/api/v1/extra/things"): "listThings",
+            ("POST", "/api/v1/extra/things"): "createThing",
+        },
+    )
     return make_app()
 
 
@@ -58,7 +65,8 @@ def test_a_view_without_the_endpoint_decorator_stops_the_app_from_starting(monke
         return Things
 
     assert "GET /api/v1/extra/things is not declared with @endpoint" in refusal(
-        monkeypatch, make_app, declare)
+        monkeypatch, make_app, declare
+    )
 
 
 def test_an_endpoint_decorator_below_another_decorator_stops_the_app_from_starting(
@@ -77,7 +85,8 @@ def test_an_endpoint_decorator_below_another_decorator_stops_the_app_from_starti
         return Things
 
     assert "POST /api/v1/extra/things: @endpoint must be the outermost decorator" in refusal(
-        monkeypatch, make_app, declare)
+        monkeypatch, make_app, declare
+    )
 
 
 def test_a_creating_post_without_idempotency_stops_the_app_from_starting(monkeypatch, make_app):
@@ -92,7 +101,8 @@ def test_a_creating_post_without_idempotency_stops_the_app_from_starting(monkeyp
         return Things
 
     assert "POST /api/v1/extra/things creates (201) but is not idempotent=True" in refusal(
-        monkeypatch, make_app, declare)
+        monkeypatch, make_app, declare
+    )
 
 
 def test_a_public_view_outside_the_allow_list_stops_the_app_from_starting(monkeypatch, make_app):
@@ -105,7 +115,9 @@ def test_a_public_view_outside_the_allow_list_stops_the_app_from_starting(monkey
 
         return Things
 
-    assert "GET /api/v1/extra/things lacks authentication" in refusal(monkeypatch, make_app, declare)
+    assert "GET /api/v1/extra/things lacks authentication" in refusal(
+        monkeypatch, make_app, declare
+    )
 
 
 def test_every_view_on_the_public_allow_list_exists(app):
@@ -114,13 +126,18 @@ def test_every_view_on_the_public_allow_list_exists(app):
     assert PUBLIC <= routes
 
 
-@pytest.mark.parametrize("declaration", [
-    {"public": True, "role": "merchant"},
-    {"public": True,
-     "rate_limit": RateLimit("things", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS")},
-    {"read_only": True, "idempotent": True},
-    {"redact": ("secret",)},
-])
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        {"public": True, "role": "merchant"},
+        {
+            "public": True,
+            "rate_limit": RateLimit("things", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"),
+        },
+        {"read_only": True, "idempotent": True},
+        {"redact": ("secret",)},
+    ],
+)
 def test_contradictory_declarations_are_refused_where_they_are_written(declaration):
     with pytest.raises(ValueError):
         endpoint(**declaration)
@@ -134,7 +151,10 @@ def test_a_request_that_fails_after_its_service_returned_leaves_no_effect(
         raise RuntimeError("the serialiser broke")
 
     monkeypatch.setattr(VenueReadSchema, "dump", broken_dump)
-    response = client.post(f"{API}/venues", headers=merchant["headers"],
-                           json={"name": "Never there", "location": {"lat": 52.5, "lon": 13.4}})
+    response = client.post(
+        f"{API}/venues",
+        headers=merchant["headers"],
+        json={"name": "Never there", "location": {"lat": 52.5, "lon": 13.4}},
+    )
     assert response.status_code == 500
     assert scalar(engine, "SELECT count(*) FROM venues") == 0

@@ -1,4 +1,5 @@
 """Every error is RFC 9457 problem+json with a `code`: one test per case."""
+
 import json
 import logging
 import re
@@ -42,8 +43,10 @@ def test_a_wrong_method_is_405_with_allow(client):
     assert "POST" in response.headers["Allow"]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
 def test_a_body_that_is_not_json_is_415(client, content_type):
     kwargs = {"content_type": content_type} if content_type else {}
     response = client.post(ACCOUNTS, data="email=a@b.c&password=x", **kwargs)
@@ -59,8 +62,9 @@ def test_malformed_json_is_400(client, raw):
 def test_a_body_over_1_mib_is_413(api, client):
     merchant = api.register("merchant")
     padding = "x" * ONE_MIB
-    response = client.post(VENUES, headers=merchant["headers"],
-                           json=venue_body() | {"address": padding})
+    response = client.post(
+        VENUES, headers=merchant["headers"], json=venue_body() | {"address": padding}
+    )
     assert_problem(response, 413, "payload-too-large")
 
 
@@ -68,8 +72,9 @@ def test_a_body_of_almost_1_mib_is_not_refused_for_its_size(api, client):
     merchant = api.register("merchant")
     body = '{"name": "X", "location": {"lat": 1, "lon": 2}}'
     body += " " * (ONE_MIB - len(body))
-    response = client.post(VENUES, headers=merchant["headers"], data=body,
-                           content_type="application/json")
+    response = client.post(
+        VENUES, headers=merchant["headers"], data=body, content_type="application/json"
+    )
     assert response.status_code == 201
 
 
@@ -80,8 +85,12 @@ def test_a_chunked_body_over_1_mib_is_413_on_a_real_server(live_server):
             yield b"x" * 1024
         yield b'"}'
 
-    response = requests.post(live_server + ACCOUNTS, data=chunks(),
-                             headers={"Content-Type": "application/json"}, timeout=10)
+    response = requests.post(
+        live_server + ACCOUNTS,
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 413
     assert response.headers["Content-Type"] == PROBLEM_JSON
     assert response.json()["code"] == "payload-too-large"
@@ -97,8 +106,9 @@ def test_a_validation_error_is_422_with_per_field_errors(client):
 
 def test_nested_validation_errors_name_the_nested_field(api, client):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"],
-                           json={"name": "X", "location": {"lat": 1}})
+    response = client.post(
+        VENUES, headers=merchant["headers"], json={"name": "X", "location": {"lat": 1}}
+    )
     body = assert_problem(response, 422, "validation-error")
     assert "location.lon" in body["errors"]
 
@@ -110,8 +120,9 @@ def test_a_json_body_that_is_not_an_object_is_422(client):
 
 def test_unknown_fields_are_422(api, client):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"],
-                           json=venue_body() | {"owner": "me", "rating": 5})
+    response = client.post(
+        VENUES, headers=merchant["headers"], json=venue_body() | {"owner": "me", "rating": 5}
+    )
     body = assert_problem(response, 422, "validation-error")
     assert set(body["errors"]) == {"owner", "rating"}
 
@@ -123,10 +134,15 @@ def test_unknown_nested_fields_are_422(api, client):
     assert "location.alt" in body["errors"]
 
 
-@pytest.mark.parametrize("location, field", [
-    ({"lat": 90.0001}, "location.lat"), ({"lat": -91}, "location.lat"),
-    ({"lon": 180.5}, "location.lon"), ({"lon": -200}, "location.lon"),
-])
+@pytest.mark.parametrize(
+    "location, field",
+    [
+        ({"lat": 90.0001}, "location.lat"),
+        ({"lat": -91}, "location.lat"),
+        ({"lon": 180.5}, "location.lon"),
+        ({"lon": -200}, "location.lon"),
+    ],
+)
 def test_lat_lon_out_of_range_in_a_body_is_422(api, client, location, field):
     merchant = api.register("merchant")
     response = client.post(VENUES, headers=merchant["headers"], json=venue_body(**location))
@@ -134,11 +150,17 @@ def test_lat_lon_out_of_range_in_a_body_is_422(api, client, location, field):
     assert list(body["errors"]) == [field]
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"lat": 91, "lon": 0}, "lat"), ({"lat": 0, "lon": -180.1}, "lon"),
-    ({"lat": "NaN", "lon": 0}, "lat"), ({"lat": 0, "lon": "Infinity"}, "lon"),
-    ({"lat": "-inf", "lon": 0}, "lat"), ({"lat": "north", "lon": 0}, "lat"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"lat": 91, "lon": 0}, "lat"),
+        ({"lat": 0, "lon": -180.1}, "lon"),
+        ({"lat": "NaN", "lon": 0}, "lat"),
+        ({"lat": 0, "lon": "Infinity"}, "lon"),
+        ({"lat": "-inf", "lon": 0}, "lat"),
+        ({"lat": "north", "lon": 0}, "lat"),
+    ],
+)
 def test_lat_lon_out_of_range_or_not_finite_in_a_query_is_422(api, client, params, field):
     customer = api.register("customer")
     response = client.get("/api/v1/venues/nearby", query_string=params, headers=customer["headers"])
@@ -146,16 +168,20 @@ def test_lat_lon_out_of_range_or_not_finite_in_a_query_is_422(api, client, param
     assert field in body["errors"]
 
 
-@pytest.mark.parametrize("literal, field", [
-    ('{"lat": NaN, "lon": 13.4}', "location.lat"),
-    ('{"lat": 52.5, "lon": Infinity}', "location.lon"),
-    ('{"lat": -Infinity, "lon": 13.4}', "location.lat"),
-])
+@pytest.mark.parametrize(
+    "literal, field",
+    [
+        ('{"lat": NaN, "lon": 13.4}', "location.lat"),
+        ('{"lat": 52.5, "lon": Infinity}', "location.lon"),
+        ('{"lat": -Infinity, "lon": 13.4}', "location.lat"),
+    ],
+)
 def test_nan_and_infinity_literals_in_a_body_are_422(api, client, literal, field):
     merchant = api.register("merchant")
     raw = '{"name": "X", "location": ' + literal + "}"
-    response = client.post(VENUES, headers=merchant["headers"], data=raw,
-                           content_type="application/json")
+    response = client.post(
+        VENUES, headers=merchant["headers"], data=raw, content_type="application/json"
+    )
     body = assert_problem(response, 422, "validation-error")
     assert list(body["errors"]) == [field]
 
@@ -219,7 +245,9 @@ def test_every_response_carries_a_request_id(client):
 
 
 def test_an_unreachable_database_answers_503_with_retry_after(make_app):
-    client = make_app(DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere").test_client()
+    client = make_app(
+        DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere"
+    ).test_client()
 
     response = client.get("/api/v1/me", headers={"Authorization": "Bearer swm_whatever"})
 
@@ -239,45 +267,61 @@ INT4_MAX = 2**31 - 1
 @pytest.mark.parametrize("value", [INT4_MAX + 1, 10**10])
 def test_a_price_beyond_the_integer_column_is_422(api, client, merchant, field, value):
     venue = api.create_venue(merchant)
-    response = client.post(f"{API}/deals", headers=merchant["headers"],
-                           json=deal_body(venue, price_cents=1, original_price_cents=2) | {field: value})
+    response = client.post(
+        f"{API}/deals",
+        headers=merchant["headers"],
+        json=deal_body(venue, price_cents=1, original_price_cents=2) | {field: value},
+    )
     body = assert_problem(response, 422, "validation-error")
     assert list(body["errors"]) == [field]
 
 
 def test_a_price_patched_beyond_the_integer_column_is_422(api, client, merchant):
     deal = api.create_deal(merchant, api.create_venue(merchant), starts_at=from_now(days=1))
-    response = client.patch(f"{API}/deals/{deal['id']}", headers=merchant["headers"],
-                            json={"price_cents": INT4_MAX + 1})
+    response = client.patch(
+        f"{API}/deals/{deal['id']}", headers=merchant["headers"], json={"price_cents": INT4_MAX + 1}
+    )
     body = assert_problem(response, 422, "validation-error")
     assert list(body["errors"]) == ["price_cents"]
 
 
 def test_the_largest_integer_price_is_accepted(api, merchant):
-    deal = api.create_deal(merchant, api.create_venue(merchant), price_cents=INT4_MAX - 1,
-                           original_price_cents=INT4_MAX)
+    deal = api.create_deal(
+        merchant,
+        api.create_venue(merchant),
+        price_cents=INT4_MAX - 1,
+        original_price_cents=INT4_MAX,
+    )
     assert (deal["price_cents"], deal["original_price_cents"]) == (INT4_MAX - 1, INT4_MAX)
 
 
 @pytest.mark.parametrize("field", ["starts_at", "ends_at", "redeem_until"])
-@pytest.mark.parametrize("timestamp", [
-    "0001-01-01T00:00+01:00",      # year 0 in UTC: past what Python's datetime holds
-    "9999-12-31T23:59:59-01:00",   # year 10000 in UTC
-    "9999-12-31T00:00:00Z",        # ends_at + 90 days (the redeem default) would overflow
-    "9000-01-01T00:00:01Z",
-    "1969-12-31T23:59:59Z",
-])
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00+01:00",  # year 0 in UTC: past what Python's datetime holds
+        "9999-12-31T23:59:59-01:00",  # year 10000 in UTC
+        "9999-12-31T00:00:00Z",  # ends_at + 90 days (the redeem default) would overflow
+        "9000-01-01T00:00:01Z",
+        "1969-12-31T23:59:59Z",
+    ],
+)
 def test_a_timestamp_outside_the_accepted_years_is_422(api, client, merchant, field, timestamp):
     venue = api.create_venue(merchant)
-    response = client.post(f"{API}/deals", headers=merchant["headers"],
-                           json=deal_body(venue) | {field: timestamp})
+    response = client.post(
+        f"{API}/deals", headers=merchant["headers"], json=deal_body(venue) | {field: timestamp}
+    )
     body = assert_problem(response, 422, "validation-error")
     assert field in body["errors"]
 
 
 def test_a_deal_may_end_at_the_last_accepted_moment(api, merchant):
-    deal = api.create_deal(merchant, api.create_venue(merchant), starts_at="8999-12-01T00:00:00Z",
-                           ends_at="9000-01-01T01:00:00+01:00")
+    deal = api.create_deal(
+        merchant,
+        api.create_venue(merchant),
+        starts_at="8999-12-01T00:00:00Z",
+        ends_at="9000-01-01T01:00:00+01:00",
+    )
     assert deal["ends_at"] == "9000-01-01T00:00:00Z"
 
 
@@ -298,14 +342,18 @@ def test_json_nested_to_the_limit_reaches_validation(client):
 
 
 def test_brackets_inside_json_strings_do_not_count_as_nesting(api, client, merchant):
-    response = client.post(VENUES, headers=merchant["headers"],
-                           json=venue_body() | {"address": '[{"\\' * 100})
+    response = client.post(
+        VENUES, headers=merchant["headers"], json=venue_body() | {"address": '[{"\\' * 100}
+    )
     assert response.status_code == 201, response.json
 
 
 def test_the_json_depth_limit_is_configurable(make_app):
-    response = make_app(JSON_MAX_DEPTH=4).test_client().post(
-        ACCOUNTS, data=nested_json(5), content_type="application/json")
+    response = (
+        make_app(JSON_MAX_DEPTH=4)
+        .test_client()
+        .post(ACCOUNTS, data=nested_json(5), content_type="application/json")
+    )
     body = assert_problem(response, 400, "malformed-json")
     assert "4 levels" in body["detail"]
 
@@ -313,8 +361,9 @@ def test_the_json_depth_limit_is_configurable(make_app):
 @pytest.mark.parametrize("token", ["x" * 1025, "x" * 3000, "é" * 900, "token with spaces"])
 def test_a_device_token_too_long_for_its_index_or_not_ascii_is_422(api, client, token):
     customer = api.register("customer")
-    response = client.post(DEVICES, headers=customer["headers"],
-                           json={"platform": "android", "token": token})
+    response = client.post(
+        DEVICES, headers=customer["headers"], json={"platform": "android", "token": token}
+    )
     body = assert_problem(response, 422, "validation-error")
     assert list(body["errors"]) == ["token"]
 
@@ -322,8 +371,9 @@ def test_a_device_token_too_long_for_its_index_or_not_ascii_is_422(api, client, 
 @pytest.mark.parametrize("token", ["f" * 64, "dGVzdA:APA91b" + "-_x" * 80, "x" * 1024])
 def test_real_world_device_tokens_are_accepted(api, client, token):
     customer = api.register("customer")
-    response = client.post(DEVICES, headers=customer["headers"],
-                           json={"platform": "android", "token": token})
+    response = client.post(
+        DEVICES, headers=customer["headers"], json={"platform": "android", "token": token}
+    )
     assert response.status_code == 201, response.json
 
 
@@ -340,8 +390,10 @@ def raw_exchange(base_url: str, request: bytes) -> tuple[int, dict, bytes]:
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip()
-               for name, _, value in (line.partition(":") for line in header_lines)}
+    headers = {
+        name.lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in header_lines)
+    }
     return int(status_line.split()[1]), headers, body
 
 
@@ -357,8 +409,10 @@ def assert_raw_problem(exchange, status: int, code: str) -> dict:
     return problem
 
 
-@pytest.mark.parametrize("path", ["/api/v1/deals", "/api/v1/deals/nearby", "/api/v1/venues/nearby",
-                                  "/api/v1/me/vouchers"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/deals", "/api/v1/deals/nearby", "/api/v1/venues/nearby", "/api/v1/me/vouchers"],
+)
 def test_a_request_line_too_long_for_gunicorn_is_414_problem_json(live_server, path):
     response = requests.get(live_server + path, params={"q": "x" * 9000}, timeout=10)
     assert response.status_code == 414
@@ -366,16 +420,20 @@ def test_a_request_line_too_long_for_gunicorn_is_414_problem_json(live_server, p
     assert response.json()["code"] == "uri-too-long"
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"NOT HTTP AT ALL\r\n\r\n",
-    b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+    ],
+)
 def test_malformed_http_is_400_problem_json(live_server, request_bytes):
     assert_raw_problem(raw_exchange(live_server, request_bytes), 400, "bad-request")
 
 
 def test_a_header_too_large_for_gunicorn_is_431_problem_json(live_server):
     request_bytes = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n"
-    assert_raw_problem(raw_exchange(live_server, request_bytes), 431,
-                       "request-header-fields-too-large")
+    assert_raw_problem(
+        raw_exchange(live_server, request_bytes), 431, "request-header-fields-too-large"
+    )

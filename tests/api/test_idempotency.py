@@ -1,4 +1,5 @@
 """Idempotency keys on creating POSTs: replay, reuse, scope, concurrency, what is stored."""
+
 import hashlib
 import json
 import threading
@@ -136,15 +137,21 @@ def test_twenty_concurrent_requests_with_one_key_create_exactly_one_venue(api, l
 # --- what the stored rows reveal ----------------------------------------------------------------
 
 ACCOUNTS = "/api/v1/accounts"
-SIGNUP = {"email": "new@example.com", "password": "correct horse battery",
-          "display_name": "New", "role": "customer"}
+SIGNUP = {
+    "email": "new@example.com",
+    "password": "correct horse battery",
+    "display_name": "New",
+    "role": "customer",
+}
 
 
 def stored_rows(engine):
     with engine.connect() as connection:
-        return connection.execute(text(
-            "SELECT fingerprint, row_to_json(idempotency_keys)::text AS row FROM idempotency_keys"
-        )).all()
+        return connection.execute(
+            text(
+                "SELECT fingerprint, row_to_json(idempotency_keys)::text AS row FROM idempotency_keys"
+            )
+        ).all()
 
 
 def forget_everything(engine):
@@ -201,8 +208,9 @@ def test_two_anonymous_clients_with_the_same_key_and_body_do_not_share_a_respons
     headers = {"Idempotency-Key": "signup-1"}
 
     def signup(address):
-        return client.post(ACCOUNTS, json=SIGNUP, headers=headers,
-                           environ_base={"REMOTE_ADDR": address})
+        return client.post(
+            ACCOUNTS, json=SIGNUP, headers=headers, environ_base={"REMOTE_ADDR": address}
+        )
 
     first = signup("203.0.113.10")
     other = signup("198.51.100.20")

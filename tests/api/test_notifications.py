@@ -1,6 +1,7 @@
 """Transactional outbox (enqueue, dedupe, rollback) and the in-app inbox API."""
+
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,18 +17,33 @@ def account_id(user: dict) -> uuid.UUID:
     return uuid.UUID(user["account"]["id"])
 
 
-def send(db, recipients, *, key: str, kind="deal.tipped", title="Deal tipped", body="It's on!",
-         payload=None) -> int:
+def send(
+    db,
+    recipients,
+    *,
+    key: str,
+    kind="deal.tipped",
+    title="Deal tipped",
+    body="It's on!",
+    payload=None,
+) -> int:
     """Enqueue one event in its own transaction (so it gets its own `now()`)."""
-    written = enqueue(db, kind=kind, recipients=recipients, title=title, body=body,
-                      payload=payload if payload is not None else {"key": key}, dedupe_key=key)
+    written = enqueue(
+        db,
+        kind=kind,
+        recipients=recipients,
+        title=title,
+        body=body,
+        payload=payload if payload is not None else {"key": key},
+        dedupe_key=key,
+    )
     db.commit()
     return written
 
 
 def dispatch(app, db, now=None):
     with app.app_context():
-        return dispatch_notifications(session=db, now=now or datetime.now(timezone.utc))
+        return dispatch_notifications(session=db, now=now or datetime.now(UTC))
 
 
 def outbox_count(db) -> int:
@@ -80,8 +96,15 @@ def test_different_events_for_the_same_recipient_are_both_kept(api, db):
 
 def test_an_enqueue_in_a_rolled_back_transaction_leaves_no_event(api, db):
     alice = api.register()
-    written = enqueue(db, kind="deal.tipped", recipients=[account_id(alice)], title="t", body="b",
-                      payload={}, dedupe_key="deal:4:tipped")
+    written = enqueue(
+        db,
+        kind="deal.tipped",
+        recipients=[account_id(alice)],
+        title="t",
+        body="b",
+        payload={},
+        dedupe_key="deal:4:tipped",
+    )
     assert written == 1
     assert outbox_count(db) == 1  # visible inside the transaction ...
     db.rollback()
@@ -92,8 +115,15 @@ def test_an_enqueue_in_a_rolled_back_transaction_leaves_no_event(api, db):
 
 def test_enqueue_writes_nothing_until_the_caller_commits(api, db, engine):
     alice = api.register()
-    enqueue(db, kind="deal.tipped", recipients=[account_id(alice)], title="t", body="b",
-            payload={}, dedupe_key="deal:5:tipped")
+    enqueue(
+        db,
+        kind="deal.tipped",
+        recipients=[account_id(alice)],
+        title="t",
+        body="b",
+        payload={},
+        dedupe_key="deal:5:tipped",
+    )
     with engine.connect() as other:
         assert other.execute(text("SELECT count(*) FROM outbox_events")).scalar_one() == 0
     db.commit()
@@ -103,13 +133,30 @@ def test_enqueue_writes_nothing_until_the_caller_commits(api, db, engine):
 
 def test_an_unknown_event_kind_is_refused(api, db):
     with pytest.raises(ValueError):
-        enqueue(db, kind="deal.exploded", recipients=[account_id(api.register())], title="t",
-                body="b", payload={}, dedupe_key="x")
+        enqueue(
+            db,
+            kind="deal.exploded",
+            recipients=[account_id(api.register())],
+            title="t",
+            body="b",
+            payload={},
+            dedupe_key="x",
+        )
 
 
 def test_enqueueing_for_nobody_writes_nothing(db):
-    assert enqueue(db, kind="deal.tipped", recipients=[], title="t", body="b", payload={},
-                   dedupe_key="deal:6:tipped") == 0
+    assert (
+        enqueue(
+            db,
+            kind="deal.tipped",
+            recipients=[],
+            title="t",
+            body="b",
+            payload={},
+            dedupe_key="deal:6:tipped",
+        )
+        == 0
+    )
 
 
 # --- dispatch into the inbox --------------------------------------------------------------------
@@ -117,8 +164,14 @@ def test_enqueueing_for_nobody_writes_nothing(db):
 
 def test_dispatching_puts_pending_events_into_the_recipients_inboxes(app, api, client, db):
     alice, bob = api.register(), api.register()
-    send(db, [account_id(alice), account_id(bob)], key="deal:7:tipped",
-         payload={"deal_id": "d7"}, title="Your deal tipped", body="Vouchers are ready.")
+    send(
+        db,
+        [account_id(alice), account_id(bob)],
+        key="deal:7:tipped",
+        payload={"deal_id": "d7"},
+        title="Your deal tipped",
+        body="Vouchers are ready.",
+    )
     assert inbox(client, alice)["items"] == []
 
     dispatch(app, db)
@@ -129,7 +182,10 @@ def test_dispatching_puts_pending_events_into_the_recipients_inboxes(app, api, c
         item = items[0]
         assert set(item) == {"id", "kind", "title", "body", "data", "created_at", "read_at"}
         assert (item["kind"], item["title"], item["body"]) == (
-            "deal.tipped", "Your deal tipped", "Vouchers are ready.")
+            "deal.tipped",
+            "Your deal tipped",
+            "Vouchers are ready.",
+        )
         assert item["data"] == {"deal_id": "d7"}
         assert item["read_at"] is None
         assert item["created_at"].endswith("Z")
@@ -148,7 +204,7 @@ def test_dispatching_twice_delivers_each_event_once(app, api, client, db):
 def test_dispatch_honours_its_now_and_leaves_future_events_pending(app, api, client, db):
     alice = api.register()
     send(db, [account_id(alice)], key="deal:9:tipped")
-    dispatch(app, db, now=datetime.now(timezone.utc) - timedelta(hours=1))
+    dispatch(app, db, now=datetime.now(UTC) - timedelta(hours=1))
     assert inbox(client, alice)["items"] == []
     dispatch(app, db)
     assert len(inbox(client, alice)["items"]) == 1
@@ -175,8 +231,15 @@ def test_the_inbox_lists_newest_first_and_pages_through_everything(app, api, cli
 def test_inbox_pagination_survives_identical_timestamps(app, api, client, db):
     alice = api.register()
     for number in range(5):  # one transaction: all five share now()
-        enqueue(db, kind="deal.tipped", recipients=[account_id(alice)], title=f"n{number}",
-                body="b", payload={}, dedupe_key=f"same-time:{number}")
+        enqueue(
+            db,
+            kind="deal.tipped",
+            recipients=[account_id(alice)],
+            title=f"n{number}",
+            body="b",
+            payload={},
+            dedupe_key=f"same-time:{number}",
+        )
     db.commit()
     dispatch(app, db)
     everything = inbox(client, alice, limit=100)["items"]
@@ -207,12 +270,12 @@ def test_marking_a_notification_read_sets_read_at_once(app, api, client, db):
     dispatch(app, db)
     first, second = inbox(client, alice)["items"]
 
-    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = datetime.now(UTC) - timedelta(seconds=5)
     response = client.post(f"{INBOX}/{first['id']}/read", headers=alice["headers"])
     assert response.status_code == 200
     assert response.json["id"] == first["id"]
     read_at = datetime.fromisoformat(response.json["read_at"].replace("Z", "+00:00"))
-    assert before <= read_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert before <= read_at <= datetime.now(UTC) + timedelta(seconds=5)
 
     again = client.post(f"{INBOX}/{first['id']}/read", headers=alice["headers"])
     assert again.status_code == 200

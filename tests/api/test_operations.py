@@ -1,4 +1,5 @@
 """Operations: liveness, readiness (DB up and at head), the OpenAPI document, offline docs."""
+
 import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -72,9 +73,17 @@ def test_the_openapi_document_is_valid_openapi_3(client):
     spec = response.json
     validate(spec)
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/v1/accounts", "/api/v1/tokens", "/api/v1/tokens/current", "/api/v1/me",
-                 "/api/v1/venues", "/api/v1/venues/{venue_id}", "/api/v1/venues/nearby",
-                 "/api/v1/me/notifications", "/api/v1/me/notifications/{notification_id}/read"):
+    for path in (
+        "/api/v1/accounts",
+        "/api/v1/tokens",
+        "/api/v1/tokens/current",
+        "/api/v1/me",
+        "/api/v1/venues",
+        "/api/v1/venues/{venue_id}",
+        "/api/v1/venues/nearby",
+        "/api/v1/me/notifications",
+        "/api/v1/me/notifications/{notification_id}/read",
+    ):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
@@ -137,14 +146,19 @@ def test_read_only_endpoints_run_without_a_transaction_and_the_others_in_one(app
     # Searches save BEGIN and ROLLBACK round trips; a write must stay atomic.
     for read_only, autocommit in ((True, True), (False, False)):
         with app.test_request_context("/"):
-            dbapi_connection = open_session(read_only=read_only).connection().connection.dbapi_connection
+            dbapi_connection = (
+                open_session(read_only=read_only).connection().connection.dbapi_connection
+            )
             assert dbapi_connection.autocommit is autocommit, read_only
 
 
 def test_every_get_endpoint_declares_itself_read_only(app):
     # What every GET got implicitly before each said so: the read pool and no transaction.
-    gets = [app.view_functions[rule.endpoint].view_class.get for rule in app.url_map.iter_rules()
-            if "GET" in rule.methods and hasattr(app.view_functions[rule.endpoint], "view_class")]
+    gets = [
+        app.view_functions[rule.endpoint].view_class.get
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and hasattr(app.view_functions[rule.endpoint], "view_class")
+    ]
     assert len(gets) > 10
     assert all(view.endpoint_spec.read_only for view in gets)
 
@@ -158,11 +172,17 @@ def test_a_session_of_the_read_pool_refuses_to_write(app):
 
 def test_every_operation_has_a_unique_camel_case_operation_id(client):
     spec = client.get("/api/v1/openapi.json").json
-    operation_ids = [operation.get("operationId") for item in spec["paths"].values()
-                     for method, operation in item.items() if method != "parameters"]
+    operation_ids = [
+        operation.get("operationId")
+        for item in spec["paths"].values()
+        for method, operation in item.items()
+        if method != "parameters"
+    ]
     assert operation_ids and None not in operation_ids
     assert len(set(operation_ids)) == len(operation_ids)
-    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", name) for name in operation_ids), operation_ids
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", name) for name in operation_ids), (
+        operation_ids
+    )
 
 
 def test_a_route_without_an_operation_id_fails_app_start():

@@ -1,5 +1,6 @@
 """Rewards and reward programs over HTTP: listing, redemption by the venue's owner only,
 program creation rules and validation."""
+
 import re
 import uuid
 
@@ -9,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.checkins_support import away, events
 from tests.factories import API, BERLIN, scalar
+
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 REWARD_KEYS = {"code", "program_id", "venue_id", "title", "status", "earned_at", "redeemed_at"}
 
@@ -19,8 +21,9 @@ def cafe(api, merchant):
 
 
 def create_program(client, merchant, venue, **body):
-    return client.post(f"{API}/venues/{venue['id']}/reward-programs", json=body,
-                       headers=merchant["headers"])
+    return client.post(
+        f"{API}/venues/{venue['id']}/reward-programs", json=body, headers=merchant["headers"]
+    )
 
 
 def earn(client, merchant, customer, venue, title="Free espresso") -> dict:
@@ -30,8 +33,11 @@ def earn(client, merchant, customer, venue, title="Free espresso") -> dict:
     """
     created = create_program(client, merchant, venue, kind="first_visit", title=title)
     assert created.status_code == 201, created.json
-    response = client.post(f"{API}/venues/{venue['id']}/checkins", headers=customer["headers"],
-                           json={"location": BERLIN, "accuracy_m": 8})
+    response = client.post(
+        f"{API}/venues/{venue['id']}/checkins",
+        headers=customer["headers"],
+        json={"location": BERLIN, "accuracy_m": 8},
+    )
     assert response.status_code == 201, response.json
     (reward,) = response.json["rewards"]
     return reward
@@ -65,15 +71,22 @@ def test_my_rewards_lists_the_rewards_i_earned_newest_first(api, client, merchan
     item = listed["items"][1]
     assert set(item) == REWARD_KEYS
     assert (item["venue_id"], item["title"], item["status"], item["redeemed_at"]) == (
-        cafe["id"], "Free espresso", "issued", None)
+        cafe["id"],
+        "Free espresso",
+        "issued",
+        None,
+    )
     assert item["earned_at"].endswith("Z")
     assert CODE.match(item["code"])
 
 
 def test_my_rewards_pages_with_a_cursor(api, client, merchant, customer):
-    codes = [earn(client, merchant, customer,
-                  api.create_venue(merchant, location=away(BERLIN, 5 * n, 0)))["code"]
-             for n in range(3)]
+    codes = [
+        earn(
+            client, merchant, customer, api.create_venue(merchant, location=away(BERLIN, 5 * n, 0))
+        )["code"]
+        for n in range(3)
+    ]
     page = my_rewards(client, customer, limit=2)
     rest = my_rewards(client, customer, limit=2, cursor=page["next_cursor"])
 
@@ -92,8 +105,11 @@ def test_reward_codes_differ_between_rewards(api, client, merchant):
     codes = set()
     for _ in range(5):
         customer = api.register("customer")
-        response = client.post(f"{API}/venues/{venue['id']}/checkins", headers=customer["headers"],
-                               json={"location": BERLIN})
+        response = client.post(
+            f"{API}/venues/{venue['id']}/checkins",
+            headers=customer["headers"],
+            json={"location": BERLIN},
+        )
         codes.add(response.json["rewards"][0]["code"])
     assert len(codes) == 5 and all(CODE.match(code) for code in codes)
 
@@ -132,12 +148,15 @@ def test_a_reward_is_only_ever_issued_or_redeemed(client, engine, merchant, cust
     reward = earn(client, merchant, customer, cafe)
     for dead_status in ("void", "expired"):
         with pytest.raises(IntegrityError, match="ck_rewards_status"), engine.begin() as connection:
-            connection.execute(text("UPDATE rewards SET status = :s WHERE code = :c"),
-                               {"s": dead_status, "c": reward["code"]})
+            connection.execute(
+                text("UPDATE rewards SET status = :s WHERE code = :c"),
+                {"s": dead_status, "c": reward["code"]},
+            )
 
 
-def test_another_merchant_cannot_redeem_or_even_see_a_reward(api, client, engine, merchant,
-                                                           customer, cafe):
+def test_another_merchant_cannot_redeem_or_even_see_a_reward(
+    api, client, engine, merchant, customer, cafe
+):
     reward = earn(client, merchant, customer, cafe)
     rival = api.register("merchant")
     api.create_venue(rival, name="Rival café")
@@ -151,8 +170,9 @@ def test_another_merchant_cannot_redeem_or_even_see_a_reward(api, client, engine
     assert redeem(client, merchant, reward["code"]).status_code == 200
 
 
-def test_another_merchant_gets_the_same_404_for_a_redeemed_reward(api, client, merchant, customer,
-                                                                cafe):
+def test_another_merchant_gets_the_same_404_for_a_redeemed_reward(
+    api, client, merchant, customer, cafe
+):
     reward = earn(client, merchant, customer, cafe)
     assert redeem(client, merchant, reward["code"]).status_code == 200
 
@@ -187,18 +207,42 @@ def test_redeeming_needs_a_token(client, merchant, customer, cafe):
 
 
 def test_the_owner_creates_a_program_and_anyone_lists_it(client, merchant, customer, cafe):
-    response = create_program(client, merchant, cafe, kind="swarm", title="Bring two friends",
-                              description="Three of you within three hours", threshold=3,
-                              window_minutes=180, max_rewards=100)
+    response = create_program(
+        client,
+        merchant,
+        cafe,
+        kind="swarm",
+        title="Bring two friends",
+        description="Three of you within three hours",
+        threshold=3,
+        window_minutes=180,
+        max_rewards=100,
+    )
 
     assert response.status_code == 201, response.json
     program = response.json
-    keys = ("venue_id", "kind", "title", "threshold", "window_minutes", "window_days",
-            "max_rewards", "rewards_issued", "ends_at")
+    keys = (
+        "venue_id",
+        "kind",
+        "title",
+        "threshold",
+        "window_minutes",
+        "window_days",
+        "max_rewards",
+        "rewards_issued",
+        "ends_at",
+    )
     assert {key: program[key] for key in keys} == {
-        "venue_id": cafe["id"], "kind": "swarm", "title": "Bring two friends", "threshold": 3,
-        "window_minutes": 180, "window_days": None, "max_rewards": 100, "rewards_issued": 0,
-        "ends_at": None}
+        "venue_id": cafe["id"],
+        "kind": "swarm",
+        "title": "Bring two friends",
+        "threshold": 3,
+        "window_minutes": 180,
+        "window_days": None,
+        "max_rewards": 100,
+        "rewards_issued": 0,
+        "ends_at": None,
+    }
     assert program["starts_at"].endswith("Z")
     listed = client.get(f"{API}/venues/{cafe['id']}/reward-programs", headers=customer["headers"])
     assert listed.status_code == 200
@@ -230,8 +274,9 @@ def test_a_program_at_an_unknown_venue_is_404(client, merchant):
 
 
 def test_listing_the_programs_of_an_unknown_venue_is_404(client, customer):
-    response = client.get(f"{API}/venues/{uuid.uuid4()}/reward-programs",
-                          headers=customer["headers"])
+    response = client.get(
+        f"{API}/venues/{uuid.uuid4()}/reward-programs", headers=customer["headers"]
+    )
     assert response.status_code == 404
 
 
@@ -240,8 +285,10 @@ INVALID_PROGRAMS = {
     "frequency without window_days": ({"kind": "frequency", "threshold": 3}, "window_days"),
     "frequency without threshold": ({"kind": "frequency", "window_days": 7}, "threshold"),
     "swarm without window_minutes": ({"kind": "swarm", "threshold": 3}, "window_minutes"),
-    "swarm with a null threshold": ({"kind": "swarm", "threshold": None, "window_minutes": 60},
-                                    "threshold"),
+    "swarm with a null threshold": (
+        {"kind": "swarm", "threshold": None, "window_minutes": 60},
+        "threshold",
+    ),
     "flash without threshold": ({"kind": "flash"}, "threshold"),
     "an unknown kind": ({"kind": "happy_hour"}, "kind"),
     "no kind": ({}, "kind"),
@@ -249,10 +296,18 @@ INVALID_PROGRAMS = {
     "a threshold as a string": ({"kind": "every_nth", "threshold": "5"}, "threshold"),
     "a fractional threshold": ({"kind": "every_nth", "threshold": 2.5}, "threshold"),
     "a zero max_rewards": ({"kind": "first_visit", "max_rewards": 0}, "max_rewards"),
-    "ends before it starts": ({"kind": "first_visit", "starts_at": "2026-12-01T10:00:00Z",
-                               "ends_at": "2026-12-01T09:00:00Z"}, "ends_at"),
-    "a start without offset": ({"kind": "first_visit", "starts_at": "2026-12-01T10:00:00"},
-                               "starts_at"),
+    "ends before it starts": (
+        {
+            "kind": "first_visit",
+            "starts_at": "2026-12-01T10:00:00Z",
+            "ends_at": "2026-12-01T09:00:00Z",
+        },
+        "ends_at",
+    ),
+    "a start without offset": (
+        {"kind": "first_visit", "starts_at": "2026-12-01T10:00:00"},
+        "starts_at",
+    ),
     "a server-owned counter": ({"kind": "first_visit", "rewards_issued": 5}, "rewards_issued"),
     "a server-owned mayor": ({"kind": "mayor", "mayor_id": str(uuid.uuid4())}, "mayor_id"),
 }
@@ -270,8 +325,9 @@ def test_an_invalid_program_is_refused_with_422(client, engine, merchant, cafe, 
     assert scalar(engine, "SELECT count(*) FROM reward_programs") == 0
 
 
-def test_redeeming_a_reward_enqueues_no_reward_earned_again(client, engine, merchant, customer,
-                                                           cafe):
+def test_redeeming_a_reward_enqueues_no_reward_earned_again(
+    client, engine, merchant, customer, cafe
+):
     reward = earn(client, merchant, customer, cafe)
     redeem(client, merchant, reward["code"])
 

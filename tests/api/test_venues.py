@@ -1,4 +1,5 @@
 """Venues: create, read, patch (owner only), nearby search against a reference geodesic."""
+
 import random
 import uuid
 
@@ -42,9 +43,14 @@ def walk_nearby(client, headers, **params) -> list[dict]:
 
 def test_a_merchant_creates_a_venue_with_defaults_and_reads_it_back(api, client):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"], json={
-        "name": "Kiezkneipe", "location": {"lat": 52.4986, "lon": 13.4183},
-    })
+    response = client.post(
+        VENUES,
+        headers=merchant["headers"],
+        json={
+            "name": "Kiezkneipe",
+            "location": {"lat": 52.4986, "lon": 13.4183},
+        },
+    )
     assert response.status_code == 201
     venue = response.json
     assert venue["merchant_id"] == merchant["account"]["id"]
@@ -65,8 +71,12 @@ def test_a_merchant_creates_a_venue_with_defaults_and_reads_it_back(api, client)
 def test_a_venue_keeps_every_optional_field_it_was_created_with(api):
     merchant = api.register("merchant")
     venue = api.create_venue(
-        merchant, address="Oranienstr. 1, Berlin", category="bar", checkin_radius_m=250,
-        timezone="Europe/Berlin", location={"lat": -33.8688, "lon": 151.2093},
+        merchant,
+        address="Oranienstr. 1, Berlin",
+        category="bar",
+        checkin_radius_m=250,
+        timezone="Europe/Berlin",
+        location={"lat": -33.8688, "lon": 151.2093},
     )
     assert venue["address"] == "Oranienstr. 1, Berlin"
     assert venue["category"] == "bar"
@@ -77,9 +87,14 @@ def test_a_venue_keeps_every_optional_field_it_was_created_with(api):
 
 def test_a_customer_cannot_create_a_venue(api, client, engine):
     customer = api.register("customer")
-    response = client.post(VENUES, headers=customer["headers"], json={
-        "name": "Sneaky", "location": {"lat": 1, "lon": 2},
-    })
+    response = client.post(
+        VENUES,
+        headers=customer["headers"],
+        json={
+            "name": "Sneaky",
+            "location": {"lat": 1, "lon": 2},
+        },
+    )
     assert response.status_code == 403
     assert response.json["code"] == "forbidden"
     with engine.connect() as connection:
@@ -89,9 +104,15 @@ def test_a_customer_cannot_create_a_venue(api, client, engine):
 @pytest.mark.parametrize("field", ["id", "merchant_id", "created_at", "distance_m"])
 def test_server_owned_fields_cannot_be_set_on_create(api, client, field):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"], json={
-        "name": "X", "location": {"lat": 1, "lon": 2}, field: str(uuid.uuid4()),
-    })
+    response = client.post(
+        VENUES,
+        headers=merchant["headers"],
+        json={
+            "name": "X",
+            "location": {"lat": 1, "lon": 2},
+            field: str(uuid.uuid4()),
+        },
+    )
     assert response.status_code == 422
     assert field in response.json["errors"]
 
@@ -106,10 +127,17 @@ def test_getting_an_unknown_venue_is_404(api, client):
 def test_the_owner_patches_only_the_fields_sent(api, client):
     merchant = api.register("merchant")
     venue = api.create_venue(merchant, address="Old street 1", category="cafe")
-    response = client.patch(f"{VENUES}/{venue['id']}", headers=merchant["headers"], json={
-        "name": "Neuer Name", "category": None, "checkin_radius_m": 300,
-        "timezone": "America/New_York", "location": {"lat": 40.7128, "lon": -74.006},
-    })
+    response = client.patch(
+        f"{VENUES}/{venue['id']}",
+        headers=merchant["headers"],
+        json={
+            "name": "Neuer Name",
+            "category": None,
+            "checkin_radius_m": 300,
+            "timezone": "America/New_York",
+            "location": {"lat": 40.7128, "lon": -74.006},
+        },
+    )
     assert response.status_code == 200
     patched = response.json
     assert patched["name"] == "Neuer Name"
@@ -125,8 +153,11 @@ def test_the_owner_patches_only_the_fields_sent(api, client):
 def test_a_moved_venue_is_found_at_its_new_location_only(api, client):
     merchant = api.register("merchant")
     venue = api.create_venue(merchant, location={"lat": 52.52, "lon": 13.405})
-    client.patch(f"{VENUES}/{venue['id']}", headers=merchant["headers"],
-                 json={"location": {"lat": 48.1372, "lon": 11.5755}})
+    client.patch(
+        f"{VENUES}/{venue['id']}",
+        headers=merchant["headers"],
+        json={"location": {"lat": 48.1372, "lon": 11.5755}},
+    )
     at_old = nearby(client, merchant["headers"], lat=52.52, lon=13.405, radius_m=1000)
     at_new = nearby(client, merchant["headers"], lat=48.1372, lon=11.5755, radius_m=1000)
     assert at_old.json["items"] == []
@@ -137,8 +168,9 @@ def test_another_merchant_gets_404_when_patching_a_venue_and_it_stays_unchanged(
     owner = api.register("merchant")
     other = api.register("merchant")
     venue = api.create_venue(owner)
-    response = client.patch(f"{VENUES}/{venue['id']}", headers=other["headers"],
-                            json={"name": "Hijacked"})
+    response = client.patch(
+        f"{VENUES}/{venue['id']}", headers=other["headers"], json={"name": "Hijacked"}
+    )
     assert response.status_code == 404
     assert response.json["code"] == "not-found"
     unchanged = client.get(f"{VENUES}/{venue['id']}", headers=owner["headers"]).json
@@ -148,16 +180,25 @@ def test_another_merchant_gets_404_when_patching_a_venue_and_it_stays_unchanged(
 def test_a_customer_patching_a_venue_is_forbidden(api, client):
     venue = api.create_venue(api.register("merchant"))
     customer = api.register("customer")
-    response = client.patch(f"{VENUES}/{venue['id']}", headers=customer["headers"],
-                            json={"name": "Mine now"})
+    response = client.patch(
+        f"{VENUES}/{venue['id']}", headers=customer["headers"], json={"name": "Mine now"}
+    )
     assert response.status_code == 403
     assert response.json["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("change", [
-    {"name": None}, {"name": ""}, {"location": None}, {"location": {"lat": 91, "lon": 0}},
-    {"checkin_radius_m": None}, {"timezone": None}, {"merchant_id": str(uuid.uuid4())},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": None},
+        {"name": ""},
+        {"location": None},
+        {"location": {"lat": 91, "lon": 0}},
+        {"checkin_radius_m": None},
+        {"timezone": None},
+        {"merchant_id": str(uuid.uuid4())},
+    ],
+)
 def test_patching_with_an_invalid_value_is_422_and_changes_nothing(api, client, change):
     merchant = api.register("merchant")
     venue = api.create_venue(merchant)
@@ -167,22 +208,46 @@ def test_patching_with_an_invalid_value_is_422_and_changes_nothing(api, client, 
     assert client.get(f"{VENUES}/{venue['id']}", headers=merchant["headers"]).json == venue
 
 
-@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Argentina/Buenos_Aires", "UTC",
-                                  "Asia/Kolkata", "Pacific/Chatham"])
+@pytest.mark.parametrize(
+    "zone",
+    ["Europe/Berlin", "America/Argentina/Buenos_Aires", "UTC", "Asia/Kolkata", "Pacific/Chatham"],
+)
 def test_iana_time_zones_are_accepted(api, zone):
     assert api.create_venue(api.register("merchant"), timezone=zone)["timezone"] == zone
 
 
-@pytest.mark.parametrize("zone", [
-    "Mars/Olympus_Mons", "CEST", "Europe/Berlin ", "europe/berlin", "", "Europe", "Europe/",
-    "../../etc/passwd", "/etc/localtime", "localtime", "posixrules", "posix/Europe/Berlin",
-    "right/UTC", "zone.tab", "+01:00", "x" * 65,
-])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Mars/Olympus_Mons",
+        "CEST",
+        "Europe/Berlin ",
+        "europe/berlin",
+        "",
+        "Europe",
+        "Europe/",
+        "../../etc/passwd",
+        "/etc/localtime",
+        "localtime",
+        "posixrules",
+        "posix/Europe/Berlin",
+        "right/UTC",
+        "zone.tab",
+        "+01:00",
+        "x" * 65,
+    ],
+)
 def test_anything_but_an_iana_time_zone_is_rejected(api, client, zone):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"], json={
-        "name": "X", "location": {"lat": 1, "lon": 2}, "timezone": zone,
-    })
+    response = client.post(
+        VENUES,
+        headers=merchant["headers"],
+        json={
+            "name": "X",
+            "location": {"lat": 1, "lon": 2},
+            "timezone": zone,
+        },
+    )
     assert response.status_code == 422
     assert "timezone" in response.json["errors"]
 
@@ -190,8 +255,9 @@ def test_anything_but_an_iana_time_zone_is_rejected(api, client, zone):
 def test_patching_in_an_unknown_time_zone_is_rejected(api, client):
     merchant = api.register("merchant")
     venue = api.create_venue(merchant, timezone="Europe/Berlin")
-    response = client.patch(f"{VENUES}/{venue['id']}", headers=merchant["headers"],
-                            json={"timezone": "Europe/Atlantis"})
+    response = client.patch(
+        f"{VENUES}/{venue['id']}", headers=merchant["headers"], json={"timezone": "Europe/Atlantis"}
+    )
     assert response.status_code == 422
     assert "timezone" in response.json["errors"]
 
@@ -205,9 +271,15 @@ def test_checkin_radius_within_10_to_1000_is_accepted(api, radius):
 @pytest.mark.parametrize("radius", [9, 0, -100, 1001, 100000, 50.5, "abc", True])
 def test_checkin_radius_outside_10_to_1000_or_not_a_whole_number_is_rejected(api, client, radius):
     merchant = api.register("merchant")
-    response = client.post(VENUES, headers=merchant["headers"], json={
-        "name": "X", "location": {"lat": 1, "lon": 2}, "checkin_radius_m": radius,
-    })
+    response = client.post(
+        VENUES,
+        headers=merchant["headers"],
+        json={
+            "name": "X",
+            "location": {"lat": 1, "lon": 2},
+            "checkin_radius_m": radius,
+        },
+    )
     assert response.status_code == 422
     assert "checkin_radius_m" in response.json["errors"]
 
@@ -216,8 +288,11 @@ def test_patching_checkin_radius_out_of_bounds_is_rejected(api, client):
     merchant = api.register("merchant")
     venue = api.create_venue(merchant)
     for radius in (9, 1001):
-        response = client.patch(f"{VENUES}/{venue['id']}", headers=merchant["headers"],
-                                json={"checkin_radius_m": radius})
+        response = client.patch(
+            f"{VENUES}/{venue['id']}",
+            headers=merchant["headers"],
+            json={"checkin_radius_m": radius},
+        )
         assert response.status_code == 422
         assert "checkin_radius_m" in response.json["errors"]
 
@@ -232,8 +307,9 @@ def test_nearby_answers_exactly_on_the_antimeridian_and_at_the_poles(api, client
         venue = api.create_venue(merchant, location={"lat": lat, "lon": lon})
         places[venue["id"]] = (lat, lon)
     for lat, lon in QUERIES:
-        items = walk_nearby(client, merchant["headers"], lat=lat, lon=lon, radius_m=RADIUS_M,
-                            limit=3)
+        items = walk_nearby(
+            client, merchant["headers"], lat=lat, lon=lon, radius_m=RADIUS_M, limit=3
+        )
         assert items, (lat, lon)
         assert_nearest_first(items, lat, lon, places)
 
@@ -248,22 +324,25 @@ def test_nearby_order_and_distances_agree_with_a_reference_geodesic(api, client)
     compared = 0
     for center_lat, center_lon in centers:
         for _ in range(10):
-            lon, lat, _back = GEOD.fwd(center_lon, center_lat, rng.uniform(0, 360),
-                                       rng.uniform(0, 30000))
+            lon, lat, _back = GEOD.fwd(
+                center_lon, center_lat, rng.uniform(0, 360), rng.uniform(0, 30000)
+            )
             venue = api.create_venue(merchant, location={"lat": lat, "lon": lon})
             venues[venue["id"]] = venue["location"]
 
     for center_lat, center_lon in centers:
         for _ in range(4):
-            lon, lat, _back = GEOD.fwd(center_lon, center_lat, rng.uniform(0, 360),
-                                       rng.uniform(0, 15000))
+            lon, lat, _back = GEOD.fwd(
+                center_lon, center_lat, rng.uniform(0, 360), rng.uniform(0, 15000)
+            )
             radius = rng.choice([50000, rng.uniform(2000, 40000)])
             reference = {
                 venue_id: geodesic_m(lat, lon, where["lat"], where["lon"])
                 for venue_id, where in venues.items()
             }
-            response = nearby(client, merchant["headers"], lat=lat, lon=lon, radius_m=radius,
-                              limit=100)
+            response = nearby(
+                client, merchant["headers"], lat=lat, lon=lon, radius_m=radius, limit=100
+            )
             assert response.status_code == 200
             items = response.json["items"]
             assert response.json["next_cursor"] is None
@@ -383,8 +462,9 @@ def test_cursor_pagination_walks_every_venue_once_even_at_identical_distances(ap
         created.add(api.create_venue(merchant, location={"lat": lat, "lon": lon})["id"])
 
     for limit in (1, 2, 3, 5, 16, 100):
-        items = walk_nearby(client, merchant["headers"], lat=52.5, lon=13.4, radius_m=5000,
-                            limit=limit)
+        items = walk_nearby(
+            client, merchant["headers"], lat=52.5, lon=13.4, radius_m=5000, limit=limit
+        )
         ids = [item["id"] for item in items]
         assert len(ids) == len(set(ids)) == 16, limit
         assert set(ids) == created

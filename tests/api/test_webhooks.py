@@ -1,4 +1,5 @@
 """POST/GET/DELETE /webhooks: SSRF refusals, the secret shown once, ownership, event filters."""
+
 import base64
 import socket
 import threading
@@ -44,8 +45,9 @@ LOOPBACK = [
 
 
 def _app(database_url, allow_loopback: bool):
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url,
-                          WEBHOOK_ALLOW_LOOPBACK=allow_loopback))
+    app = create_app(
+        dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=allow_loopback)
+    )
     yield app
     dispose_engines(app)
 
@@ -99,9 +101,7 @@ def test_a_webhook_to_a_loopback_private_link_local_or_non_http_url_is_refused_w
 
 
 @pytest.mark.parametrize("url", REFUSED_ALWAYS)
-def test_private_link_local_and_metadata_urls_stay_refused_when_loopback_is_allowed(
-    loopback, url
-):
+def test_private_link_local_and_metadata_urls_stay_refused_when_loopback_is_allowed(loopback, url):
     merchant = loopback.register("merchant")
     assert post_webhook(loopback, merchant, url).status_code == 422
 
@@ -115,11 +115,13 @@ def test_loopback_urls_are_accepted_when_the_config_allows_loopback(loopback, ur
 def test_a_public_url_is_accepted_in_the_production_setting(strict):
     merchant = strict.register("merchant")
     assert created(strict, merchant, "https://93.184.216.34/hook")["url"] == (
-        "https://93.184.216.34/hook")
+        "https://93.184.216.34/hook"
+    )
 
 
 def test_a_webhook_host_whose_dns_never_answers_is_refused_with_422_without_pinning_the_thread(
-    strict, monkeypatch,
+    strict,
+    monkeypatch,
 ):
     merchant = strict.register("merchant")
     answer = threading.Event()
@@ -127,10 +129,15 @@ def test_a_webhook_host_whose_dns_never_answers_is_refused_with_422_without_pinn
     def getaddrinfo(*_args, **_kwargs):  # a DNS server that never answers (until the test ends)
         answer.wait(timeout=60)
         raise socket.gaierror("no answer")
+
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     responses = []
-    request = threading.Thread(target=lambda: responses.append(
-        post_webhook(strict, merchant, "https://hangs.example/hook")), daemon=True)
+    request = threading.Thread(
+        target=lambda: responses.append(
+            post_webhook(strict, merchant, "https://hangs.example/hook")
+        ),
+        daemon=True,
+    )
     try:
         request.start()
         request.join(timeout=15)
@@ -141,7 +148,8 @@ def test_a_webhook_host_whose_dns_never_answers_is_refused_with_422_without_pinn
     (response,) = responses
     assert response.status_code == 422
     assert response.json["errors"]["url"] == [
-        "The look-up of host hangs.example timed out (after 2 s)."]
+        "The look-up of host hangs.example timed out (after 2 s)."
+    ]
 
 
 # --- the secret, shown once ---------------------------------------------------------------------
@@ -161,7 +169,8 @@ def test_the_signing_secret_is_returned_once_on_creation_and_never_again(strict)
     assert one.status_code == 200
     assert "secret" not in one.json
     assert {key: one.json[key] for key in ("id", "url", "events")} == {
-        key: hook[key] for key in ("id", "url", "events")}
+        key: hook[key] for key in ("id", "url", "events")
+    }
     listed = strict.client.get(WEBHOOKS, headers=merchant["headers"])
     assert listed.status_code == 200
     assert len(listed.json["items"]) == 2
@@ -189,21 +198,26 @@ def test_another_merchants_webhook_is_not_found_and_stays_untouched(strict):
     owner, other = strict.register("merchant"), strict.register("merchant")
     hook = created(strict, owner)
 
-    for method, path in (("get", f"{WEBHOOKS}/{hook['id']}"),
-                         ("delete", f"{WEBHOOKS}/{hook['id']}"),
-                         ("get", f"{WEBHOOKS}/{hook['id']}/deliveries")):
+    for method, path in (
+        ("get", f"{WEBHOOKS}/{hook['id']}"),
+        ("delete", f"{WEBHOOKS}/{hook['id']}"),
+        ("get", f"{WEBHOOKS}/{hook['id']}/deliveries"),
+    ):
         response = getattr(strict.client, method)(path, headers=other["headers"])
         assert response.status_code == 404, (method, path)
         assert response.json["code"] == "not-found"
     assert strict.client.get(WEBHOOKS, headers=other["headers"]).json["items"] == []
-    assert strict.client.get(f"{WEBHOOKS}/{hook['id']}",
-                             headers=owner["headers"]).status_code == 200
+    assert (
+        strict.client.get(f"{WEBHOOKS}/{hook['id']}", headers=owner["headers"]).status_code == 200
+    )
 
 
 def test_an_unknown_webhook_is_not_found(strict):
     merchant = strict.register("merchant")
-    assert strict.client.get(f"{WEBHOOKS}/{uuid.uuid4()}",
-                             headers=merchant["headers"]).status_code == 404
+    assert (
+        strict.client.get(f"{WEBHOOKS}/{uuid.uuid4()}", headers=merchant["headers"]).status_code
+        == 404
+    )
 
 
 # --- deliveries follow the subscription ---------------------------------------------------------------
@@ -216,8 +230,11 @@ def receiver():
 
 
 def run_dispatcher(db, now=None):
-    return dispatch(session=db, now=now or datetime.now(UTC),
-                    settings=DispatchSettings(push_gateway_url=None, allow_loopback=True))
+    return dispatch(
+        session=db,
+        now=now or datetime.now(UTC),
+        settings=DispatchSettings(push_gateway_url=None, allow_loopback=True),
+    )
 
 
 def test_a_webhook_gets_only_the_event_kinds_it_subscribed_to(loopback, db, receiver):
@@ -230,8 +247,10 @@ def test_a_webhook_gets_only_the_event_kinds_it_subscribed_to(loopback, db, rece
 
     run_dispatcher(db)
 
-    types = {path: sorted(r.json()["type"] for r in receiver.accepted(path))
-             for path in ("/tipped-only", "/everything")}
+    types = {
+        path: sorted(r.json()["type"] for r in receiver.accepted(path))
+        for path in ("/tipped-only", "/everything")
+    }
     assert types == {
         "/tipped-only": ["deal.tipped"],
         "/everything": ["commitment.created", "commitment.created", "deal.tipped"],
@@ -260,10 +279,15 @@ def test_a_deleted_webhook_gets_nothing_more_and_its_delivery_log_stays_readable
     assert scalar(engine, "SELECT count(*) FROM deliveries") == 1
     log = loopback.client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=merchant["headers"])
     assert log.status_code == 200
-    assert [(item["status"], item["last_error"], item["attempts"])
-            for item in log.json["items"]] == [("dead", "webhook deleted", 2)]
-    assert loopback.client.get(f"{WEBHOOKS}/{hook['id']}",
-                               headers=merchant["headers"]).status_code == 404
+    assert [
+        (item["status"], item["last_error"], item["attempts"]) for item in log.json["items"]
+    ] == [("dead", "webhook deleted", 2)]
+    assert (
+        loopback.client.get(f"{WEBHOOKS}/{hook['id']}", headers=merchant["headers"]).status_code
+        == 404
+    )
     assert loopback.client.get(WEBHOOKS, headers=merchant["headers"]).json["items"] == []
-    assert loopback.client.delete(f"{WEBHOOKS}/{hook['id']}",
-                                  headers=merchant["headers"]).status_code == 404
+    assert (
+        loopback.client.delete(f"{WEBHOOKS}/{hook['id']}", headers=merchant["headers"]).status_code
+        == 404
+    )

@@ -11,6 +11,7 @@ near the antimeridian and the poles), and positive cases put their ids into the 
 operation reaches its logic instead of answering 404: the positive run of an operation with a path
 id fails when none of its cases got past the id look-up.
 """
+
 import os
 import uuid
 from collections import Counter
@@ -41,9 +42,13 @@ load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
 ROLES = ("customer", "merchant")
 # Where the planar shortcuts of a nearby search break: the antimeridian and the poles.
-EDGE_PLACES = [{"lat": 0.0, "lon": 180.0}, {"lat": 0.01, "lon": -180.0},
-               {"lat": -0.01, "lon": 179.9999}, {"lat": 90.0, "lon": 0.0},
-               {"lat": -90.0, "lon": 180.0}]
+EDGE_PLACES = [
+    {"lat": 0.0, "lon": 180.0},
+    {"lat": 0.01, "lon": -180.0},
+    {"lat": -0.01, "lon": 179.9999},
+    {"lat": 90.0, "lon": 0.0},
+    {"lat": -90.0, "lon": 180.0},
+]
 # Nearby searches start at a venue, or on the antimeridian seen from the other side.
 SEARCH_POINTS = [BERLIN, *EDGE_PLACES, {"lat": 0.0, "lon": -180.0}]
 # Answers given before an operation looks its path id up: no or a bad token, the wrong role.
@@ -59,18 +64,33 @@ def valid_bbox(values: tuple[float, float, float, float]) -> str:
 # server issued are valid), so positive cases page from the start ("" = no cursor).
 LONGITUDE = st.floats(-180, 180, allow_nan=False)
 LATITUDE = st.floats(-90, 90, allow_nan=False)
-schemathesis.openapi.format("bbox", st.tuples(LONGITUDE, LATITUDE, LONGITUDE, LATITUDE).map(valid_bbox))
-schemathesis.openapi.format("iana-timezone", st.sampled_from(sorted(available_timezones() - {"localtime"})))
+schemathesis.openapi.format(
+    "bbox", st.tuples(LONGITUDE, LATITUDE, LONGITUDE, LATITUDE).map(valid_bbox)
+)
+schemathesis.openapi.format(
+    "iana-timezone", st.sampled_from(sorted(available_timezones() - {"localtime"}))
+)
 schemathesis.openapi.format("cursor", st.just(""))
-schemathesis.openapi.format("url", st.sampled_from(["http://127.0.0.1:9/hook", "https://[::1]/hook"]))
+schemathesis.openapi.format(
+    "url", st.sampled_from(["http://127.0.0.1:9/hook", "https://[::1]/hook"])
+)
 # JSON Schema's date-time has no bounds; the ones the API documents (in each field's
 # description) come from core.schemas, in UTC, whatever offset the timestamp is written with.
-OFFSETS = st.integers(-18 * 60 + 1, 18 * 60 - 1).map(lambda minutes: timezone(timedelta(minutes=minutes)))
-schemathesis.openapi.format("date-time", st.builds(
-    lambda moment, offset: moment.astimezone(offset).isoformat(),
-    st.datetimes(EARLIEST_TIMESTAMP.replace(tzinfo=None), LATEST_TIMESTAMP.replace(tzinfo=None),
-                 timezones=st.just(UTC)),
-    OFFSETS))
+OFFSETS = st.integers(-18 * 60 + 1, 18 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+schemathesis.openapi.format(
+    "date-time",
+    st.builds(
+        lambda moment, offset: moment.astimezone(offset).isoformat(),
+        st.datetimes(
+            EARLIEST_TIMESTAMP.replace(tzinfo=None),
+            LATEST_TIMESTAMP.replace(tzinfo=None),
+            timezones=st.just(UTC),
+        ),
+        OFFSETS,
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +101,18 @@ def fuzz_app(database_url):
     from core.db import dispose_engines
     from tests.conftest import TEST_CONFIG
 
-    uncapped = {name: 10**6 for name in ("ALERT_AREAS_PER_ACCOUNT", "DEVICES_PER_ACCOUNT",
-                                          "WEBHOOKS_PER_ACCOUNT", "REWARD_PROGRAMS_PER_VENUE")}
-    app = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=True,
-                          **uncapped))
+    uncapped = {
+        name: 10**6
+        for name in (
+            "ALERT_AREAS_PER_ACCOUNT",
+            "DEVICES_PER_ACCOUNT",
+            "WEBHOOKS_PER_ACCOUNT",
+            "REWARD_PROGRAMS_PER_VENUE",
+        )
+    }
+    app = create_app(
+        dict(TEST_CONFIG, DATABASE_URL=database_url, WEBHOOK_ALLOW_LOOPBACK=True, **uncapped)
+    )
     yield app
     dispose_engines(app)
 
@@ -137,25 +165,41 @@ class FuzzWorld:
 
     def fresh_token(self, role: str) -> dict:
         """Headers with a new token of `role`'s account, for a case that revokes its token."""
-        login = created(self.api.client.post(f"{API}/tokens", json={
-            "email": self.accounts[role]["account"]["email"], "password": PASSWORD}))
+        login = created(
+            self.api.client.post(
+                f"{API}/tokens",
+                json={"email": self.accounts[role]["account"]["email"], "password": PASSWORD},
+            )
+        )
         return {"Authorization": f"Bearer {login['token']}"}
 
 
 def create_device(world: FuzzWorld, role: str) -> str:
-    return created(world.api.client.post(f"{API}/me/devices", headers=world.headers(role), json={
-        "platform": "android", "token": f"push-{uuid.uuid4().hex}"}))["id"]
+    return created(
+        world.api.client.post(
+            f"{API}/me/devices",
+            headers=world.headers(role),
+            json={"platform": "android", "token": f"push-{uuid.uuid4().hex}"},
+        )
+    )["id"]
 
 
 def create_alert_area(world: FuzzWorld, role: str = "customer") -> str:
-    return created(world.api.client.post(f"{API}/me/alert-areas", headers=world.headers(role),
-                                         json={"label": "Home", "location": BERLIN,
-                                               "radius_m": 5000}))["id"]
+    return created(
+        world.api.client.post(
+            f"{API}/me/alert-areas",
+            headers=world.headers(role),
+            json={"label": "Home", "location": BERLIN, "radius_m": 5000},
+        )
+    )["id"]
 
 
 def create_webhook(world: FuzzWorld, role: str = "merchant") -> str:
-    return created(world.api.client.post(f"{API}/webhooks", headers=world.headers(role),
-                                         json={"url": "http://127.0.0.1:9/hook"}))["id"]
+    return created(
+        world.api.client.post(
+            f"{API}/webhooks", headers=world.headers(role), json={"url": "http://127.0.0.1:9/hook"}
+        )
+    )["id"]
 
 
 def build_world(api: Api, app, db) -> FuzzWorld:
@@ -181,13 +225,21 @@ def build_world(api: Api, app, db) -> FuzzWorld:
     vouchers = created(api.client.get(f"{API}/me/vouchers", headers=customer["headers"]), 200)
     world.add("voucher_code", vouchers["items"][0]["code"])
 
-    program = created(api.client.post(f"{API}/venues/{venue['id']}/reward-programs",
-                                      headers=merchant["headers"],
-                                      json={"kind": "first_visit", "title": "Welcome"}))
+    program = created(
+        api.client.post(
+            f"{API}/venues/{venue['id']}/reward-programs",
+            headers=merchant["headers"],
+            json={"kind": "first_visit", "title": "Welcome"},
+        )
+    )
     world.add("program_id", program["id"])
-    checkin = created(api.client.post(f"{API}/venues/{venue['id']}/checkins",
-                                      headers=customer["headers"],
-                                      json={"location": BERLIN, "accuracy_m": 10}))
+    checkin = created(
+        api.client.post(
+            f"{API}/venues/{venue['id']}/checkins",
+            headers=customer["headers"],
+            json={"location": BERLIN, "accuracy_m": 10},
+        )
+    )
     assert checkin["rewards"], checkin
     world.add("reward_code", checkin["rewards"][0]["code"])
 
@@ -196,8 +248,12 @@ def build_world(api: Api, app, db) -> FuzzWorld:
     for role in ROLES:
         world.add("device_id", create_device(world, role), role)
     with app.app_context():
-        in_unit_of_work(db, fan_out, now=utcnow(),
-                        settings=DispatchSettings(push_gateway_url=None, allow_loopback=True))
+        in_unit_of_work(
+            db,
+            fan_out,
+            now=utcnow(),
+            settings=DispatchSettings(push_gateway_url=None, allow_loopback=True),
+        )
     for role in ROLES:
         inbox = created(api.client.get(f"{API}/me/notifications", headers=world.headers(role)), 200)
         for notification in inbox["items"]:
@@ -212,11 +268,14 @@ def build_world(api: Api, app, db) -> FuzzWorld:
 # still reach logic.
 RENEWED = {
     ("DELETE", f"{API}/me/devices/{{device_id}}"): lambda world, role: {
-        "device_id": create_device(world, role)},
+        "device_id": create_device(world, role)
+    },
     ("DELETE", f"{API}/me/alert-areas/{{area_id}}"): lambda world, role: {
-        "area_id": create_alert_area(world)},
+        "area_id": create_alert_area(world)
+    },
     ("DELETE", f"{API}/webhooks/{{webhook_id}}"): lambda world, role: {
-        "webhook_id": create_webhook(world)},
+        "webhook_id": create_webhook(world)
+    },
 }
 REVOKES_ITS_TOKEN = ("DELETE", f"{API}/tokens/current")
 WITHDRAWS = ("DELETE", f"{API}/deals/{{deal_id}}/commitments/mine")
@@ -232,11 +291,18 @@ class Snapshot:
 
 def take_snapshot(engine) -> Snapshot:
     with engine.connect() as connection:
-        rows = {table.name: [dict(row._mapping) for row in connection.execute(table.select())]
-                for table in metadata.sorted_tables}
-        sequences = dict(connection.execute(text(
-            "SELECT format('%I', sequencename), last_value FROM pg_sequences"
-            " WHERE schemaname = 'public' AND last_value IS NOT NULL")).all())
+        rows = {
+            table.name: [dict(row._mapping) for row in connection.execute(table.select())]
+            for table in metadata.sorted_tables
+        }
+        sequences = dict(
+            connection.execute(
+                text(
+                    "SELECT format('%I', sequencename), last_value FROM pg_sequences"
+                    " WHERE schemaname = 'public' AND last_value IS NOT NULL"
+                )
+            ).all()
+        )
     return Snapshot(rows, sequences)
 
 
@@ -246,8 +312,9 @@ def restore_snapshot(engine, snapshot: Snapshot) -> None:
             if snapshot.rows[table.name]:
                 connection.execute(table.insert(), snapshot.rows[table.name])
         for sequence, value in snapshot.sequences.items():
-            connection.execute(text("SELECT setval(:sequence, :value)"),
-                               {"sequence": sequence, "value": value})
+            connection.execute(
+                text("SELECT setval(:sequence, :value)"), {"sequence": sequence, "value": value}
+            )
 
 
 @pytest.fixture(scope="module")
@@ -295,20 +362,26 @@ def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
     if key == REVOKES_ITS_TOKEN:
         headers = world.fresh_token(role)
     if case.path_parameters and not case.meta.is_negative_at(ParameterLocation.PATH):
-        real = {name: draw(st.sampled_from(world.choices(role, operation.path, name)))
-                for name in case.path_parameters}
+        real = {
+            name: draw(st.sampled_from(world.choices(role, operation.path, name)))
+            for name in case.path_parameters
+        }
         if key in RENEWED:
             real.update(RENEWED[key](world, role))
         if key == WITHDRAWS and role == "customer":
             commit(world.api, world.accounts["customer"], {"id": real["deal_id"]})
         case.path_parameters = real
-    if ({"lat", "lon"} <= set(case.query or {})
-            and not case.meta.is_negative_at(ParameterLocation.QUERY)):
+    if {"lat", "lon"} <= set(case.query or {}) and not case.meta.is_negative_at(
+        ParameterLocation.QUERY
+    ):
         near = draw(st.sampled_from([None, *SEARCH_POINTS]))  # None: the generated point
         if near is not None:
             case.query = {**case.query, **near}
-    if (isinstance(case.body, dict) and "venue_id" in case.body
-            and not case.meta.is_negative_at(ParameterLocation.BODY)):
+    if (
+        isinstance(case.body, dict)
+        and "venue_id" in case.body
+        and not case.meta.is_negative_at(ParameterLocation.BODY)
+    ):
         case.body = {**case.body, "venue_id": draw(st.sampled_from(world.values[role]["venue_id"]))}
     return headers
 
@@ -321,8 +394,10 @@ def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
 
 MAX_DEAL_DURATION = timedelta(days=90)
 PROGRAM_SETTINGS = {  # docs/API.md "Program kinds": the settings each kind is defined by
-    "every_nth": {"threshold": 5}, "frequency": {"threshold": 3, "window_days": 30},
-    "swarm": {"threshold": 3, "window_minutes": 60}, "flash": {"threshold": 10},
+    "every_nth": {"threshold": 5},
+    "frequency": {"threshold": 3, "window_days": 30},
+    "swarm": {"threshold": 3, "window_minutes": 60},
+    "flash": {"threshold": 10},
 }
 
 
@@ -338,8 +413,12 @@ def deal_times_hold(terms: dict, now: datetime) -> bool:
         too_long = ends_at > starts_at + MAX_DEAL_DURATION
     except OverflowError:  # a start near year 9999: no end can be 90 days later
         too_long = False
-    return (now < ends_at and starts_at < ends_at and not too_long
-            and (redeem_until is None or redeem_until >= ends_at))
+    return (
+        now < ends_at
+        and starts_at < ends_at
+        and not too_long
+        and (redeem_until is None or redeem_until >= ends_at)
+    )
 
 
 def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
@@ -349,8 +428,10 @@ def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
     maximum = terms.get("max_commitments")
     if maximum is not None and maximum < terms["min_commitments"]:
         body["max_commitments"] = terms["min_commitments"]
-    if (terms.get("original_price_cents") is not None
-            and terms["original_price_cents"] < terms["price_cents"]):
+    if (
+        terms.get("original_price_cents") is not None
+        and terms["original_price_cents"] < terms["price_cents"]
+    ):
         body["original_price_cents"] = terms["price_cents"]
     if not deal_times_hold(terms, now):
         for name in ("starts_at", "ends_at", "redeem_until"):
@@ -362,8 +443,10 @@ def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
 
 def keep_program_rules(body: dict, now: datetime) -> dict:
     """A reward program's body with the settings its kind needs and an end after its start."""
-    body = {**PROGRAM_SETTINGS.get(body["kind"], {}),
-            **{name: value for name, value in body.items() if value is not None}}
+    body = {
+        **PROGRAM_SETTINGS.get(body["kind"], {}),
+        **{name: value for name, value in body.items() if value is not None},
+    }
     if "ends_at" in body and moment(body["ends_at"]) <= (moment(body.get("starts_at")) or now):
         del body["ends_at"]
     return body
@@ -379,8 +462,10 @@ def keep_documented_rules(case, world: FuzzWorld) -> None:
             case.body = keep_deal_rules(case.body, {}, now)
         elif key == ("PATCH", f"{API}/deals/{{deal_id}}"):
             deal_id = case.path_parameters["deal_id"]
-            current = created(world.api.client.get(f"{API}/deals/{deal_id}",
-                                                   headers=world.headers("merchant")), 200)
+            current = created(
+                world.api.client.get(f"{API}/deals/{deal_id}", headers=world.headers("merchant")),
+                200,
+            )
             case.body = keep_deal_rules(case.body, current, now)
         elif key == ("POST", f"{API}/venues/{{venue_id}}/reward-programs"):
             case.body = keep_program_rules(case.body, now)
@@ -395,8 +480,13 @@ def test_every_operation_honours_its_documented_contract(api_schema, fuzz_world,
     statuses = Counter()
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None, derandomize=DERANDOMIZE)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=DERANDOMIZE,
+    )
     def fuzz(case, data):
         if mode is GenerationMode.POSITIVE and case.query:
             case.query.pop("cursor", None)  # opaque: only server-issued values are valid
@@ -411,8 +501,11 @@ def test_every_operation_honours_its_documented_contract(api_schema, fuzz_world,
     if mode is GenerationMode.POSITIVE and operation.definition.raw.get("security"):
         assert 401 not in statuses, f"{label}: a positive case lost its token: {dict(statuses)}"
     if mode is GenerationMode.POSITIVE and path_parameter_names(operation):
-        reached = {status: count for status, count in statuses.items()
-                   if status not in BEFORE_LOGIC | {404}}
+        reached = {
+            status: count
+            for status, count in statuses.items()
+            if status not in BEFORE_LOGIC | {404}
+        }
         assert reached, f"{label}: no positive case got past the id look-up: {dict(statuses)}"
 
 

@@ -12,6 +12,7 @@ Every request carries its own `Idempotency-Key`. After the crash and the restart
 The PostgreSQL test runs its own throw-away cluster (scripts/db.sh with its own port and
 directory), never the shared server the other tests use.
 """
+
 import json
 import os
 import random
@@ -55,6 +56,7 @@ DEFINITE_REFUSALS = {"sold-out", "per-user-limit"}  # 409s that mean "nothing wa
 
 # --- processes ------------------------------------------------------------------------------
 
+
 def pick_port() -> int:
     """A free loopback port below Linux's ephemeral range (32768+), so no client socket can take
     it between a crash and the restart on the same port."""
@@ -68,9 +70,6 @@ def pick_port() -> int:
                 continue
         return port
     raise RuntimeError("no free port found in 20000-32000")
-
-
-
 
 
 def answers(url: str) -> bool:
@@ -99,17 +98,34 @@ class Gunicorn:
     def launch(self) -> None:
         """Start the process (its workers boot while the caller does other things)."""
         env = dict(
-            os.environ, DATABASE_URL=self.database_url, PASSWORD_HASH_FAST="true",
+            os.environ,
+            DATABASE_URL=self.database_url,
+            PASSWORD_HASH_FAST="true",
             # Resends count against the per-account check-in limit too (even when they are
             # replayed); this test is about crashes, not about that limit.
             CHECKIN_RATE_LIMIT="100000",
         )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                 "--workers", "2", "--threads", "8", "--no-control-socket",
-                 "--log-level", "warning", "app:create_app()"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "8",
+                    "--no-control-socket",
+                    "--log-level",
+                    "warning",
+                    "app:create_app()",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killpg reaches every worker
             )
 
@@ -150,19 +166,31 @@ class ThrowawayCluster:
         self.port = pick_port()
         # Not made here: db.sh creates it owned by `postgres` (initdb refuses root).
         self.base = Path(tempfile.gettempdir()) / f"schwarm-crash-pg-{uuid.uuid4().hex[:12]}"
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER")}
-        self.env.update(SCHWARM_PG_PORT=str(self.port), SCHWARM_PG_DIR=str(self.base),
-                        SCHWARM_PG_SHARED_BUFFERS="128MB")  # a small, short-lived cluster
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER")
+        }
+        self.env.update(
+            SCHWARM_PG_PORT=str(self.port),
+            SCHWARM_PG_DIR=str(self.base),
+            SCHWARM_PG_SHARED_BUFFERS="128MB",
+        )  # a small, short-lived cluster
 
     def db_sh(self, *args: str, timeout: float = 90) -> None:
         result = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "db.sh"), *args], check=False, env=self.env, cwd=ROOT,
-            capture_output=True, text=True, timeout=timeout,
+            ["bash", str(ROOT / "scripts" / "db.sh"), *args],
+            check=False,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if result.returncode != 0:
             raise RuntimeError(
-                f"db.sh {' '.join(args)} failed:\n{result.stderr}\n{self.log_tail()}")
+                f"db.sh {' '.join(args)} failed:\n{result.stderr}\n{self.log_tail()}"
+            )
 
     def start(self) -> None:
         self.db_sh("start")
@@ -216,6 +244,7 @@ class ThrowawayCluster:
 
 # --- the world the load runs in ------------------------------------------------------------
 
+
 @dataclass
 class World:
     """The merchant, customers, deals and venues (with reward programs) the load hits."""
@@ -237,8 +266,9 @@ class World:
 
 
 def post(base_url: str, path: str, who: dict, body: dict) -> dict:
-    response = requests.post(f"{base_url}{API}{path}", json=body, headers=who["headers"],
-                             timeout=30)
+    response = requests.post(
+        f"{base_url}{API}{path}", json=body, headers=who["headers"], timeout=30
+    )
     assert response.status_code == 201, (path, response.status_code, response.text)
     return response.json()
 
@@ -261,18 +291,30 @@ def build_world(base_url: str) -> World:
         (1, {"kind": "every_nth", "title": "Punch card", "threshold": 1}),
         (1, {"kind": "frequency", "title": "Regular", "threshold": 1, "window_days": 7}),
     ]
-    programs = [post(base_url, f"/venues/{venues[n]['id']}/reward-programs", merchant, body)
-                for n, body in program_bodies]
+    programs = [
+        post(base_url, f"/venues/{venues[n]['id']}/reward-programs", merchant, body)
+        for n, body in program_bodies
+    ]
     deals = [
-        post(base_url, "/deals", merchant, deal_body(
-            venues[0], title=title, min_commitments=low, max_commitments=high, per_user_limit=3))
+        post(
+            base_url,
+            "/deals",
+            merchant,
+            deal_body(
+                venues[0], title=title, min_commitments=low, max_commitments=high, per_user_limit=3
+            ),
+        )
         for title, low, high in (
-            ("tips under load", 15, None), ("sells out", 5, 20), ("never tips", 500, 1000))
+            ("tips under load", 15, None),
+            ("sells out", 5, 20),
+            ("never tips", 500, 1000),
+        )
     ]
     return World(base_url, merchant, customers, deals, venues, programs)
 
 
 # --- the load -------------------------------------------------------------------------------
+
 
 @dataclass
 class Call:
@@ -300,8 +342,9 @@ class Call:
     @property
     def settled(self) -> bool:
         """Answered in a way that says what happened: 2xx, or a 4xx other than 'still running'."""
-        return (self.status is not None and self.status < 500
-                and self.code != "idempotency-key-in-use")
+        return (
+            self.status is not None and self.status < 500 and self.code != "idempotency-key-in-use"
+        )
 
     @property
     def created_id(self) -> str | None:
@@ -316,8 +359,12 @@ def send(http: requests.Session, base_url: str, call: Call) -> None:
     call.sends += 1
     impatient = call.impatient and call.sends == 1
     try:
-        response = http.post(base_url + API + call.path, json=call.body, headers=call.headers,
-                             timeout=IMPATIENT_TIMEOUT if impatient else REQUEST_TIMEOUT)
+        response = http.post(
+            base_url + API + call.path,
+            json=call.body,
+            headers=call.headers,
+            timeout=IMPATIENT_TIMEOUT if impatient else REQUEST_TIMEOUT,
+        )
     except requests.RequestException as exc:
         call.status, call.answer, call.error = None, None, type(exc).__name__
         return
@@ -339,8 +386,9 @@ class Load:
         self.calls: list[Call] = []
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
-                        for n in range(LOAD_THREADS)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(LOAD_THREADS)
+        ]
         self.started = 0.0
 
     def _new_call(self, rng: random.Random) -> Call:
@@ -350,11 +398,25 @@ class Load:
         account_id = customer["account"]["id"]
         if rng.random() < COMMIT_SHARE:
             deal = rng.choice(self.world.deals)
-            return Call("commit", f"/deals/{deal['id']}/commitments", account_id, headers,
-                        {"quantity": rng.choice((1, 1, 2))}, deal["id"], impatient)
+            return Call(
+                "commit",
+                f"/deals/{deal['id']}/commitments",
+                account_id,
+                headers,
+                {"quantity": rng.choice((1, 1, 2))},
+                deal["id"],
+                impatient,
+            )
         venue = rng.choice(self.world.venues)
-        return Call("checkin", f"/venues/{venue['id']}/checkins", account_id, headers,
-                    {"location": BERLIN, "accuracy_m": 12.0}, venue["id"], impatient)
+        return Call(
+            "checkin",
+            f"/venues/{venue['id']}/checkins",
+            account_id,
+            headers,
+            {"location": BERLIN, "accuracy_m": 12.0},
+            venue["id"],
+            impatient,
+        )
 
     def _run(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)
@@ -382,8 +444,10 @@ class Load:
     def wait_for_momentum(self) -> None:
         """Until the load ran LOAD_MIN_SECONDS with LOAD_MIN_ACKNOWLEDGED 2xx (bounded)."""
         wait_until(
-            lambda: time.monotonic() - self.started >= LOAD_MIN_SECONDS
-            and self.acknowledged() >= LOAD_MIN_ACKNOWLEDGED,
+            lambda: (
+                time.monotonic() - self.started >= LOAD_MIN_SECONDS
+                and self.acknowledged() >= LOAD_MIN_ACKNOWLEDGED
+            ),
             timeout=LOAD_MAX_SECONDS,
             interval=0.05,
         )
@@ -399,6 +463,7 @@ class Load:
 
 def settle(base_url: str, calls: list[Call]) -> None:
     """Send every unsettled call again, same key and body, until it is settled (bounded)."""
+
     def one(call: Call) -> None:
         deadline = time.monotonic() + SETTLE_SECONDS
         with requests.Session() as http:
@@ -417,8 +482,9 @@ def settle(base_url: str, calls: list[Call]) -> None:
 
 def check_replays(base_url: str, calls: list[Call], rng: random.Random) -> int:
     """Answered requests sent again with their key get the very same answer, marked replayed."""
-    answered = [call for call in calls if call.first_status is not None
-                and 200 <= call.first_status < 300]
+    answered = [
+        call for call in calls if call.first_status is not None and 200 <= call.first_status < 300
+    ]
     sample = rng.sample(answered, min(REPLAY_SAMPLE, len(answered)))
     before = [(call.status, call.answer) for call in sample]
 
@@ -436,6 +502,7 @@ def check_replays(base_url: str, calls: list[Call], rng: random.Random) -> int:
 
 # --- the checks -----------------------------------------------------------------------------
 
+
 def query(engine, sql: str, **params) -> list:
     with engine.connect() as connection:
         return connection.execute(text(sql), params).all()
@@ -443,9 +510,7 @@ def query(engine, sql: str, **params) -> list:
 
 def assert_every_answer_is_in_the_database_exactly_once(engine, world: World, calls: list[Call]):
     """The set of created ids answered with 2xx (one per key) is exactly the set of rows."""
-    outcomes = Counter(
-        "2xx" if c.created_id else f"{c.status} {c.code}" for c in calls
-    )
+    outcomes = Counter("2xx" if c.created_id else f"{c.status} {c.code}" for c in calls)
     allowed = {"2xx"} | {f"409 {code}" for code in DEFINITE_REFUSALS}
     assert set(outcomes) <= allowed, outcomes
 
@@ -457,7 +522,8 @@ def assert_every_answer_is_in_the_database_exactly_once(engine, world: World, ca
         ids = [c.created_id for c in answered]
         assert len(ids) == len(set(ids)), f"two keys were answered with one {kind}"
         stored = {
-            str(row.id): row for row in query(
+            str(row.id): row
+            for row in query(
                 engine,
                 f"SELECT id, account_id, {target} AS target, "
                 f"{'quantity' if kind == 'commit' else 'NULL'} AS quantity FROM {table} "
@@ -476,22 +542,41 @@ def assert_every_answer_is_in_the_database_exactly_once(engine, world: World, ca
                 assert row.quantity == call.body["quantity"]
 
     # Rewards a 2xx check-in announced are there, for that account.
-    announced = {(reward["code"], c.account_id) for c in calls
-                 if c.kind == "checkin" and c.created_id for reward in c.answer["rewards"]}
-    rewards = {(row.code, str(row.account_id)) for row in query(
-        engine, "SELECT code, account_id FROM rewards WHERE venue_id = ANY(CAST(:v AS uuid[]))",
-        v=world.venue_ids)}
+    announced = {
+        (reward["code"], c.account_id)
+        for c in calls
+        if c.kind == "checkin" and c.created_id
+        for reward in c.answer["rewards"]
+    }
+    rewards = {
+        (row.code, str(row.account_id))
+        for row in query(
+            engine,
+            "SELECT code, account_id FROM rewards WHERE venue_id = ANY(CAST(:v AS uuid[]))",
+            v=world.venue_ids,
+        )
+    }
     assert announced <= rewards, f"{len(announced - rewards)} announced rewards are lost"
 
 
 def assert_counters_equal_their_rows(engine, world: World) -> None:
     deals = world.deal_ids
-    assert query(engine, """
+    assert (
+        query(
+            engine,
+            """
         SELECT d.id, d.committed_count, coalesce(sum(c.quantity), 0) AS open_units
           FROM deals d LEFT JOIN commitments c ON c.deal_id = d.id AND c.status <> 'released'
          WHERE d.id = ANY(CAST(:d AS uuid[]))
-         GROUP BY d.id HAVING d.committed_count <> coalesce(sum(c.quantity), 0)""", d=deals) == []
-    assert query(engine, """
+         GROUP BY d.id HAVING d.committed_count <> coalesce(sum(c.quantity), 0)""",
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         WITH open AS (
             SELECT deal_id, account_id, sum(quantity) AS units FROM commitments
              WHERE status <> 'released' AND deal_id = ANY(CAST(:d AS uuid[]))
@@ -500,86 +585,170 @@ def assert_counters_equal_their_rows(engine, world: World) -> None:
             SELECT * FROM deal_participants WHERE deal_id = ANY(CAST(:d AS uuid[])))
         SELECT o.deal_id, o.account_id, o.units, p.deal_id, p.account_id, p.open_quantity
           FROM open o FULL JOIN participants p USING (deal_id, account_id)
-         WHERE coalesce(o.units, 0) <> coalesce(p.open_quantity, 0)""", d=deals) == []
-    assert query(engine, """
+         WHERE coalesce(o.units, 0) <> coalesce(p.open_quantity, 0)""",
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT d.id FROM deals d JOIN deal_participants p ON p.deal_id = d.id
          WHERE d.id = ANY(CAST(:d AS uuid[])) AND p.open_quantity > d.per_user_limit""",
-                 d=deals) == []
+            d=deals,
+        )
+        == []
+    )
     # Vouchers: one per confirmed unit, of the commitment's deal and account; none for pending.
-    assert query(engine, """
+    assert (
+        query(
+            engine,
+            """
         SELECT c.id, c.status, c.quantity, count(v.id) AS vouchers
           FROM commitments c LEFT JOIN vouchers v ON v.commitment_id = c.id
          WHERE c.deal_id = ANY(CAST(:d AS uuid[]))
          GROUP BY c.id
         HAVING count(v.id) <> CASE WHEN c.status = 'confirmed' THEN c.quantity ELSE 0 END
             OR bool_or(v.deal_id <> c.deal_id OR v.account_id <> c.account_id)""",
-                 d=deals) == []
+            d=deals,
+        )
+        == []
+    )
     # The tip: tipped exactly when the tipping point was reached; no pending rows after it,
     # no confirmed rows before it; one deal.tipped per recipient, only for tipped deals.
-    assert query(engine, """
+    assert (
+        query(
+            engine,
+            """
         SELECT id, status, committed_count, min_commitments, tipped_at FROM deals
          WHERE id = ANY(CAST(:d AS uuid[])) AND NOT (
                (tipped_at IS NOT NULL) = (committed_count >= min_commitments)
            AND (status = 'tipped') = (tipped_at IS NOT NULL)
            AND (max_commitments IS NULL OR committed_count <= max_commitments))""",
-                 d=deals) == []
-    assert query(engine, """
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT c.id, c.status, d.status FROM commitments c JOIN deals d ON d.id = c.deal_id
          WHERE d.id = ANY(CAST(:d AS uuid[])) AND c.status <> 'released'
-           AND (c.status = 'pending') = (d.tipped_at IS NOT NULL)""", d=deals) == []
-    assert query(engine, """
+           AND (c.status = 'pending') = (d.tipped_at IS NOT NULL)""",
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT d.id, count(e.id), count(DISTINCT e.recipient_id) FROM deals d
           LEFT JOIN outbox_events e ON e.kind = 'deal.tipped' AND e.payload->>'deal_id' = d.id::text
          WHERE d.id = ANY(CAST(:d AS uuid[])) GROUP BY d.id
         HAVING count(e.id) <> count(DISTINCT e.recipient_id)
-            OR (count(e.id) > 0) <> bool_or(d.tipped_at IS NOT NULL)""", d=deals) == []
+            OR (count(e.id) > 0) <> bool_or(d.tipped_at IS NOT NULL)""",
+            d=deals,
+        )
+        == []
+    )
     # Reward programs: the counter is the rows.
-    assert query(engine, """
+    assert (
+        query(
+            engine,
+            """
         SELECT p.id, p.kind, p.rewards_issued, count(r.id) FROM reward_programs p
           LEFT JOIN rewards r ON r.program_id = p.id
          WHERE p.venue_id = ANY(CAST(:v AS uuid[]))
-         GROUP BY p.id HAVING p.rewards_issued <> count(r.id)""", v=world.venue_ids) == []
+         GROUP BY p.id HAVING p.rewards_issued <> count(r.id)""",
+            v=world.venue_ids,
+        )
+        == []
+    )
 
 
 def assert_nothing_half_done(engine, world: World) -> None:
     """Each effect came with everything its transaction writes: stored response, outbox event."""
     deals, venues = world.deal_ids, world.venue_ids
-    assert query(engine, """
+    assert (
+        query(
+            engine,
+            """
         SELECT c.id FROM commitments c WHERE c.deal_id = ANY(CAST(:d AS uuid[])) AND NOT EXISTS (
             SELECT 1 FROM outbox_events e WHERE e.kind = 'commitment.created'
-               AND e.payload->>'commitment_id' = c.id::text)""", d=deals) == []
-    assert query(engine, """
+               AND e.payload->>'commitment_id' = c.id::text)""",
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT e.id FROM outbox_events e WHERE e.kind = 'commitment.created'
            AND e.payload->>'deal_id' = ANY(CAST(:d AS text[])) AND NOT EXISTS (
             SELECT 1 FROM commitments c WHERE c.id::text = e.payload->>'commitment_id')""",
-                 d=deals) == []
-    assert query(engine, """
+            d=deals,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT k.id FROM checkins k WHERE k.venue_id = ANY(CAST(:v AS uuid[])) AND NOT EXISTS (
             SELECT 1 FROM outbox_events e WHERE e.kind = 'checkin.created'
-               AND e.payload->>'checkin_id' = k.id::text)""", v=venues) == []
-    assert query(engine, """
+               AND e.payload->>'checkin_id' = k.id::text)""",
+            v=venues,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT r.id FROM rewards r WHERE r.venue_id = ANY(CAST(:v AS uuid[])) AND NOT EXISTS (
             SELECT 1 FROM outbox_events e WHERE e.kind = 'reward.earned'
                AND e.payload->>'code' = r.code AND e.recipient_id = r.account_id)""",
-                 v=venues) == []
-    assert query(engine, """
+            v=venues,
+        )
+        == []
+    )
+    assert (
+        query(
+            engine,
+            """
         SELECT r.id FROM rewards r LEFT JOIN checkins k ON k.id = r.checkin_id
          WHERE r.venue_id = ANY(CAST(:v AS uuid[])) AND (k.id IS NULL OR NOT k.counted)""",
-                 v=venues) == []
+            v=venues,
+        )
+        == []
+    )
     # Stored idempotent responses and effects: one each way.
     stored = Counter()
     ours = {("commitment", "deal_id"): set(deals), ("checkin", "venue_id"): set(venues)}
-    for (body,) in query(engine, "SELECT response_body FROM idempotency_keys "
-                                 "WHERE scope LIKE 'account:%'"):
+    for (body,) in query(
+        engine, "SELECT response_body FROM idempotency_keys WHERE scope LIKE 'account:%'"
+    ):
         answer = json.loads(body)
         for (kind, target), targets in ours.items():
             if isinstance(answer, dict) and answer.get(kind, {}).get(target) in targets:
                 stored[(kind, answer[kind]["id"])] += 1
     assert all(count == 1 for count in stored.values())
-    effects = {("commitment", str(r.id)) for r in query(
-        engine, "SELECT id FROM commitments WHERE deal_id = ANY(CAST(:d AS uuid[]))", d=deals)}
-    effects |= {("checkin", str(r.id)) for r in query(
-        engine, "SELECT id FROM checkins WHERE venue_id = ANY(CAST(:v AS uuid[]))", v=venues)}
+    effects = {
+        ("commitment", str(r.id))
+        for r in query(
+            engine, "SELECT id FROM commitments WHERE deal_id = ANY(CAST(:d AS uuid[]))", d=deals
+        )
+    }
+    effects |= {
+        ("checkin", str(r.id))
+        for r in query(
+            engine, "SELECT id FROM checkins WHERE venue_id = ANY(CAST(:v AS uuid[]))", v=venues
+        )
+    }
     assert set(stored) == effects
 
 
@@ -599,18 +768,22 @@ def resend_outcomes(calls: list[Call]) -> Counter:
     """What the requests sent again after the restart got: replayed, done now, or refused."""
     return Counter(
         "replayed" if c.replayed else "done on resend" if c.created_id else f"refused ({c.code})"
-        for c in calls if c.sends > 1
+        for c in calls
+        if c.sends > 1
     )
 
 
 def summary(calls: list[Call]) -> str:
     first = Counter(first_outcome(c) for c in calls)
     final = Counter("2xx" if c.created_id else f"{c.status} {c.code}" for c in calls)
-    return (f"{len(calls)} requests; first answers {dict(first)}; "
-            f"resent {dict(resend_outcomes(calls))}; final {dict(final)}")
+    return (
+        f"{len(calls)} requests; first answers {dict(first)}; "
+        f"resent {dict(resend_outcomes(calls))}; final {dict(final)}"
+    )
 
 
 # --- the tests ------------------------------------------------------------------------------
+
 
 def test_a_gunicorn_killed_with_sigkill_mid_load_loses_nothing_acknowledged_and_duplicates_nothing(
     database_url, engine, tmp_path
@@ -666,14 +839,21 @@ def test_an_immediate_postgresql_shutdown_mid_load_loses_nothing_acknowledged_an
         time.sleep(0.3)  # the load goes on against a dead database for a moment
         load.stop()
         calls = load.calls
-        failed = [c for c in calls if c.first_status is not None and c.first_status >= 500
-                  or c.first_status is None and not c.impatient]
+        failed = [
+            c
+            for c in calls
+            if c.first_status is not None
+            and c.first_status >= 500
+            or c.first_status is None
+            and not c.impatient
+        ]
         assert load.acknowledged() > 0, summary(calls)
         assert failed, "no request ran into the dead database"
 
         cluster.start()  # crash recovery; gunicorn keeps running
         assert wait_until(lambda: answers(server.base_url + "/readyz"), timeout=30), (
-            f"the app did not recover:\n{server.log_tail()}")
+            f"the app did not recover:\n{server.log_tail()}"
+        )
         settle(server.base_url, calls)
         outcome, resent = summary(calls), resend_outcomes(calls)
         replays = check_replays(server.base_url, calls, random.Random(11))
@@ -681,12 +861,22 @@ def test_an_immediate_postgresql_shutdown_mid_load_loses_nothing_acknowledged_an
         # New work succeeds again on the same gunicorn (its pool pre-pings and reconnects).
         customer = register_over_http(server.base_url, 1)[0]
         fresh = [
-            Call("commit", f"/deals/{world.deals[2]['id']}/commitments",
-                 customer["account"]["id"], {**customer["headers"], "Idempotency-Key": "after-1"},
-                 {"quantity": 1}, world.deals[2]["id"]),
-            Call("checkin", f"/venues/{world.venues[1]['id']}/checkins",
-                 customer["account"]["id"], {**customer["headers"], "Idempotency-Key": "after-2"},
-                 {"location": BERLIN, "accuracy_m": 12.0}, world.venues[1]["id"]),
+            Call(
+                "commit",
+                f"/deals/{world.deals[2]['id']}/commitments",
+                customer["account"]["id"],
+                {**customer["headers"], "Idempotency-Key": "after-1"},
+                {"quantity": 1},
+                world.deals[2]["id"],
+            ),
+            Call(
+                "checkin",
+                f"/venues/{world.venues[1]['id']}/checkins",
+                customer["account"]["id"],
+                {**customer["headers"], "Idempotency-Key": "after-2"},
+                {"location": BERLIN, "accuracy_m": 12.0},
+                world.venues[1]["id"],
+            ),
         ]
         with requests.Session() as http:
             for call in fresh:
@@ -696,8 +886,10 @@ def test_an_immediate_postgresql_shutdown_mid_load_loses_nothing_acknowledged_an
         check_engine = create_engine(url, poolclass=NullPool)
         assert_consistent(check_engine, world, calls + fresh)
         assert resent["replayed"] > 0, outcome  # both paths were taken, replay and first run
-        print(f"\nPostgreSQL immediate shutdown: {outcome}; "
-              f"{replays} answered requests replayed identically")
+        print(
+            f"\nPostgreSQL immediate shutdown: {outcome}; "
+            f"{replays} answered requests replayed identically"
+        )
     finally:
         if load is not None:
             load.stop_event.set()

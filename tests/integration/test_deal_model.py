@@ -11,6 +11,7 @@ the outbox events (`deal.tipped` once per deal and recipient, `deal.closed` / `d
 
 Time moves forward by at least a second on every step, as it does between real requests.
 """
+
 import os
 import uuid
 from collections import Counter
@@ -89,7 +90,7 @@ class Model:
     vouchers: dict[str, ModelVoucher] = field(default_factory=dict)
     voucher_order: list[str] = field(default_factory=list)  # stable choice for shrinking
     events: Counter = field(default_factory=Counter)  # (kind, deal id, recipient id)
-    event_keys: set = field(default_factory=set)       # (kind, key, recipient): dedupe
+    event_keys: set = field(default_factory=set)  # (kind, key, recipient): dedupe
 
     def emit(self, kind: str, key, deal_id: uuid.UUID, recipients) -> None:
         """An event of `kind` named `key` for each recipient, at most once per recipient."""
@@ -99,8 +100,13 @@ class Model:
                 self.events[(kind, str(deal_id), str(recipient))] += 1
 
     def commitments_of(self, deal_id, *statuses, account_id=None) -> list[ModelCommitment]:
-        return [c for c in self.commitments.values() if c.deal_id == deal_id
-                and c.status in statuses and (account_id is None or c.account_id == account_id)]
+        return [
+            c
+            for c in self.commitments.values()
+            if c.deal_id == deal_id
+            and c.status in statuses
+            and (account_id is None or c.account_id == account_id)
+        ]
 
     def open_quantities(self) -> dict[tuple[str, str], int]:
         """(deal, account) -> pending + confirmed units (the per-user limit's measure)."""
@@ -126,17 +132,27 @@ class DealMachine(RuleBasedStateMachine):
         self.now = T0
         self.model = Model()
         with self.session() as session, unit_of_work(session):
+
             def account(role: str, index: int) -> uuid.UUID:
-                return register(session=session, email=f"{role}-{index}@example.com",
-                                password="correct horse battery", display_name=f"{role} {index}",
-                                role=role, hashing=FAST_HASHING).id
+                return register(
+                    session=session,
+                    email=f"{role}-{index}@example.com",
+                    password="correct horse battery",
+                    display_name=f"{role} {index}",
+                    role=role,
+                    hashing=FAST_HASHING,
+                ).id
 
             self.merchant = account("merchant", 0)
             self.stranger = account("merchant", 1)
             self.customers = [account("customer", i) for i in range(CUSTOMERS)]
             merchant = session.get(Account, self.merchant)
-            self.venue = create_venue(session=session, merchant=merchant, name="Model café",
-                                      location={"lat": 52.52, "lon": 13.405}).id
+            self.venue = create_venue(
+                session=session,
+                merchant=merchant,
+                name="Model café",
+                location={"lat": 52.52, "lon": 13.405},
+            ).id
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -178,56 +194,87 @@ class DealMachine(RuleBasedStateMachine):
 
     def learn_new_vouchers(self, expected: Counter) -> None:
         """Adopt the vouchers the last step issued: `expected` maps commitment -> units."""
-        new = [row for row in self.rows(
-            "SELECT code, deal_id, commitment_id, account_id, redeem_until FROM vouchers "
-            "ORDER BY code") if row.code not in self.model.vouchers]
+        new = [
+            row
+            for row in self.rows(
+                "SELECT code, deal_id, commitment_id, account_id, redeem_until FROM vouchers "
+                "ORDER BY code"
+            )
+            if row.code not in self.model.vouchers
+        ]
         issued = Counter(row.commitment_id for row in new)
         assert issued == expected, f"vouchers issued {dict(issued)}, expected {dict(expected)}"
         order = list(self.model.commitments)
         for row in sorted(new, key=lambda r: (order.index(r.commitment_id), r.code)):
             self.model.vouchers[row.code] = ModelVoucher(
-                row.code, row.deal_id, row.commitment_id, row.account_id, row.redeem_until)
+                row.code, row.deal_id, row.commitment_id, row.account_id, row.redeem_until
+            )
             self.model.voucher_order.append(row.code)
 
     # --- rules ------------------------------------------------------------------------------
 
-    @initialize(target=deals, min_commitments=st.integers(1, 4),
-                headroom=st.one_of(st.none(), st.integers(0, 3)), per_user_limit=st.integers(1, 3))
+    @initialize(
+        target=deals,
+        min_commitments=st.integers(1, 4),
+        headroom=st.one_of(st.none(), st.integers(0, 3)),
+        per_user_limit=st.integers(1, 3),
+    )
     def open_a_deal(self, min_commitments, headroom, per_user_limit):
-        return self.create_deal(min_commitments, headroom, per_user_limit, starts_in=0,
-                                lasts=1440, redeemable_for=1440)
+        return self.create_deal(
+            min_commitments, headroom, per_user_limit, starts_in=0, lasts=1440, redeemable_for=1440
+        )
 
     @precondition(lambda self: len(self.model.deals) < MAX_DEALS)
-    @rule(target=deals,
-          min_commitments=st.integers(1, 4),
-          headroom=st.one_of(st.none(), st.integers(0, 3)),
-          per_user_limit=st.integers(1, 3),
-          starts_in=st.sampled_from([0, 0, 0, 0, 45]),
-          lasts=st.sampled_from([60, 360, 1440, 4320]),
-          redeemable_for=st.sampled_from([0, 90, 1440]))
-    def create_deal(self, min_commitments, headroom, per_user_limit, starts_in, lasts,
-                    redeemable_for):
+    @rule(
+        target=deals,
+        min_commitments=st.integers(1, 4),
+        headroom=st.one_of(st.none(), st.integers(0, 3)),
+        per_user_limit=st.integers(1, 3),
+        starts_in=st.sampled_from([0, 0, 0, 0, 45]),
+        lasts=st.sampled_from([60, 360, 1440, 4320]),
+        redeemable_for=st.sampled_from([0, 90, 1440]),
+    )
+    def create_deal(
+        self, min_commitments, headroom, per_user_limit, starts_in, lasts, redeemable_for
+    ):
         self.tick()
         starts_at = self.now + timedelta(minutes=starts_in)
         ends_at = starts_at + timedelta(minutes=lasts)
         redeem_until = ends_at + timedelta(minutes=redeemable_for)
         maximum = None if headroom is None else min_commitments + headroom
         deal, error = self.call(
-            services.create_deal, merchant=self.merchant, venue_id=self.venue,
-            title="Model deal", price_cents=1000, currency="EUR",
-            min_commitments=min_commitments, max_commitments=maximum,
-            per_user_limit=per_user_limit, starts_at=starts_at, ends_at=ends_at,
+            services.create_deal,
+            merchant=self.merchant,
+            venue_id=self.venue,
+            title="Model deal",
+            price_cents=1000,
+            currency="EUR",
+            min_commitments=min_commitments,
+            max_commitments=maximum,
+            per_user_limit=per_user_limit,
+            starts_at=starts_at,
+            ends_at=ends_at,
             redeem_until=redeem_until,
         )
         assert error is None, error
         self.model.deals[deal.id] = ModelDeal(
-            deal.id, min_commitments, maximum, per_user_limit, starts_at, ends_at, redeem_until,
+            deal.id,
+            min_commitments,
+            maximum,
+            per_user_limit,
+            starts_at,
+            ends_at,
+            redeem_until,
             status="scheduled" if starts_in else "active",
         )
         return deal.id
 
-    @rule(deal_id=deals, orders=st.lists(
-        st.tuples(st.integers(0, CUSTOMERS - 1), st.integers(1, 3)), min_size=1, max_size=3))
+    @rule(
+        deal_id=deals,
+        orders=st.lists(
+            st.tuples(st.integers(0, CUSTOMERS - 1), st.integers(1, 3)), min_size=1, max_size=3
+        ),
+    )
     def customers_commit(self, deal_id, orders):
         """One to three commitments in a row (each checked against the model on its own)."""
         for customer, quantity in orders:
@@ -238,20 +285,24 @@ class DealMachine(RuleBasedStateMachine):
         self.tick()
         account_id = self.customers[customer]
         deal = self.model.deals[deal_id]
-        open_units = sum(c.quantity for c in self.model.commitments_of(
-            deal_id, *OPEN, account_id=account_id))
+        open_units = sum(
+            c.quantity for c in self.model.commitments_of(deal_id, *OPEN, account_id=account_id)
+        )
         if deal.status not in COMMITTABLE or deal.starts_at > self.now or deal.ends_at <= self.now:
             expected = "deal-not-open"
-        elif deal.max_commitments is not None and \
-                deal.committed_count + quantity > deal.max_commitments:
+        elif (
+            deal.max_commitments is not None
+            and deal.committed_count + quantity > deal.max_commitments
+        ):
             expected = "sold-out"
         elif open_units + quantity > deal.per_user_limit:
             expected = "per-user-limit"
         else:
             expected = None
 
-        result, error = self.call(services.commit_units, deal_id=deal_id, account=account_id,
-                                  quantity=quantity)
+        result, error = self.call(
+            services.commit_units, deal_id=deal_id, account=account_id, quantity=quantity
+        )
         assert error == expected, (error, expected)
         tips = deal.tipped_at is None and deal.committed_count + quantity >= deal.min_commitments
         event(f"commit: {error or ('tipped it' if tips else 'ok')}")
@@ -276,8 +327,9 @@ class DealMachine(RuleBasedStateMachine):
             for c in pending:
                 c.status = "confirmed"
                 issued[c.id] += c.quantity
-            self.model.emit("deal.tipped", deal_id, deal_id,
-                            [*(c.account_id for c in pending), self.merchant])
+            self.model.emit(
+                "deal.tipped", deal_id, deal_id, [*(c.account_id for c in pending), self.merchant]
+            )
         self.model.emit("commitment.created", mine.id, deal_id, [self.merchant])
         assert commitment.status == mine.status
         self.learn_new_vouchers(issued)
@@ -323,8 +375,10 @@ class DealMachine(RuleBasedStateMachine):
         deal.status, deal.committed_count = "cancelled", 0
         self.model.emit("deal.cancelled", deal_id, deal_id, committers)
 
-    @rule(minutes=st.sampled_from([240, 1440, 30, 4320, 1]),
-          scheduler_runs=st.booleans().map(lambda b: not b))
+    @rule(
+        minutes=st.sampled_from([240, 1440, 30, 4320, 1]),
+        scheduler_runs=st.booleans().map(lambda b: not b),
+    )
     def time_passes(self, minutes, scheduler_runs):
         """Time passes; usually the scheduler's sweeps then run (sometimes it is down)."""
         self.tick(minutes * 60)
@@ -337,8 +391,11 @@ class DealMachine(RuleBasedStateMachine):
     def a_sweep_runs_again(self, job):
         """A sweep runs on its own: again right after the scheduler ran it (it must do nothing
         new), or the first time after time passed with the scheduler down."""
-        {"activate": self.activate_deals, "close": self.close_deals,
-         "expire": self.expire_vouchers}[job]()
+        {
+            "activate": self.activate_deals,
+            "close": self.close_deals,
+            "expire": self.expire_vouchers,
+        }[job]()
 
     def activate_deals(self):
         self.tick()
@@ -365,8 +422,12 @@ class DealMachine(RuleBasedStateMachine):
                 released = self.model.commitments_of(deal.id, "pending")
                 for c in released:
                     c.status = "released"
-                self.model.emit("deal.failed", deal.id, deal.id,
-                                [*(c.account_id for c in released), self.merchant])
+                self.model.emit(
+                    "deal.failed",
+                    deal.id,
+                    deal.id,
+                    [*(c.account_id for c in released), self.merchant],
+                )
 
     def expire_vouchers(self):
         self.tick()
@@ -400,47 +461,67 @@ class DealMachine(RuleBasedStateMachine):
         event(f"redeem: {error or 'ok'}")
         if expected is None:
             voucher.status = "redeemed"
-            self.model.emit("voucher.redeemed", code, voucher.deal_id,
-                            [self.merchant, voucher.account_id])
+            self.model.emit(
+                "voucher.redeemed", code, voucher.deal_id, [self.merchant, voucher.account_id]
+            )
 
     # --- the comparison ---------------------------------------------------------------------
 
     @invariant()
     def database_matches_the_model(self):
         model = self.model
-        deals = {row.id: row for row in self.rows(
-            "SELECT id, status, committed_count, tipped_at, min_commitments, max_commitments "
-            "FROM deals")}
+        deals = {
+            row.id: row
+            for row in self.rows(
+                "SELECT id, status, committed_count, tipped_at, min_commitments, max_commitments "
+                "FROM deals"
+            )
+        }
         assert set(deals) == set(model.deals)
         for deal_id, expected in model.deals.items():
             row = deals[deal_id]
             assert (row.status, row.committed_count, row.tipped_at) == (
-                expected.status, expected.committed_count, expected.tipped_at), (row, expected)
+                expected.status,
+                expected.committed_count,
+                expected.tipped_at,
+            ), (row, expected)
 
-        commitments = {row.id: (row.deal_id, row.account_id, row.quantity, row.status)
-                       for row in self.rows(
-                           "SELECT id, deal_id, account_id, quantity, status FROM commitments")}
-        assert commitments == {c.id: (c.deal_id, c.account_id, c.quantity, c.status)
-                               for c in model.commitments.values()}
+        commitments = {
+            row.id: (row.deal_id, row.account_id, row.quantity, row.status)
+            for row in self.rows(
+                "SELECT id, deal_id, account_id, quantity, status FROM commitments"
+            )
+        }
+        assert commitments == {
+            c.id: (c.deal_id, c.account_id, c.quantity, c.status)
+            for c in model.commitments.values()
+        }
 
-        participants = {(str(row.deal_id), str(row.account_id)): row.open_quantity
-                        for row in self.rows("SELECT * FROM deal_participants")}
+        participants = {
+            (str(row.deal_id), str(row.account_id)): row.open_quantity
+            for row in self.rows("SELECT * FROM deal_participants")
+        }
         assert participants == model.open_quantities()
 
-        vouchers = {row.code: (row.deal_id, row.commitment_id, row.account_id, row.status,
-                               row.redeem_until)
-                    for row in self.rows("SELECT * FROM vouchers")}
-        assert vouchers == {v.code: (v.deal_id, v.commitment_id, v.account_id, v.status,
-                                     v.redeem_until) for v in model.vouchers.values()}
+        vouchers = {
+            row.code: (row.deal_id, row.commitment_id, row.account_id, row.status, row.redeem_until)
+            for row in self.rows("SELECT * FROM vouchers")
+        }
+        assert vouchers == {
+            v.code: (v.deal_id, v.commitment_id, v.account_id, v.status, v.redeem_until)
+            for v in model.vouchers.values()
+        }
 
         events = Counter(
             (row.kind, row.payload.get("deal_id"), str(row.recipient_id))
             for row in self.rows(  # a group event counts once for each of its recipients
                 "SELECT kind, payload, r.recipient_id FROM outbox_events CROSS JOIN LATERAL"
-                " unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient_id)")
+                " unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient_id)"
+            )
         )
         assert events == model.events, (
-            f"unexpected {dict(events - model.events)}, missing {dict(model.events - events)}")
+            f"unexpected {dict(events - model.events)}, missing {dict(model.events - events)}"
+        )
 
     @invariant()
     def the_rules_of_api_md_hold(self):
@@ -480,8 +561,15 @@ if os.environ.get("SCHWARM_MODEL_SHRINK") == "1":
 
 def test_deals_commitments_vouchers_and_events_follow_the_model(app, database_url):
     DealMachine.app = app
-    run_state_machine_as_test(DealMachine, settings=settings(
-        max_examples=25, stateful_step_count=20, deadline=None, database=None,
-        phases=PHASES, print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    ))
+    run_state_machine_as_test(
+        DealMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            phases=PHASES,
+            print_blob=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -1,4 +1,5 @@
 """deal-reminders: `deal.ending_soon` to the committers of untipped deals about to end, once."""
+
 from datetime import timedelta
 
 import pytest
@@ -18,8 +19,11 @@ def reminders(engine) -> list:
     """(recipient_id, deal_id, units_needed, body) of every `deal.ending_soon` event."""
     return sorted(
         (str(row.recipient_id), row.payload["deal_id"], row.payload["units_needed"], row.body)
-        for row in rows(engine, "SELECT recipient_id, payload, body FROM outbox_events "
-                                "WHERE kind = 'deal.ending_soon'"))
+        for row in rows(
+            engine,
+            "SELECT recipient_id, payload, body FROM outbox_events WHERE kind = 'deal.ending_soon'",
+        )
+    )
 
 
 def remind(app, db, now) -> int:
@@ -30,13 +34,21 @@ def remind(app, db, now) -> int:
 def test_committers_of_an_untipped_deal_ending_soon_are_reminded_once_with_the_units_still_needed(
     api, app, client, db, engine, merchant, venue
 ):
-    deal = api.create_deal(merchant, venue, title="Ramen night", min_commitments=6,
-                           max_commitments=10, per_user_limit=2, ends_at=from_now(minutes=90))
+    deal = api.create_deal(
+        merchant,
+        venue,
+        title="Ramen night",
+        min_commitments=6,
+        max_commitments=10,
+        per_user_limit=2,
+        ends_at=from_now(minutes=90),
+    )
     alice, bob, carol = api.register(), api.register(), api.register()
     for user in (alice, alice, bob, carol):  # alice twice: two commitments, one reminder
         assert commit(api, user, deal).status_code == 201
-    withdrawn = client.delete(f"{API}/deals/{deal['id']}/commitments/mine",
-                              headers=carol["headers"])
+    withdrawn = client.delete(
+        f"{API}/deals/{deal['id']}/commitments/mine", headers=carol["headers"]
+    )
     assert withdrawn.status_code == 200, withdrawn.json  # carol is out: 3 committed, 3 to go
 
     cli = app.test_cli_runner()
@@ -47,13 +59,15 @@ def test_committers_of_an_untipped_deal_ending_soon_are_reminded_once_with_the_u
     assert second.exit_code == 0 and "reminded=0" in second.output, second.output
     body = "“Ramen night” still needs 3 unit(s) to tip."
     assert reminders(engine) == sorted(
-        (user["account"]["id"], deal["id"], 3, body) for user in (alice, bob))
+        (user["account"]["id"], deal["id"], 3, body) for user in (alice, bob)
+    )
 
     with app.app_context():
         dispatch_notifications(session=db, now=utcnow())
     inbox = client.get(f"{API}/me/notifications", headers=alice["headers"]).json["items"]
-    assert [(item["kind"], item["body"]) for item in inbox
-            if item["kind"] == "deal.ending_soon"] == [("deal.ending_soon", body)]
+    assert [
+        (item["kind"], item["body"]) for item in inbox if item["kind"] == "deal.ending_soon"
+    ] == [("deal.ending_soon", body)]
 
 
 def test_a_deal_is_reminded_about_only_once_it_comes_within_the_lead_time(

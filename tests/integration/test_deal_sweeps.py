@@ -157,9 +157,12 @@ def test_close_deals_closes_tipped_deals_and_fails_the_rest_releasing_every_comm
 def test_a_failed_deal_tells_only_the_committers_the_sweep_released(db, engine, merchant, ended):
     # The leaver's withdrawal carries the sweep's own timestamp: still not one of its releases.
     with engine.begin() as connection:
-        connection.execute(text(
-            "UPDATE commitments SET released_at = :now WHERE deal_id = :deal AND status = 'released'"),
-            {"now": ended["now"], "deal": ended["short"]["id"]})
+        connection.execute(
+            text(
+                "UPDATE commitments SET released_at = :now WHERE deal_id = :deal AND status = 'released'"
+            ),
+            {"now": ended["now"], "deal": ended["short"]["id"]},
+        )
 
     in_unit_of_work(db, jobs.close_deals, now=ended["now"])
 
@@ -217,10 +220,9 @@ def test_close_deals_run_concurrently_from_two_threads_transitions_each_deal_onc
     assert scalar(engine, "SELECT count(*) FROM deals WHERE status = 'closed'") == expected_closed
     assert scalar(engine, "SELECT count(*) FROM deals WHERE status = 'failed'") == expected_failed
     assert sum(r["events"] for r in results) == len(deals)
-    assert (
-        scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind IN ('deal.closed', 'deal.failed')")
-        == len(deals)
-    )
+    assert scalar(
+        engine, "SELECT count(*) FROM outbox_events WHERE kind IN ('deal.closed', 'deal.failed')"
+    ) == len(deals)
     expected_recipients = rows(
         engine,
         """
@@ -260,12 +262,24 @@ def commit_held_open_across_the_close(app, engine, customer, deal) -> dict:
     def commit_in_the_last_second():
         with app.app_context():
             account = committing.get(Account, uuid.UUID(customer["account"]["id"]))
-            in_unit_of_work(committing, commit_units, deal_id=uuid.UUID(deal["id"]),
-                            account=account, quantity=1, now=ends_at - timedelta(seconds=1))
+            in_unit_of_work(
+                committing,
+                commit_units,
+                deal_id=uuid.UUID(deal["id"]),
+                account=account,
+                quantity=1,
+                now=ends_at - timedelta(seconds=1),
+            )
 
     def sweep_waits_on_a_lock() -> bool:
-        return scalar(engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                              " AND query LIKE '%UPDATE deals%'") > 0
+        return (
+            scalar(
+                engine,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%UPDATE deals%'",
+            )
+            > 0
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         committed = pool.submit(commit_in_the_last_second)
@@ -292,8 +306,11 @@ def test_a_commitment_committing_while_close_deals_starts_is_released_with_its_f
     assert scalar(engine, "SELECT committed_count FROM deals") == 0
     assert scalar(engine, "SELECT count(*) FROM deal_participants") == 0
     assert recipients(engine, "deal.failed", deal["id"]) == sorted(
-        [customer["account"]["id"], merchant["account"]["id"]])
-    withdrawn = client.delete(f"{API}/deals/{deal['id']}/commitments/mine", headers=customer["headers"])
+        [customer["account"]["id"], merchant["account"]["id"]]
+    )
+    withdrawn = client.delete(
+        f"{API}/deals/{deal['id']}/commitments/mine", headers=customer["headers"]
+    )
     assert (withdrawn.status_code, withdrawn.json["released_quantity"]) == (200, 0)
     assert withdrawn.json["deal"]["committed_count"] == 0
 
@@ -308,7 +325,8 @@ def test_a_commitment_that_tips_the_deal_as_close_deals_starts_hears_that_it_clo
     assert result["closed"] == 1
     assert rows(engine, "SELECT status FROM commitments") == [("confirmed",)]
     assert recipients(engine, "deal.closed", deal["id"]) == sorted(
-        [customer["account"]["id"], merchant["account"]["id"]])
+        [customer["account"]["id"], merchant["account"]["id"]]
+    )
 
 
 def test_close_deals_leaves_cancelled_deals_alone(api, client, db, engine, merchant, venue):
@@ -317,8 +335,9 @@ def test_close_deals_leaves_cancelled_deals_alone(api, client, db, engine, merch
         client.post(f"{API}/deals/{deal['id']}/cancel", headers=merchant["headers"]).status_code
         == 200
     )
-    result = in_unit_of_work(db, jobs.close_deals,
-                             now=parse_time(deal["ends_at"]) + timedelta(seconds=1))
+    result = in_unit_of_work(
+        db, jobs.close_deals, now=parse_time(deal["ends_at"]) + timedelta(seconds=1)
+    )
     assert (result["closed"], result["failed"]) == (0, 0)
     assert status_of(engine, deal) == "cancelled"
 
@@ -355,8 +374,9 @@ def test_expire_vouchers_expires_issued_vouchers_after_redeem_until_only(
     assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until + timedelta(seconds=1)) == {
         "expired": 2
     }
-    assert in_unit_of_work(
-        db, jobs.expire_vouchers, now=redeem_until + timedelta(days=1)) == {"expired": 0}
+    assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until + timedelta(days=1)) == {
+        "expired": 0
+    }
 
     statuses = {
         v["code"]: v["status"]

@@ -3,6 +3,7 @@
 Time is passed in as `now`; the receiver is a real `ThreadingHTTPServer` on 127.0.0.1 that can
 answer 500, redirect, or be down (connection refused).
 """
+
 import socket
 import threading
 import time
@@ -48,34 +49,52 @@ def utcnow() -> datetime:
 
 
 def create_webhook(api: Api, merchant: dict, url: str, events=()) -> dict:
-    response = api.client.post(f"{API}/webhooks", json={"url": url, "events": list(events)},
-                               headers=merchant["headers"])
+    response = api.client.post(
+        f"{API}/webhooks", json={"url": url, "events": list(events)}, headers=merchant["headers"]
+    )
     assert response.status_code == 201, response.json
     return response.json
 
 
-def enqueue_events(db, engine, account: dict, count: int, *, kind="commitment.created",
-                   at: datetime | None = None) -> list[int]:
+def enqueue_events(
+    db, engine, account: dict, count: int, *, kind="commitment.created", at: datetime | None = None
+) -> list[int]:
     """`count` events for `account` (payload `{"n": i}`), optionally back-dated to `at`; their ids."""
     tag = uuid.uuid4().hex
     for number in range(count):
-        enqueue(db, kind=kind, recipients=[uuid.UUID(account["account"]["id"])],
-                title=f"Event {number}", body="Something happened.", payload={"n": number},
-                dedupe_key=f"test:{tag}:{number}")
+        enqueue(
+            db,
+            kind=kind,
+            recipients=[uuid.UUID(account["account"]["id"])],
+            title=f"Event {number}",
+            body="Something happened.",
+            payload={"n": number},
+            dedupe_key=f"test:{tag}:{number}",
+        )
     db.commit()
     if at is not None:
         with engine.begin() as connection:
-            connection.execute(text(
-                "UPDATE outbox_events SET created_at = :at, next_attempt_at = :at "
-                "WHERE dedupe_key LIKE :tag"), {"at": at, "tag": f"test:{tag}:%"})
-    return [row.id for row in rows(
-        engine, "SELECT id FROM outbox_events WHERE dedupe_key LIKE :tag ORDER BY id",
-        tag=f"test:{tag}:%")]
+            connection.execute(
+                text(
+                    "UPDATE outbox_events SET created_at = :at, next_attempt_at = :at "
+                    "WHERE dedupe_key LIKE :tag"
+                ),
+                {"at": at, "tag": f"test:{tag}:%"},
+            )
+    return [
+        row.id
+        for row in rows(
+            engine,
+            "SELECT id FROM outbox_events WHERE dedupe_key LIKE :tag ORDER BY id",
+            tag=f"test:{tag}:%",
+        )
+    ]
 
 
 def deliveries(engine, channel="webhook") -> list:
-    return rows(engine, "SELECT * FROM deliveries WHERE channel = :channel ORDER BY id",
-                channel=channel)
+    return rows(
+        engine, "SELECT * FROM deliveries WHERE channel = :channel ORDER BY id", channel=channel
+    )
 
 
 def latest_due(engine) -> datetime:
@@ -86,8 +105,9 @@ def latest_due(engine) -> datetime:
 def signature_matches(secret: str, request) -> bool:
     """The signature recomputed with the reference library for the request's own timestamp."""
     timestamp = datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC)
-    expected = StandardWebhook(secret).sign(request.headers["webhook-id"], timestamp,
-                                            request.body.decode())
+    expected = StandardWebhook(secret).sign(
+        request.headers["webhook-id"], timestamp, request.body.decode()
+    )
     return expected in request.headers["webhook-signature"].split(" ")
 
 
@@ -95,7 +115,10 @@ def signature_matches(secret: str, request) -> bool:
 
 
 def test_events_for_a_receiver_that_is_down_are_all_delivered_once_it_is_back_with_stable_ids_and_valid_signatures(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     hook = create_webhook(loopback, merchant, receiver.url())
@@ -143,19 +166,25 @@ def test_events_for_a_receiver_that_is_down_are_all_delivered_once_it_is_back_wi
     for request in receiver.received():
         assert signature_matches(hook["secret"], request)
     with pytest.raises(WebhookVerificationError):  # and another secret does not verify
-        StandardWebhook("whsec_" + "A" * 44).verify(receiver.accepted()[0].body,
-                                                     receiver.accepted()[0].headers)
+        StandardWebhook("whsec_" + "A" * 44).verify(
+            receiver.accepted()[0].body, receiver.accepted()[0].headers
+        )
 
-    listed = loopback.client.get(f"{API}/webhooks/{hook['id']}/deliveries",
-                                 headers=merchant["headers"])
+    listed = loopback.client.get(
+        f"{API}/webhooks/{hook['id']}/deliveries", headers=merchant["headers"]
+    )
     assert listed.status_code == 200
     assert {(d["status"], d["attempts"], d["last_error"]) for d in listed.json["items"]} == {
-        ("delivered", 6, None)}
+        ("delivered", 6, None)
+    }
     assert scalar(engine, "SELECT count(*) FROM notifications") == 3  # inbox: once per event
 
 
 def test_a_failing_delivery_backs_off_exponentially_with_jitter_and_is_dead_after_24_hours(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     hook = create_webhook(loopback, merchant, receiver.url())
@@ -184,23 +213,29 @@ def test_a_failing_delivery_backs_off_exponentially_with_jitter_and_is_dead_afte
     # base 10 s doubling per attempt, capped at 1 h, jittered into [50 %, 150 %]
     slack = timedelta(milliseconds=1)
     for number, delay in enumerate(delays):
-        nominal = min(timedelta(seconds=10) * 2 ** number, timedelta(hours=1))
+        nominal = min(timedelta(seconds=10) * 2**number, timedelta(hours=1))
         assert nominal * 0.5 - slack <= delay <= nominal * 1.5 + slack, (number, delay)
     assert delays[8] > delays[0] * 50
     assert len({round(d.total_seconds(), 3) for d in delays[-5:]}) == 5  # jitter, not lockstep
     assert {r.headers["webhook-id"] for r in receiver.received()} == {
-        receiver.received()[0].headers["webhook-id"]}
+        receiver.received()[0].headers["webhook-id"]
+    }
 
     # dead means dead: nothing more is sent, however late the dispatcher runs
     dispatch(session=db, now=now + timedelta(days=3), settings=SETTINGS)
     assert len(receiver.received()) == delivery.attempts
 
-    listed = loopback.client.get(f"{API}/webhooks/{hook['id']}/deliveries",
-                                 headers=merchant["headers"])
+    listed = loopback.client.get(
+        f"{API}/webhooks/{hook['id']}/deliveries", headers=merchant["headers"]
+    )
     assert listed.status_code == 200
     (item,) = listed.json["items"]
     assert (item["status"], item["last_error"], item["attempts"], item["kind"]) == (
-        "dead", "HTTP 500", delivery.attempts, "commitment.created")
+        "dead",
+        "HTTP 500",
+        delivery.attempts,
+        "commitment.created",
+    )
     assert item["delivered_at"] is None
 
 
@@ -210,8 +245,10 @@ def test_a_redirect_from_the_receiver_is_not_followed(loopback, db, engine, rece
     create_webhook(loopback, merchant, receiver.url("/hook"))
     enqueue_events(db, engine, merchant, 1)
     receiver.mode = "redirect"
-    receiver.redirect_to = {"receiver": receiver.url("/landed"),
-                            "metadata": "http://169.254.169.254/latest/meta-data/"}[target]
+    receiver.redirect_to = {
+        "receiver": receiver.url("/landed"),
+        "metadata": "http://169.254.169.254/latest/meta-data/",
+    }[target]
 
     result = dispatch(session=db, now=utcnow(), settings=SETTINGS)
 
@@ -222,28 +259,38 @@ def test_a_redirect_from_the_receiver_is_not_followed(loopback, db, engine, rece
 
 
 def test_the_signature_verifies_whatever_time_zone_the_dispatchers_now_is_in(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     hook = create_webhook(loopback, merchant, receiver.url())
     enqueue_events(db, engine, merchant, 1)
 
-    dispatch(session=db, now=utcnow().astimezone(ZoneInfo("America/Los_Angeles")),
-             settings=SETTINGS)
+    dispatch(
+        session=db, now=utcnow().astimezone(ZoneInfo("America/Los_Angeles")), settings=SETTINGS
+    )
 
     (request,) = receiver.accepted()
     assert StandardWebhook(hook["secret"]).verify(request.body, request.headers)["data"] == {"n": 0}
 
 
 def test_a_loopback_webhook_is_refused_at_delivery_when_loopback_is_not_allowed(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url())  # registered while loopback was allowed
     enqueue_events(db, engine, merchant, 1)
 
-    dispatch(session=db, now=utcnow(), settings=DispatchSettings(push_gateway_url=None,
-                                                                 allow_loopback=False))
+    dispatch(
+        session=db,
+        now=utcnow(),
+        settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
+    )
 
     assert receiver.received() == []
     (delivery,) = deliveries(engine)
@@ -252,19 +299,27 @@ def test_a_loopback_webhook_is_refused_at_delivery_when_loopback_is_not_allowed(
 
 
 def test_four_dispatchers_in_parallel_deliver_each_of_1000_events_exactly_once(
-    app, loopback, db, engine, receiver,
+    app,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url())
     with engine.begin() as connection:  # 1,000 pending events in one statement
-        connection.execute(text(
-            "INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key) "
-            "SELECT 'commitment.created', :recipient, 'New commitment', 'n = ' || n, "
-            "jsonb_build_object('n', n), 'bulk:' || n FROM generate_series(1, 1000) AS n"),
-            {"recipient": merchant["account"]["id"]})
+        connection.execute(
+            text(
+                "INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key) "
+                "SELECT 'commitment.created', :recipient, 'New commitment', 'n = ' || n, "
+                "jsonb_build_object('n', n), 'bulk:' || n FROM generate_series(1, 1000) AS n"
+            ),
+            {"recipient": merchant["account"]["id"]},
+        )
     event_ids = [row.id for row in rows(engine, "SELECT id FROM outbox_events")]
-    settings = DispatchSettings(push_gateway_url=None, allow_loopback=True, batch_size=50,
-                                workers=4)
+    settings = DispatchSettings(
+        push_gateway_url=None, allow_loopback=True, batch_size=50, workers=4
+    )
     now = utcnow()
     start_together = threading.Barrier(4)
     sessions = [app.extensions["db_sessionmaker"]() for _ in range(4)]
@@ -286,11 +341,15 @@ def test_four_dispatchers_in_parallel_deliver_each_of_1000_events_exactly_once(
     assert sum(1 for r in results if r["events"] or r["delivered"]) >= 2, results  # in parallel
     assert scalar(engine, "SELECT count(*) FROM notifications") == 1000
     assert rows(engine, "SELECT status, count(*) FROM deliveries GROUP BY status") == [
-        ("delivered", 1000)]
+        ("delivered", 1000)
+    ]
 
 
 def test_deliveries_leased_by_a_dispatcher_that_died_are_sent_by_another_after_the_lease(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url())
@@ -300,8 +359,12 @@ def test_deliveries_leased_by_a_dispatcher_that_died_are_sent_by_another_after_t
     leased = in_unit_of_work(db, lease_due, now=now, settings=SETTINGS)
     assert len(leased) == 2  # ... and then it died
 
-    assert dispatch(session=db, now=now + SETTINGS.lease - timedelta(seconds=1),
-                    settings=SETTINGS)["delivered"] == 0  # still leased: nobody else sends
+    assert (
+        dispatch(session=db, now=now + SETTINGS.lease - timedelta(seconds=1), settings=SETTINGS)[
+            "delivered"
+        ]
+        == 0
+    )  # still leased: nobody else sends
     assert receiver.received() == []
     assert dispatch(session=db, now=now + SETTINGS.lease, settings=SETTINGS)["delivered"] == 2
     assert len(receiver.accepted_ids()) == 2
@@ -318,22 +381,31 @@ def rebinding_dns(monkeypatch, host: str, *, first: str, then: str, first_answer
         lookups.append(name)
         address = first if len(lookups) <= first_answers else then
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_a_webhook_host_that_rebinds_to_loopback_after_passing_the_check_gets_no_request(
-    make_app, db, engine, receiver, monkeypatch,
+    make_app,
+    db,
+    engine,
+    receiver,
+    monkeypatch,
 ):
     # public at registration and at the delivery's check, loopback for any look-up after that
-    rebinding_dns(monkeypatch, "rebind.example", first="93.184.216.34", then="127.0.0.1",
-                  first_answers=2)
+    rebinding_dns(
+        monkeypatch, "rebind.example", first="93.184.216.34", then="127.0.0.1", first_answers=2
+    )
     strict = Api(make_app(WEBHOOK_ALLOW_LOOPBACK=False).test_client())
     merchant = strict.register("merchant")
     create_webhook(strict, merchant, f"http://rebind.example:{receiver.port}/hook")
     enqueue_events(db, engine, merchant, 1)
 
-    result = dispatch(session=db, now=utcnow(),
-                      settings=DispatchSettings(push_gateway_url=None, allow_loopback=False))
+    result = dispatch(
+        session=db,
+        now=utcnow(),
+        settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
+    )
 
     assert receiver.received() == []
     assert result["delivered"] == 0
@@ -342,7 +414,10 @@ def test_a_webhook_host_that_rebinds_to_loopback_after_passing_the_check_gets_no
 
 
 def test_a_gzip_bomb_answer_is_neither_inflated_nor_read_whole_and_the_delivery_is_recorded(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url())
@@ -363,7 +438,10 @@ def test_a_gzip_bomb_answer_is_neither_inflated_nor_read_whole_and_the_delivery_
 
 
 def test_a_merchant_whose_endpoint_never_answers_does_not_hold_up_another_merchants_delivery(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     slow, fast = loopback.register("merchant"), loopback.register("merchant")
     arrived = []
@@ -374,8 +452,11 @@ def test_a_merchant_whose_endpoint_never_answers_does_not_hold_up_another_mercha
         enqueue_events(db, engine, slow, 2)  # enough to fill both slots
         enqueue_events(db, engine, fast, 1)
         started = time.monotonic()
-        result = dispatch(session=db, now=utcnow(), settings=DispatchSettings(
-            push_gateway_url=None, allow_loopback=True, workers=2))
+        result = dispatch(
+            session=db,
+            now=utcnow(),
+            settings=DispatchSettings(push_gateway_url=None, allow_loopback=True, workers=2),
+        )
 
     assert (result["delivered"], result["retried"]) == (1, 2)
     (arrival,) = arrived
@@ -385,11 +466,15 @@ def test_a_merchant_whose_endpoint_never_answers_does_not_hold_up_another_mercha
 
 
 def test_deliveries_to_a_hanging_endpoint_that_cannot_be_sent_within_their_lease_are_left_for_the_next(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
-    settings = DispatchSettings(push_gateway_url=None, allow_loopback=True, workers=2,
-                                lease=timedelta(seconds=7))  # one 5 s attempt fits, two do not
+    settings = DispatchSettings(
+        push_gateway_url=None, allow_loopback=True, workers=2, lease=timedelta(seconds=7)
+    )  # one 5 s attempt fits, two do not
     with Silent() as silent:
         create_webhook(loopback, merchant, silent.url())
         enqueue_events(db, engine, merchant, 4)
@@ -418,7 +503,10 @@ class SteppingClock:
 
 
 def test_a_long_run_signs_leases_and_records_at_the_time_of_each_batch_not_its_start(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     hook = create_webhook(loopback, merchant, receiver.url())
@@ -427,14 +515,26 @@ def test_a_long_run_signs_leases_and_records_at_the_time_of_each_batch_not_its_s
 
     def observe(request):
         event_id = int(request.headers["webhook-id"].removeprefix("msg_"))
-        sent.append((datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC),
-                     scalar(engine, "SELECT next_attempt_at FROM deliveries WHERE event_id = :id",
-                            id=event_id)))
+        sent.append(
+            (
+                datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC),
+                scalar(
+                    engine,
+                    "SELECT next_attempt_at FROM deliveries WHERE event_id = :id",
+                    id=event_id,
+                ),
+            )
+        )
+
     receiver.on_request = observe
     clock = SteppingClock(utcnow(), SETTINGS.lease - timedelta(seconds=10))
 
-    dispatch(session=db, now=clock.now, settings=DispatchSettings(
-        push_gateway_url=None, allow_loopback=True, batch_size=1), clock=clock)
+    dispatch(
+        session=db,
+        now=clock.now,
+        settings=DispatchSettings(push_gateway_url=None, allow_loopback=True, batch_size=1),
+        clock=clock,
+    )
 
     assert len(sent) == 2
     (first_signed, _), (second_signed, _) = sent
@@ -449,7 +549,10 @@ def test_a_long_run_signs_leases_and_records_at_the_time_of_each_batch_not_its_s
 
 
 def test_a_late_outcome_from_a_dispatcher_whose_lease_was_taken_over_is_dropped(
-    loopback, db, engine, receiver,
+    loopback,
+    db,
+    engine,
+    receiver,
 ):
     merchant = loopback.register("merchant")
     create_webhook(loopback, merchant, receiver.url())
@@ -461,12 +564,28 @@ def test_a_late_outcome_from_a_dispatcher_whose_lease_was_taken_over_is_dropped(
     (taken_over,) = in_unit_of_work(db, lease_due, now=later, settings=SETTINGS)
     nothing = {"delivered": 0, "retried": 0, "dead": 0}
 
-    assert in_unit_of_work(db, record, results=[(stale, Outcome(False, "HTTP 500"))], now=later,
-                           settings=SETTINGS) == nothing  # while the other dispatcher holds the lease
-    assert in_unit_of_work(db, record, results=[(taken_over, Outcome(True))], now=later,
-                           settings=SETTINGS)["delivered"] == 1
-    assert in_unit_of_work(db, record, results=[(stale, Outcome(False, "gone", permanent=True))],
-                           now=later + timedelta(seconds=1), settings=SETTINGS) == nothing
+    assert (
+        in_unit_of_work(
+            db, record, results=[(stale, Outcome(False, "HTTP 500"))], now=later, settings=SETTINGS
+        )
+        == nothing
+    )  # while the other dispatcher holds the lease
+    assert (
+        in_unit_of_work(
+            db, record, results=[(taken_over, Outcome(True))], now=later, settings=SETTINGS
+        )["delivered"]
+        == 1
+    )
+    assert (
+        in_unit_of_work(
+            db,
+            record,
+            results=[(stale, Outcome(False, "gone", permanent=True))],
+            now=later + timedelta(seconds=1),
+            settings=SETTINGS,
+        )
+        == nothing
+    )
 
     (delivery,) = deliveries(engine)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 1, None)
@@ -477,8 +596,9 @@ def test_a_late_outcome_from_a_dispatcher_whose_lease_was_taken_over_is_dropped(
 
 
 def register_device(api: Api, user: dict, token: str, platform="android") -> dict:
-    response = api.client.post(f"{API}/me/devices", json={"platform": platform, "token": token},
-                               headers=user["headers"])
+    response = api.client.post(
+        f"{API}/me/devices", json={"platform": platform, "token": token}, headers=user["headers"]
+    )
     assert response.status_code == 201, response.json
     return response.json
 
@@ -488,7 +608,11 @@ def device_tokens(engine) -> list[str]:
 
 
 def test_push_messages_reach_the_gateway_in_fcm_shape_and_an_unregistered_token_is_removed(
-    api, make_app, db, engine, receiver,
+    api,
+    make_app,
+    db,
+    engine,
+    receiver,
 ):
     push_app = make_app(PUSH_GATEWAY_URL=receiver.url("/push"), WEBHOOK_ALLOW_LOOPBACK=False)
     alice, bob = api.register(), api.register()
@@ -496,42 +620,66 @@ def test_push_messages_reach_the_gateway_in_fcm_shape_and_an_unregistered_token_
     register_device(api, alice, "token-gone", "ios")
     register_device(api, bob, "token-bob", "web")
     receiver.unregistered_tokens = {"token-gone"}
-    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])],
-            title="Deal tipped!", body="It's on.",
-            payload={"deal_id": "d-1", "committed_count": 5}, dedupe_key="deal.tipped:d-1")
+    enqueue(
+        db,
+        kind="deal.tipped",
+        recipients=[uuid.UUID(alice["account"]["id"])],
+        title="Deal tipped!",
+        body="It's on.",
+        payload={"deal_id": "d-1", "committed_count": 5},
+        dedupe_key="deal.tipped:d-1",
+    )
     db.commit()
 
     with push_app.app_context():
         result = dispatch_notifications(session=db, now=utcnow())
 
     assert (result["push"], result["push_skipped"], result["delivered"], result["dead"]) == (
-        2, 0, 1, 1)
+        2,
+        0,
+        1,
+        1,
+    )
     messages = {r.json()["message"]["token"]: r for r in receiver.received("/push")}
     assert sorted(messages) == ["token-alive", "token-gone"]  # bob's device got nothing
     assert messages["token-alive"].status == 200 and messages["token-gone"].status == 404
-    assert messages["token-alive"].json() == {"message": {
-        "token": "token-alive",
-        "notification": {"title": "Deal tipped!", "body": "It's on."},
-        "data": {"kind": "deal.tipped", "deal_id": "d-1", "committed_count": "5"},
-    }}
+    assert messages["token-alive"].json() == {
+        "message": {
+            "token": "token-alive",
+            "notification": {"title": "Deal tipped!", "body": "It's on."},
+            "data": {"kind": "deal.tipped", "deal_id": "d-1", "committed_count": "5"},
+        }
+    }
     assert device_tokens(engine) == ["token-alive", "token-bob"]
 
     # the next event goes to the remaining device only
-    enqueue(db, kind="deal.closed", recipients=[uuid.UUID(alice["account"]["id"])],
-            title="Deal closed", body="Vouchers ready.", payload={"deal_id": "d-1"},
-            dedupe_key="deal.closed:d-1")
+    enqueue(
+        db,
+        kind="deal.closed",
+        recipients=[uuid.UUID(alice["account"]["id"])],
+        title="Deal closed",
+        body="Vouchers ready.",
+        payload={"deal_id": "d-1"},
+        dedupe_key="deal.closed:d-1",
+    )
     db.commit()
     with push_app.app_context():
         assert dispatch_notifications(session=db, now=utcnow())["delivered"] == 1
-    assert [r.json()["message"]["token"] for r in receiver.received("/push")][2:] == [
-        "token-alive"]
+    assert [r.json()["message"]["token"] for r in receiver.received("/push")][2:] == ["token-alive"]
 
 
 def test_a_push_gateway_error_is_retried_and_keeps_the_device(api, db, engine, receiver):
     alice = api.register()
     register_device(api, alice, "token-alive")
-    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])], title="t",
-            body="b", payload={}, dedupe_key="deal.tipped:x")
+    enqueue(
+        db,
+        kind="deal.tipped",
+        recipients=[uuid.UUID(alice["account"]["id"])],
+        title="t",
+        body="b",
+        payload={},
+        dedupe_key="deal.tipped:x",
+    )
     db.commit()
     settings = DispatchSettings(push_gateway_url=receiver.url("/push"), allow_loopback=False)
     receiver.mode = "error"
@@ -547,14 +695,26 @@ def test_a_push_gateway_error_is_retried_and_keeps_the_device(api, db, engine, r
 
 
 def test_without_a_push_gateway_push_is_skipped_and_counted_and_the_inbox_still_gets_it(
-    api, client, make_app, db, engine, receiver,
+    api,
+    client,
+    make_app,
+    db,
+    engine,
+    receiver,
 ):
     no_push_app = make_app(PUSH_GATEWAY_URL=None)
     alice = api.register()
     register_device(api, alice, "token-1")
     register_device(api, alice, "token-2", "ios")
-    enqueue(db, kind="deal.tipped", recipients=[uuid.UUID(alice["account"]["id"])], title="t",
-            body="b", payload={}, dedupe_key="deal.tipped:y")
+    enqueue(
+        db,
+        kind="deal.tipped",
+        recipients=[uuid.UUID(alice["account"]["id"])],
+        title="t",
+        body="b",
+        payload={},
+        dedupe_key="deal.tipped:y",
+    )
     db.commit()
 
     with no_push_app.app_context():
@@ -568,7 +728,11 @@ def test_without_a_push_gateway_push_is_skipped_and_counted_and_the_inbox_still_
 
 
 def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_merchant_once(
-    loopback, make_app, db, engine, receiver,
+    loopback,
+    make_app,
+    db,
+    engine,
+    receiver,
 ):
     push_app = make_app(PUSH_GATEWAY_URL=receiver.url("/push"), WEBHOOK_ALLOW_LOOPBACK=True)
     merchant = loopback.register("merchant")
@@ -577,7 +741,9 @@ def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_m
     customers = [loopback.register() for _ in range(3)]
     for customer in customers:
         assert commit(loopback, customer, deal).status_code == 201
-    dispatch(session=db, now=utcnow(), settings=SETTINGS)  # the commitment events, to nobody's device
+    dispatch(
+        session=db, now=utcnow(), settings=SETTINGS
+    )  # the commitment events, to nobody's device
     for number, customer in enumerate(customers):
         register_device(loopback, customer, f"token-{number}")
     bystander = loopback.register()
@@ -592,7 +758,11 @@ def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_m
         again = dispatch_notifications(session=db, now=now + timedelta(minutes=5))
 
     assert (result["events"], result["push"], result["webhooks"], result["delivered"]) == (
-        1, 3, 1, 4)
+        1,
+        3,
+        1,
+        4,
+    )
     assert (again["events"], again["delivered"]) == (0, 0)
     pushed = [request.json()["message"] for request in receiver.received("/push")]
     assert sorted(message["token"] for message in pushed) == ["token-0", "token-1", "token-2"]
@@ -611,15 +781,18 @@ def test_a_failed_deal_is_one_outbox_event_that_reaches_each_committer_and_the_m
 
 def test_a_commitment_refused_for_the_per_user_limit_leaves_no_event(api, engine):
     merchant = api.register("merchant")
-    deal = api.create_deal(merchant, api.create_venue(merchant), min_commitments=5,
-                           per_user_limit=1)
+    deal = api.create_deal(
+        merchant, api.create_venue(merchant), min_commitments=5, per_user_limit=1
+    )
     customer = api.register()
     assert commit(api, customer, deal).status_code == 201
 
     refused = commit(api, customer, deal)
 
     assert refused.status_code == 409 and refused.json["code"] == "per-user-limit"
-    assert scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind = 'commitment.created'") == 1
+    assert (
+        scalar(engine, "SELECT count(*) FROM outbox_events WHERE kind = 'commitment.created'") == 1
+    )
     assert scalar(engine, "SELECT committed_count FROM deals WHERE id = :id", id=deal["id"]) == 1
     assert scalar(engine, "SELECT count(*) FROM commitments") == 1
 
@@ -629,30 +802,39 @@ def commit_refused_for(engine):
     """Make COMMIT fail for transactions that add a commitment of a chosen account (a deferred
     constraint trigger), as a lost connection or a serialization failure would."""
     with engine.begin() as connection:
-        connection.execute(text(
-            "CREATE OR REPLACE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"))
+        connection.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+            )
+        )
     account_ids = []
 
     def refuse(account_id: str) -> None:
         account_ids.append(account_id)
         with engine.begin() as connection:
-            connection.execute(text(
-                f"CREATE CONSTRAINT TRIGGER test_refuse_commit_{len(account_ids)} "
-                "AFTER INSERT ON commitments DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-                f"WHEN (NEW.account_id = '{uuid.UUID(account_id)}') "
-                "EXECUTE FUNCTION test_refuse_commit()"))
+            connection.execute(
+                text(
+                    f"CREATE CONSTRAINT TRIGGER test_refuse_commit_{len(account_ids)} "
+                    "AFTER INSERT ON commitments DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                    f"WHEN (NEW.account_id = '{uuid.UUID(account_id)}') "
+                    "EXECUTE FUNCTION test_refuse_commit()"
+                )
+            )
 
     yield refuse
     with engine.begin() as connection:
         for number in range(1, len(account_ids) + 1):
-            connection.execute(text(
-                f"DROP TRIGGER IF EXISTS test_refuse_commit_{number} ON commitments"))
+            connection.execute(
+                text(f"DROP TRIGGER IF EXISTS test_refuse_commit_{number} ON commitments")
+            )
         connection.execute(text("DROP FUNCTION IF EXISTS test_refuse_commit()"))
 
 
 def test_a_tipping_commitment_whose_transaction_fails_at_commit_leaves_no_event(
-    api, engine, commit_refused_for,
+    api,
+    engine,
+    commit_refused_for,
 ):
     merchant = api.register("merchant")
     deal = api.create_deal(merchant, api.create_venue(merchant), min_commitments=2)

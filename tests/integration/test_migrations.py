@@ -1,4 +1,5 @@
 """Alembic migrations on a scratch database: up from empty, down to base and up again, no drift."""
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -38,10 +39,13 @@ def script_heads(config) -> set[str]:
 def drift(engine) -> list:
     """What autogenerate would put in a new migration (configured as migrations/env.py is)."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "include_object": alembic_helpers.include_object,
-            "compare_type": True,
-        })
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_object": alembic_helpers.include_object,
+                "compare_type": True,
+            },
+        )
         return compare_metadata(context, metadata)
 
 
@@ -52,13 +56,21 @@ def test_upgrade_head_on_an_empty_database_creates_every_table(scratch):
     assert tables(engine) == set(metadata.tables) | {"alembic_version"}
     assert current_heads(engine) == script_heads(config)
     with engine.connect() as connection:
-        gist = connection.execute(text(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'venues' AND indexdef LIKE '%gist%'"
-        )).scalars().all()
-        column_type = connection.execute(text(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = 'venues'::regclass AND attname = 'location'"
-        )).scalar_one()
+        gist = (
+            connection.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE tablename = 'venues' AND indexdef LIKE '%gist%'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        column_type = connection.execute(
+            text(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'venues'::regclass AND attname = 'location'"
+            )
+        ).scalar_one()
     assert len(gist) == 1 and "(location)" in gist[0]
     assert column_type == "geography(Point,4326)"
 
@@ -70,8 +82,12 @@ def test_downgrade_base_then_upgrade_head_again_round_trips(scratch):
     assert tables(engine) == {"alembic_version"}
     assert current_heads(engine) == set()
     with engine.connect() as connection:  # PostGIS itself survives the downgrade
-        assert connection.execute(text(
-            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).all() != []
+        assert (
+            connection.execute(
+                text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+            ).all()
+            != []
+        )
     command.upgrade(config, "head")
     assert tables(engine) == set(metadata.tables) | {"alembic_version"}
     assert current_heads(engine) == script_heads(config)
@@ -100,11 +116,19 @@ def test_a_commitment_status_change_touches_no_index_and_has_room_on_its_page(sc
     _url, config, engine = scratch
     command.upgrade(config, "head")
     with engine.connect() as connection:
-        options = connection.execute(text(
-            "SELECT reloptions FROM pg_class WHERE oid = 'commitments'::regclass")).scalar_one()
-        indexes = connection.execute(text(
-            "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
-            "WHERE indrelid = 'commitments'::regclass")).scalars().all()
+        options = connection.execute(
+            text("SELECT reloptions FROM pg_class WHERE oid = 'commitments'::regclass")
+        ).scalar_one()
+        indexes = (
+            connection.execute(
+                text(
+                    "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                    "WHERE indrelid = 'commitments'::regclass"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert options == ["fillfactor=50"]
     assert len(indexes) == 3  # primary key, (deal_id), (account_id, created_at)
     for column in ("status", "released_at", "confirmed_at"):

@@ -1,5 +1,6 @@
 """Reward programs, evaluated by `checkins.services.check_in` on real PostGIS with an injected
 `now`: punch card, first visit, frequency, mayor, swarm, flash, max_rewards, progress, events."""
+
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,19 +38,25 @@ def customers(api):
 @pytest.fixture
 def program(app, merchant, venue):
     """`program(kind, **settings)`: a program at the venue that started at T0."""
+
     def make(kind, **settings):
         settings.setdefault("starts_at", T0)
-        return create_program(app, merchant["account"]["id"], venue["id"], T0, kind=kind,
-                              **settings)
+        return create_program(
+            app, merchant["account"]["id"], venue["id"], T0, kind=kind, **settings
+        )
+
     return make
 
 
 @pytest.fixture
 def visit(app, venue):
     """`visit(customer, at, **kw)`: check in at the venue's door at `at`."""
+
     def go(customer, at, where=None, **kw):
-        return check_in(app, customer["account"]["id"], venue["id"], at,
-                        where or away(BERLIN, 8, 45), **kw)
+        return check_in(
+            app, customer["account"]["id"], venue["id"], at, where or away(BERLIN, 8, 45), **kw
+        )
+
     return go
 
 
@@ -65,15 +72,19 @@ def progress_of(progress: list[dict], program) -> tuple[int, int, bool]:
 
 def reward_events_for(engine, program) -> list[str]:
     """Recipients of the `reward.earned` events of one program, sorted."""
-    return sorted(recipient for recipient, payload in events(engine, "reward.earned")
-                  if payload["program_id"] == str(program.id))
+    return sorted(
+        recipient
+        for recipient, payload in events(engine, "reward.earned")
+        if payload["program_id"] == str(program.id)
+    )
 
 
 # --- every_nth -------------------------------------------------------------------------------
 
 
-def test_a_punch_card_of_five_over_ten_local_days_earns_two_rewards(engine, program, visit,
-                                                                  customers):
+def test_a_punch_card_of_five_over_ten_local_days_earns_two_rewards(
+    engine, program, visit, customers
+):
     card = program("every_nth", threshold=5, title="Every 5th coffee free")
     (customer,) = customers(1)
     seen = []
@@ -87,9 +98,15 @@ def test_a_punch_card_of_five_over_ten_local_days_earns_two_rewards(engine, prog
             assert (again.counted, more, progress_of(progress, card)) == (False, [], (3, 5, False))
 
     assert seen == [
-        (0, (1, 5, False)), (0, (2, 5, False)), (0, (3, 5, False)), (0, (4, 5, False)),
+        (0, (1, 5, False)),
+        (0, (2, 5, False)),
+        (0, (3, 5, False)),
+        (0, (4, 5, False)),
         (1, (5, 5, True)),
-        (0, (1, 5, False)), (0, (2, 5, False)), (0, (3, 5, False)), (0, (4, 5, False)),
+        (0, (1, 5, False)),
+        (0, (2, 5, False)),
+        (0, (3, 5, False)),
+        (0, (4, 5, False)),
         (1, (5, 5, True)),
     ]
     assert rewards_by_account(engine, card.id) == {uid(customer): 2}
@@ -108,13 +125,15 @@ def test_each_account_has_its_own_punch_card(engine, program, visit, customers):
     assert rewards_by_account(engine, card.id) == {uid(anna): 1}
 
 
-def test_a_punch_card_counts_only_visits_since_the_program_started(app, merchant, venue, engine,
-                                                                 visit, customers):
+def test_a_punch_card_counts_only_visits_since_the_program_started(
+    app, merchant, venue, engine, visit, customers
+):
     (customer,) = customers(1)
     visit(customer, T0 - timedelta(days=2))
     visit(customer, T0 - timedelta(days=1))
-    card = create_program(app, merchant["account"]["id"], venue["id"], T0, kind="every_nth",
-                          threshold=3)
+    card = create_program(
+        app, merchant["account"]["id"], venue["id"], T0, kind="every_nth", threshold=3
+    )
 
     _, rewards, progress = visit(customer, T0 + timedelta(hours=1))
 
@@ -126,7 +145,8 @@ def test_a_punch_card_counts_only_visits_since_the_program_started(app, merchant
 
 
 def test_the_first_counted_visit_earns_once_and_a_refused_attempt_does_not_spend_it(
-        engine, program, visit, customers):
+    engine, program, visit, customers
+):
     welcome = program("first_visit", title="Free espresso")
     (customer,) = customers(1)
 
@@ -148,8 +168,9 @@ def test_the_first_counted_visit_earns_once_and_a_refused_attempt_does_not_spend
 # --- frequency -------------------------------------------------------------------------------
 
 
-def test_frequency_rewards_three_visits_within_seven_days_once_per_window(engine, program, visit,
-                                                                        customers):
+def test_frequency_rewards_three_visits_within_seven_days_once_per_window(
+    engine, program, visit, customers
+):
     regular = program("frequency", threshold=3, window_days=7, title="Regular")
     (customer,) = customers(1)
     rewarded_on = []
@@ -169,9 +190,9 @@ def test_frequency_rewards_three_visits_within_seven_days_once_per_window(engine
     assert rewards_by_account(engine, regular.id) == {uid(customer): 2}
 
 
-
-def test_a_reward_from_another_program_does_not_restart_the_frequency_window(engine, program, visit,
-                                                                           customers):
+def test_a_reward_from_another_program_does_not_restart_the_frequency_window(
+    engine, program, visit, customers
+):
     regular = program("frequency", threshold=2, window_days=7, title="Regular")
     program("first_visit", title="Welcome")
     (customer,) = customers(1)
@@ -183,11 +204,13 @@ def test_a_reward_from_another_program_does_not_restart_the_frequency_window(eng
     assert [r.title for r in rewards] == ["Regular"]
     assert progress_of(progress, regular) == (2, 2, True)
 
+
 # --- mayor -----------------------------------------------------------------------------------
 
 
 def test_the_mayorship_changes_once_on_more_distinct_days_and_a_tie_keeps_the_incumbent(
-        engine, program, visit, customers):
+    engine, program, visit, customers
+):
     mayor = program("mayor", title="Mayor's coffee")
     anna, ben = customers(2)
 
@@ -238,7 +261,8 @@ def test_mayor_days_are_distinct_counted_days_within_the_last_60(engine, program
 
 
 def test_a_new_mayor_program_does_not_crown_a_newcomer_over_a_regular(
-        engine, program, visit, customers):
+    engine, program, visit, customers
+):
     anna, ben = customers(2)
     for n in range(5):  # anna's history at the venue predates the program
         visit(anna, T0 + timedelta(days=n))
@@ -254,7 +278,8 @@ def test_a_new_mayor_program_does_not_crown_a_newcomer_over_a_regular(
 
 
 def test_a_swarm_counts_a_member_whose_concurrent_request_committed_first_with_a_later_clock(
-        engine, program, visit, customers):
+    engine, program, visit, customers
+):
     swarm = program("swarm", threshold=3, window_minutes=180)
     anna, ben, cleo = customers(3)
     visit(anna, T0)
@@ -267,7 +292,8 @@ def test_a_swarm_counts_a_member_whose_concurrent_request_committed_first_with_a
 
 
 def test_only_a_check_in_that_could_take_the_mayorship_waits_for_the_program_lock(
-        engine, venue, program, visit, customers):
+    engine, venue, program, visit, customers
+):
     mayor = program("mayor")
     anna, ben, cleo = customers(3)
     for at in (T0, T0 + timedelta(days=1)):
@@ -281,22 +307,38 @@ def test_only_a_check_in_that_could_take_the_mayorship_waits_for_the_program_loc
     with ThreadPoolExecutor(max_workers=2) as pool, engine.connect() as anna_now:
         # anna's own third-day check-in, mid-transaction, holding the program's lock
         anna_now.execute(text("BEGIN"))
-        anna_now.execute(text("SELECT 1 FROM reward_programs WHERE id = :p FOR UPDATE"),
-                         {"p": str(mayor.id)})
-        anna_now.execute(text("""
+        anna_now.execute(
+            text("SELECT 1 FROM reward_programs WHERE id = :p FOR UPDATE"), {"p": str(mayor.id)}
+        )
+        anna_now.execute(
+            text("""
             INSERT INTO checkins (account_id, venue_id, location, is_mock, distance_m, counted,
                                   reasons, local_day, created_at)
             SELECT :a, id, location, false, 0, true, '{}', :day, :at FROM venues WHERE id = :v
-        """), {"a": uid(anna), "v": venue["id"], "at": day_two,
-               "day": day_two.astimezone(ZoneInfo(ZONE)).date()})
+        """),
+            {
+                "a": uid(anna),
+                "v": venue["id"],
+                "at": day_two,
+                "day": day_two.astimezone(ZoneInfo(ZONE)).date(),
+            },
+        )
         # ben's second day only ties anna: nothing to decide, so he does not wait for her
         checkin, rewards, _ = pool.submit(visit, ben, day_two).result(timeout=30)
         assert checkin.counted and rewards == []
         # cleo's third day would beat anna's two: decided under the lock, after anna's third
         cleo_visit = pool.submit(visit, cleo, day_two + timedelta(minutes=5))
-        assert wait_until(lambda: scalar(
-            engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()") == 1, timeout=30)
+        assert wait_until(
+            lambda: (
+                scalar(
+                    engine,
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()",
+                )
+                == 1
+            ),
+            timeout=30,
+        )
         anna_now.execute(text("COMMIT"))
         checkin, rewards, progress = cleo_visit.result(timeout=30)
 
@@ -304,6 +346,7 @@ def test_only_a_check_in_that_could_take_the_mayorship_waits_for_the_program_loc
     assert progress_of(progress, mayor) == (3, 4, False)
     assert scalar(engine, "SELECT mayor_id::text FROM reward_programs") == uid(anna)
     assert events(engine, "mayor.lost") == []
+
 
 def test_refused_check_ins_never_make_a_mayor(engine, program, visit, customers):
     program("mayor")
@@ -321,7 +364,8 @@ def test_refused_check_ins_never_make_a_mayor(engine, program, visit, customers)
 
 
 def test_a_swarm_of_three_within_180_minutes_rewards_each_member_once_a_local_day(
-        engine, program, visit, customers):
+    engine, program, visit, customers
+):
     swarm = program("swarm", threshold=3, window_minutes=180, title="Swarm: a round on the house")
     a, b, c, d, e, f, g = people = customers(7)
     names = {uid(p): n for p, n in zip(people, "abcdefg")}
@@ -388,8 +432,9 @@ def test_a_swarm_needs_distinct_accounts_not_repeated_visits(engine, program, vi
 # --- flash -----------------------------------------------------------------------------------
 
 
-def test_flash_rewards_the_first_three_accounts_counted_after_it_starts(engine, program, visit,
-                                                                       customers):
+def test_flash_rewards_the_first_three_accounts_counted_after_it_starts(
+    engine, program, visit, customers
+):
     flash = program("flash", threshold=3, starts_at=T0 + timedelta(hours=1), title="First three")
     early, *rest = customers(6)
 
@@ -445,8 +490,9 @@ def test_a_swarm_with_max_rewards_stops_mid_swarm(engine, program, visit, custom
     assert rewards_issued(engine, swarm.id) == 2
 
 
-def test_programs_outside_their_dates_neither_reward_nor_report_progress(engine, program, visit,
-                                                                        customers):
+def test_programs_outside_their_dates_neither_reward_nor_report_progress(
+    engine, program, visit, customers
+):
     program("first_visit", starts_at=T0 - timedelta(days=10), ends_at=T0 - timedelta(days=1))
     program("first_visit", starts_at=T0 + timedelta(days=1))
     (customer,) = customers(1)
@@ -461,8 +507,9 @@ def test_programs_outside_their_dates_neither_reward_nor_report_progress(engine,
 # --- progress and events ---------------------------------------------------------------------
 
 
-def test_the_first_check_in_reports_progress_towards_every_active_program(engine, program, visit,
-                                                                         customers):
+def test_the_first_check_in_reports_progress_towards_every_active_program(
+    engine, program, visit, customers
+):
     programs = [
         program("every_nth", threshold=3, title="Punch card"),
         program("first_visit", title="Welcome"),
@@ -475,8 +522,18 @@ def test_the_first_check_in_reports_progress_towards_every_active_program(engine
 
     _, rewards, progress = visit(customer, T0 + timedelta(hours=1))
 
-    assert [(p["program_id"], p["kind"], p["title"], p["current"], p["target"], p["remaining"],
-             p["achieved"]) for p in progress] == [
+    assert [
+        (
+            p["program_id"],
+            p["kind"],
+            p["title"],
+            p["current"],
+            p["target"],
+            p["remaining"],
+            p["achieved"],
+        )
+        for p in progress
+    ] == [
         (programs[0].id, "every_nth", "Punch card", 1, 3, 2, False),
         (programs[1].id, "first_visit", "Welcome", 1, 1, 0, True),
         (programs[2].id, "frequency", "Regular", 1, 2, 1, False),
@@ -487,8 +544,9 @@ def test_the_first_check_in_reports_progress_towards_every_active_program(engine
     assert sorted(r.title for r in rewards) == ["Flash", "Mayor", "Welcome"]
 
 
-def test_every_reward_enqueues_one_reward_earned_event_for_its_account(engine, program, visit,
-                                                                      customers):
+def test_every_reward_enqueues_one_reward_earned_event_for_its_account(
+    engine, program, visit, customers
+):
     program("first_visit", title="Welcome")
     program("swarm", threshold=2, window_minutes=60, title="Duo")
     anna, ben = customers(2)
@@ -496,8 +554,12 @@ def test_every_reward_enqueues_one_reward_earned_event_for_its_account(engine, p
     visit(ben, T0 + timedelta(minutes=5))
 
     earned = events(engine, "reward.earned")
-    rewards = {code: (str(account), str(program_id), title) for code, account, program_id, title in
-               rows(engine, "SELECT code, account_id, program_id, title FROM rewards")}
+    rewards = {
+        code: (str(account), str(program_id), title)
+        for code, account, program_id, title in rows(
+            engine, "SELECT code, account_id, program_id, title FROM rewards"
+        )
+    }
     assert len(rewards) == 4  # two welcomes, two duo rewards
     assert sorted(payload["code"] for _, payload in earned) == sorted(rewards)
     for recipient, payload in earned:

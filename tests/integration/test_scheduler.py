@@ -1,4 +1,5 @@
 """The scheduler process: one leader by advisory lock, hot standby takeover, clean signals, CLI."""
+
 import os
 import signal
 import subprocess
@@ -14,8 +15,12 @@ from tests.processes import STOPPED, Scheduler, wait_until
 
 @pytest.fixture
 def scheduler_env(database_url):
-    return dict(os.environ, DATABASE_URL=database_url, SCHEDULER_STANDBY_POLL_SECONDS="1",
-                PASSWORD_HASH_FAST="true")
+    return dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SCHEDULER_STANDBY_POLL_SECONDS="1",
+        PASSWORD_HASH_FAST="true",
+    )
 
 
 @pytest.fixture
@@ -75,16 +80,30 @@ def test_sigint_stops_a_standby_and_a_leader_cleanly_and_quickly(start_scheduler
 
 def test_run_once_prunes_old_idempotency_keys_and_prints_the_count(scheduler_env, engine):
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, response_status, "
-            "response_headers, response_body, created_at) VALUES "
-            "('account:x', 'old', 'f', 201, '{}', '{}', now() - interval '25 hours'),"
-            "('account:x', 'new', 'f', 201, '{}', '{}', now() - interval '23 hours')"
-        ))
+        connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, response_status, "
+                "response_headers, response_body, created_at) VALUES "
+                "('account:x', 'old', 'f', 201, '{}', '{}', now() - interval '25 hours'),"
+                "('account:x', 'new', 'f', 201, '{}', '{}', now() - interval '23 hours')"
+            )
+        )
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "jobs", "run-once",
-         "prune-idempotency-keys"],
-        cwd=ROOT, env=scheduler_env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "jobs",
+            "run-once",
+            "prune-idempotency-keys",
+        ],
+        cwd=ROOT,
+        env=scheduler_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "prune-idempotency-keys: deleted=1" in result.stdout

@@ -5,6 +5,7 @@ Deals end a few seconds ahead on the real clock; the schedulers run every job ea
 process add up to one transition per deal) and the outbox (one outcome event per deal, naming
 each recipient once, and one inbox row per recipient of every event).
 """
+
 import os
 import time
 from datetime import timedelta
@@ -18,9 +19,16 @@ from tests.processes import Scheduler, wait_until
 @pytest.fixture
 def start_scheduler(database_url, tmp_path):
     """Start scheduler processes (every job every second); all are killed after the test."""
-    env = dict(os.environ, DATABASE_URL=database_url, SCHEDULER_STANDBY_POLL_SECONDS="1",
-               JOB_INTERVAL_SECONDS="1", DISPATCH_INTERVAL_SECONDS="1", PUSH_GATEWAY_URL="",
-               WEBHOOK_ALLOW_LOOPBACK="false", PASSWORD_HASH_FAST="true")
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SCHEDULER_STANDBY_POLL_SECONDS="1",
+        JOB_INTERVAL_SECONDS="1",
+        DISPATCH_INTERVAL_SECONDS="1",
+        PUSH_GATEWAY_URL="",
+        WEBHOOK_ALLOW_LOOPBACK="false",
+        PASSWORD_HASH_FAST="true",
+    )
     started: list[Scheduler] = []
 
     def start() -> Scheduler:
@@ -46,8 +54,12 @@ class Scenario:
 
     def deal(self, ends_in: timedelta, *, min_commitments: int, committers: int) -> dict:
         """A deal ending `ends_in` from now that will tip (or not) with `committers` units."""
-        deal = self.api.create_deal(self.merchant, self.venue, min_commitments=min_commitments,
-                                    ends_at=iso(utcnow() + ends_in))
+        deal = self.api.create_deal(
+            self.merchant,
+            self.venue,
+            min_commitments=min_commitments,
+            ends_at=iso(utcnow() + ends_in),
+        )
         for customer in self.customers[:committers]:
             assert commit(self.api, customer, deal).status_code == 201
         kind = "deal.closed" if committers >= min_commitments else "deal.failed"
@@ -58,9 +70,11 @@ class Scenario:
 
     def batch(self, ends_in: timedelta) -> list[dict]:
         """Three deals: one that tipped, one with too few committers, one with none."""
-        return [self.deal(ends_in, min_commitments=1, committers=2),
-                self.deal(ends_in, min_commitments=3, committers=2),
-                self.deal(ends_in, min_commitments=2, committers=0)]
+        return [
+            self.deal(ends_in, min_commitments=1, committers=2),
+            self.deal(ends_in, min_commitments=3, committers=2),
+            self.deal(ends_in, min_commitments=2, committers=0),
+        ]
 
     @property
     def expected_totals(self) -> tuple[int, int]:
@@ -70,8 +84,10 @@ class Scenario:
 
     def statuses(self, engine, deals=None) -> set[str]:
         ids = [deal["id"] for deal in (deals or self.deals)]
-        return {row.status for row in rows(
-            engine, "SELECT status FROM deals WHERE id::text = ANY(:ids)", ids=ids)}
+        return {
+            row.status
+            for row in rows(engine, "SELECT status FROM deals WHERE id::text = ANY(:ids)", ids=ids)
+        }
 
     def all_ended(self, engine, deals=None) -> bool:
         return self.statuses(engine, deals) <= {"closed", "failed"}
@@ -83,19 +99,32 @@ class Scenario:
     def check_outcomes(self, engine) -> None:
         """Every deal ended as it should, and every outcome event exists exactly once."""
         expected_status = {deal_id: kind.split(".")[1] for kind, deal_id, _ in self.expected}
-        assert {row.id: row.status for row in rows(
-            engine, "SELECT id::text AS id, status FROM deals")} == expected_status
-        events = rows(engine, "SELECT kind, payload->>'deal_id' AS deal_id FROM outbox_events "
-                              "WHERE kind IN ('deal.closed', 'deal.failed')")
-        assert sorted(tuple(row) for row in events) == sorted({(kind, deal_id)
-                                                               for kind, deal_id, _ in self.expected})
-        audience = rows(engine, "SELECT kind, payload->>'deal_id' AS deal_id, r.recipient::text "
-                                "FROM outbox_events CROSS JOIN LATERAL unnest(coalesce("
-                                "recipient_ids, ARRAY[recipient_id])) AS r(recipient) "
-                                "WHERE kind IN ('deal.closed', 'deal.failed')")
+        assert {
+            row.id: row.status for row in rows(engine, "SELECT id::text AS id, status FROM deals")
+        } == expected_status
+        events = rows(
+            engine,
+            "SELECT kind, payload->>'deal_id' AS deal_id FROM outbox_events "
+            "WHERE kind IN ('deal.closed', 'deal.failed')",
+        )
+        assert sorted(tuple(row) for row in events) == sorted(
+            {(kind, deal_id) for kind, deal_id, _ in self.expected}
+        )
+        audience = rows(
+            engine,
+            "SELECT kind, payload->>'deal_id' AS deal_id, r.recipient::text "
+            "FROM outbox_events CROSS JOIN LATERAL unnest(coalesce("
+            "recipient_ids, ARRAY[recipient_id])) AS r(recipient) "
+            "WHERE kind IN ('deal.closed', 'deal.failed')",
+        )
         assert sorted(tuple(row) for row in audience) == sorted(self.expected)
-        assert rows(engine, "SELECT dedupe_key FROM outbox_events GROUP BY dedupe_key "
-                            "HAVING count(*) > 1") == []
+        assert (
+            rows(
+                engine,
+                "SELECT dedupe_key FROM outbox_events GROUP BY dedupe_key HAVING count(*) > 1",
+            )
+            == []
+        )
 
 
 def inbox_matches_outbox(engine) -> bool:
@@ -103,8 +132,11 @@ def inbox_matches_outbox(engine) -> bool:
     if scalar(engine, "SELECT count(*) FROM outbox_events WHERE status = 'pending'"):
         return False
     inbox = rows(engine, "SELECT event_id, account_id FROM notifications")
-    audience = rows(engine, "SELECT id, r.recipient FROM outbox_events CROSS JOIN LATERAL "
-                            "unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient)")
+    audience = rows(
+        engine,
+        "SELECT id, r.recipient FROM outbox_events CROSS JOIN LATERAL "
+        "unnest(coalesce(recipient_ids, ARRAY[recipient_id])) AS r(recipient)",
+    )
     # Sorted lists, not sets: a second inbox row for the same recipient is a mismatch too.
     return bool(audience) and sorted(map(tuple, inbox)) == sorted(map(tuple, audience))
 
@@ -114,9 +146,10 @@ def test_when_the_leading_scheduler_is_killed_the_standby_takes_over_and_every_d
 ):
     first, second = start_scheduler(), start_scheduler()
     scenario = Scenario(api)  # set up while the schedulers boot
-    assert wait_until(lambda: (first.leads() and second.stands_by())
-                      or (second.leads() and first.stands_by()), timeout=20), (
-        f"first:\n{first.log}\nsecond:\n{second.log}")
+    assert wait_until(
+        lambda: (first.leads() and second.stands_by()) or (second.leads() and first.stands_by()),
+        timeout=20,
+    ), f"first:\n{first.log}\nsecond:\n{second.log}"
     leader, standby = (first, second) if first.leads() else (second, first)
 
     before_kill = scenario.batch(timedelta(seconds=3))

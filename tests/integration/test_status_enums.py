@@ -1,5 +1,6 @@
 """Each StrEnum of statuses and kinds is exactly what its column's CHECK constraint accepts in
 the migrated database, so a value added to one and not the other fails here."""
+
 import re
 
 import pytest
@@ -41,9 +42,12 @@ def quoted_values(sql: str) -> list[str]:
 @pytest.mark.parametrize(("table", "column"), sorted(CHECKED))
 def test_an_enum_has_exactly_the_values_its_check_constraint_accepts(engine, table, column):
     definition = scalar(
-        engine, "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        engine,
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = CAST(:table AS regclass) AND conname = :name AND contype = 'c'",
-        table=table, name=f"ck_{table}_{column}")
+        table=table,
+        name=f"ck_{table}_{column}",
+    )
     assert column in definition
     assert quoted_values(definition) == [member.value for member in CHECKED[table, column]]
 
@@ -51,15 +55,20 @@ def test_an_enum_has_exactly_the_values_its_check_constraint_accepts(engine, tab
 @pytest.mark.parametrize(("table", "column"), sorted(DEFAULTED))
 def test_a_status_column_defaults_to_its_enums_first_state(engine, table, column):
     default = scalar(
-        engine, "SELECT column_default FROM information_schema.columns "
-        "WHERE table_name = :table AND column_name = :column", table=table, column=column)
+        engine,
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = :table AND column_name = :column",
+        table=table,
+        column=column,
+    )
     assert quoted_values(default) == [DEFAULTED[table, column].value]
 
 
 def test_every_column_checked_against_a_list_of_values_has_its_enum_here():
     listed = {
         (constraint.table.name, match.group(1))
-        for table in metadata.tables.values() for constraint in table.constraints
+        for table in metadata.tables.values()
+        for constraint in table.constraints
         if isinstance(constraint, CheckConstraint)
         and (match := re.fullmatch(r"(\w+) IN \(.*\)", str(constraint.sqltext)))
     }

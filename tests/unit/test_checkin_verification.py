@@ -1,12 +1,19 @@
 """Pure check-in verification rules (docs/API.md §Check-ins): each bound accepts just inside and
 refuses just outside. No database."""
+
 import pytest
 
 from checkins.verification import REASONS, PreviousCheckin, failed_rules
 
 RADIUS_M = 100.0
-HONEST = dict(distance_m=20.0, radius_m=RADIUS_M, accuracy_m=10.0, is_mock=False, previous=None,
-              counted_today=False)
+HONEST = dict(
+    distance_m=20.0,
+    radius_m=RADIUS_M,
+    accuracy_m=10.0,
+    is_mock=False,
+    previous=None,
+    counted_today=False,
+)
 
 
 def reasons(**changes) -> list[str]:
@@ -28,27 +35,35 @@ def test_the_first_check_in_of_an_account_is_never_too_fast():
 # --- too-far: distance > radius + min(accuracy, 100) ----------------------------------------
 
 
-@pytest.mark.parametrize("distance_m, accuracy_m", [
-    (100.0, None),   # no accuracy reported: the radius alone
-    (100.0, 0.0),
-    (125.0, 25.0),   # the radius plus the phone's accuracy
-    (200.0, 100.0),  # the full allowance
-    (200.0, 180.0),  # a worse fix earns no more than 100 m of allowance
-])
+@pytest.mark.parametrize(
+    "distance_m, accuracy_m",
+    [
+        (100.0, None),  # no accuracy reported: the radius alone
+        (100.0, 0.0),
+        (125.0, 25.0),  # the radius plus the phone's accuracy
+        (200.0, 100.0),  # the full allowance
+        (200.0, 180.0),  # a worse fix earns no more than 100 m of allowance
+    ],
+)
 def test_a_check_in_on_the_edge_of_the_radius_plus_accuracy_allowance_is_near_enough(
-        distance_m, accuracy_m):
+    distance_m, accuracy_m
+):
     assert reasons(distance_m=distance_m, accuracy_m=accuracy_m) == []
 
 
-@pytest.mark.parametrize("distance_m, accuracy_m", [
-    (100.01, None),
-    (100.01, 0.0),
-    (125.01, 25.0),
-    (200.01, 100.0),
-    (200.01, 180.0),
-])
+@pytest.mark.parametrize(
+    "distance_m, accuracy_m",
+    [
+        (100.01, None),
+        (100.01, 0.0),
+        (125.01, 25.0),
+        (200.01, 100.0),
+        (200.01, 180.0),
+    ],
+)
 def test_a_check_in_just_beyond_the_radius_plus_accuracy_allowance_is_too_far(
-        distance_m, accuracy_m):
+    distance_m, accuracy_m
+):
     assert reasons(distance_m=distance_m, accuracy_m=accuracy_m) == ["too-far"]
 
 
@@ -91,23 +106,29 @@ def test_a_mock_location_never_counts_even_at_the_door():
 # --- too-fast: implied speed from the previous counted check-in > 300 km/h --------------------
 
 
-@pytest.mark.parametrize("km, minutes", [
-    (300.0, 60.0),     # exactly 300 km/h
-    (299.999, 60.0),
-    (5.0, 1.0),        # 300 km/h over a minute
-    (1.5, 25.0),       # a walk between two cafés
-    (0.0, 0.0),        # the same spot again at once
-])
+@pytest.mark.parametrize(
+    "km, minutes",
+    [
+        (300.0, 60.0),  # exactly 300 km/h
+        (299.999, 60.0),
+        (5.0, 1.0),  # 300 km/h over a minute
+        (1.5, 25.0),  # a walk between two cafés
+        (0.0, 0.0),  # the same spot again at once
+    ],
+)
 def test_a_check_in_reachable_at_300_kmh_or_less_is_not_too_fast(km, minutes):
     assert reasons(previous=previous(km, minutes)) == []
 
 
-@pytest.mark.parametrize("km, minutes", [
-    (300.01, 60.0),
-    (5.001, 1.0),
-    (504.0, 10.0),     # Berlin, then Munich ten minutes later
-    (0.05, 0.0),       # anywhere else in the same instant
-])
+@pytest.mark.parametrize(
+    "km, minutes",
+    [
+        (300.01, 60.0),
+        (5.001, 1.0),
+        (504.0, 10.0),  # Berlin, then Munich ten minutes later
+        (0.05, 0.0),  # anywhere else in the same instant
+    ],
+)
 def test_a_check_in_that_needs_more_than_300_kmh_is_too_fast(km, minutes):
     assert reasons(previous=previous(km, minutes)) == ["too-fast"]
 
@@ -131,7 +152,17 @@ def test_a_second_check_in_on_the_same_venue_local_day_is_already_counted():
 
 
 def test_every_broken_rule_is_listed_in_the_order_of_the_api_contract():
-    assert reasons(distance_m=10_000.0, accuracy_m=500.0, is_mock=True,
-                   previous=previous(500.0, 10.0), counted_today=True) == list(REASONS)
-    assert list(REASONS) == ["too-far", "inaccurate", "mock-location", "too-fast",
-                             "already-counted-today"]
+    assert reasons(
+        distance_m=10_000.0,
+        accuracy_m=500.0,
+        is_mock=True,
+        previous=previous(500.0, 10.0),
+        counted_today=True,
+    ) == list(REASONS)
+    assert list(REASONS) == [
+        "too-far",
+        "inaccurate",
+        "mock-location",
+        "too-fast",
+        "already-counted-today",
+    ]

@@ -1,4 +1,5 @@
 """pyproject.toml's runtime dependencies are exactly what the shipped code imports."""
+
 import ast
 import re
 import sys
@@ -24,7 +25,9 @@ def shipped_sources() -> list[Path]:
     """The packages and modules pyproject.toml ships, plus the gunicorn config `make run` uses."""
     setuptools = project()["tool"]["setuptools"]
     packages = [pattern.rstrip("*") for pattern in setuptools["packages"]["find"]["include"]]
-    files = [ROOT / f"{module}.py" for module in setuptools["py-modules"]] + [ROOT / "gunicorn.conf.py"]
+    files = [ROOT / f"{module}.py" for module in setuptools["py-modules"]] + [
+        ROOT / "gunicorn.conf.py"
+    ]
     return files + [path for package in packages for path in (ROOT / package).rglob("*.py")]
 
 
@@ -45,6 +48,8 @@ def imported_distributions() -> set[str]:
 
 
 def test_runtime_dependencies_are_exactly_what_the_shipped_code_imports():
-    declared = {canonical(re.split(r"[<>=!~\[ ;]", requirement)[0])
-                for requirement in project()["project"]["dependencies"]}
+    declared = {
+        canonical(re.split(r"[<>=!~\[ ;]", requirement)[0])
+        for requirement in project()["project"]["dependencies"]
+    }
     assert declared == imported_distributions() | UNIMPORTED_RUNTIME

@@ -1,9 +1,10 @@
 """Pure pieces of error handling and list paging (no database)."""
+
 import base64
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -21,35 +22,38 @@ from core.errors import (
 from core.gunicorn_errors import problem_response
 from core.schemas import decode_cursor, encode_cursor, page_of, parse_bigint, parse_datetime
 
-
 # --- flatten_validation_messages ---------------------------------------------------------
 
 
 def test_flattening_drops_the_webargs_location_level():
     messages = {"json": {"email": ["Not a valid email address."], "role": ["Missing."]}}
     assert flatten_validation_messages(messages) == {
-        "email": ["Not a valid email address."], "role": ["Missing."],
+        "email": ["Not a valid email address."],
+        "role": ["Missing."],
     }
 
 
 def test_flattening_joins_nested_field_names_with_dots():
     messages = {"json": {"location": {"lat": ["Too big."], "lon": ["Not a number."]}}}
     assert flatten_validation_messages(messages) == {
-        "location.lat": ["Too big."], "location.lon": ["Not a number."],
+        "location.lat": ["Too big."],
+        "location.lon": ["Not a number."],
     }
 
 
 def test_flattening_names_list_items_by_their_index():
     messages = {"json": {"items": {0: {"quantity": ["Too small."]}, 3: ["Not an object."]}}}
     assert flatten_validation_messages(messages) == {
-        "items.0.quantity": ["Too small."], "items.3": ["Not an object."],
+        "items.0.quantity": ["Too small."],
+        "items.3": ["Not an object."],
     }
 
 
 def test_flattening_a_list_of_nested_error_dicts_numbers_them():
     messages = {"json": {"tags": [{"name": ["Empty."]}, {"name": ["Too long."]}]}}
     assert flatten_validation_messages(messages) == {
-        "tags.0.name": ["Empty."], "tags.1.name": ["Too long."],
+        "tags.0.name": ["Empty."],
+        "tags.1.name": ["Too long."],
     }
 
 
@@ -91,8 +95,11 @@ def test_a_domain_error_renders_as_problem_json_with_its_code_in_type(bare_app):
     assert response.status_code == 404
     assert response.mimetype == PROBLEM_JSON
     assert response.json == {
-        "type": "https://example.test/problems/not-found", "title": "Not found",
-        "status": 404, "detail": "No such venue.", "code": "not-found",
+        "type": "https://example.test/problems/not-found",
+        "title": "Not found",
+        "status": 404,
+        "detail": "No such venue.",
+        "code": "not-found",
     }
 
 
@@ -147,7 +154,7 @@ def test_a_cursor_round_trips_floats_exactly_and_uuids():
 
 
 def test_a_cursor_round_trips_timestamps():
-    created_at = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    created_at = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC)
     cursor = encode_cursor([created_at.isoformat(), "x"])
     assert decode_cursor(cursor, (parse_datetime, str)) == [created_at, "x"]
 
@@ -163,19 +170,22 @@ def _raw_cursor(payload: bytes) -> str:
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("cursor", [
-    "!!!not base64!!!",
-    "",
-    _raw_cursor(b"not json"),
-    _raw_cursor(b"\xff\xfe\x00garbage"),
-    _raw_cursor(json.dumps({"distance": 1}).encode()),
-    _raw_cursor(json.dumps([1.5]).encode()),
-    _raw_cursor(json.dumps([1.5, "x", "y"]).encode()),
-    _raw_cursor(json.dumps(["far", str(uuid.uuid4())]).encode()),
-    _raw_cursor(json.dumps([1.5, "not-a-uuid"]).encode()),
-    _raw_cursor(json.dumps([None, str(uuid.uuid4())]).encode()),
-    _raw_cursor(json.dumps([[1], str(uuid.uuid4())]).encode()),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!not base64!!!",
+        "",
+        _raw_cursor(b"not json"),
+        _raw_cursor(b"\xff\xfe\x00garbage"),
+        _raw_cursor(json.dumps({"distance": 1}).encode()),
+        _raw_cursor(json.dumps([1.5]).encode()),
+        _raw_cursor(json.dumps([1.5, "x", "y"]).encode()),
+        _raw_cursor(json.dumps(["far", str(uuid.uuid4())]).encode()),
+        _raw_cursor(json.dumps([1.5, "not-a-uuid"]).encode()),
+        _raw_cursor(json.dumps([None, str(uuid.uuid4())]).encode()),
+        _raw_cursor(json.dumps([[1], str(uuid.uuid4())]).encode()),
+    ],
+)
 def test_a_cursor_that_is_not_ours_is_a_validation_error_on_cursor(cursor):
     with pytest.raises(ValidationFailed) as excinfo:
         decode_cursor(cursor, (float, uuid.UUID))
@@ -192,12 +202,15 @@ def test_a_page_has_a_cursor_to_its_last_item_only_when_more_rows_exist():
     assert page_of([], 4, lambda row: [row["n"]]) == {"items": [], "next_cursor": None}
 
 
-@pytest.mark.parametrize("values", [
-    ["0001-01-01T00:00:00+00:00", 1],      # before the accepted years
-    ["9999-12-31T23:59:59+00:00", 1],      # after them
-    ["2026-01-01T00:00:00", 1],            # no offset
-    ["2026-01-01T00:00:00+00:00", 2**63],  # id beyond bigint
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["0001-01-01T00:00:00+00:00", 1],  # before the accepted years
+        ["9999-12-31T23:59:59+00:00", 1],  # after them
+        ["2026-01-01T00:00:00", 1],  # no offset
+        ["2026-01-01T00:00:00+00:00", 2**63],  # id beyond bigint
+    ],
+)
 def test_a_forged_cursor_out_of_range_is_refused(values):
     with pytest.raises(ValidationFailed):
         decode_cursor(encode_cursor(values), (parse_datetime, parse_bigint))
@@ -206,8 +219,12 @@ def test_a_forged_cursor_out_of_range_is_refused(values):
 def test_gunicorns_error_pages_have_the_shape_of_the_apps_problems(bare_app):
     with bare_app.test_request_context():
         ours = handle_error(MethodNotAllowed(valid_methods=["GET"])).json
-    head, _, body = problem_response("https://example.test/problems/", 414, "URI Too Long",
-                                     "Request Line is too large (8192 > 4094)").partition(b"\r\n\r\n")
+    head, _, body = problem_response(
+        "https://example.test/problems/",
+        414,
+        "URI Too Long",
+        "Request Line is too large (8192 > 4094)",
+    ).partition(b"\r\n\r\n")
     theirs = json.loads(body)
     assert set(theirs) == set(ours) - {"errors"}
     assert theirs["type"] == "https://example.test/problems/uri-too-long"

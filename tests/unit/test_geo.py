@@ -1,4 +1,5 @@
 """Pure spatial helpers (no database): EWKT in, `{lat, lon}` out, GeoJSON, location schemas."""
+
 import math
 import random
 
@@ -60,8 +61,11 @@ def test_a_point_feature_uses_lon_lat_order_as_rfc_7946_requires():
 
 def test_a_feature_collection_carries_foreign_members_like_next_cursor():
     collection = feature_collection([{"type": "Feature"}], next_cursor=None)
-    assert collection == {"type": "FeatureCollection", "features": [{"type": "Feature"}],
-                          "next_cursor": None}
+    assert collection == {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature"}],
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize("lat, lon", [(-90, -180), (90, 180), (0, 0), (-90.0, 179.9999999)])
@@ -69,10 +73,20 @@ def test_the_location_schema_accepts_the_edges_of_the_valid_range(lat, lon):
     assert LocationSchema().load({"lat": lat, "lon": lon}) == {"lat": lat, "lon": lon}
 
 
-@pytest.mark.parametrize("field, value", [
-    ("lat", 90.000001), ("lat", -90.5), ("lon", 180.0001), ("lon", -181),
-    ("lat", math.nan), ("lon", math.inf), ("lat", -math.inf), ("lat", True), ("lon", None),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("lat", 90.000001),
+        ("lat", -90.5),
+        ("lon", 180.0001),
+        ("lon", -181),
+        ("lat", math.nan),
+        ("lon", math.inf),
+        ("lat", -math.inf),
+        ("lat", True),
+        ("lon", None),
+    ],
+)
 def test_the_location_schema_rejects_out_of_range_or_non_finite_values(field, value):
     data = {"lat": 10.0, "lon": 10.0, field: value}
     with pytest.raises(ValidationError) as excinfo:

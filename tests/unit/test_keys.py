@@ -1,4 +1,5 @@
 """The server key and the client network that keyed hashes are taken over."""
+
 import stat
 from concurrent.futures import ThreadPoolExecutor
 

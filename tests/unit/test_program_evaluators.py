@@ -1,4 +1,5 @@
 """Every reward-program kind the API and the database accept has exactly one evaluator."""
+
 import re
 
 from checkins.models import ProgramKind, RewardProgram
@@ -8,8 +9,11 @@ from checkins.services import PROGRAM_EVALUATORS
 
 
 def kinds_the_database_accepts() -> set[str]:
-    (check,) = [constraint for constraint in RewardProgram.__table__.constraints
-                if constraint.name == "ck_reward_programs_kind"]
+    (check,) = [
+        constraint
+        for constraint in RewardProgram.__table__.constraints
+        if constraint.name == "ck_reward_programs_kind"
+    ]
     return set(re.findall(r"'([a-z_]+)'", str(check.sqltext)))
 
 

@@ -1,10 +1,10 @@
 """Pure reward-program rules (checkins/rewards.py). No database."""
+
 import pytest
 
 from checkins import rewards as rules
 from checkins.models import ProgramKind
 from checkins.rewards import Progress
-
 
 # --- settings each kind needs ----------------------------------------------------------------
 
@@ -13,14 +13,17 @@ def test_every_program_kind_declares_the_settings_it_needs():
     assert set(rules.REQUIRED_SETTINGS) == set(ProgramKind)
 
 
-@pytest.mark.parametrize("kind, missing", [
-    ("every_nth", ["threshold"]),
-    ("first_visit", []),
-    ("frequency", ["threshold", "window_days"]),
-    ("mayor", []),
-    ("swarm", ["threshold", "window_minutes"]),
-    ("flash", ["threshold"]),
-])
+@pytest.mark.parametrize(
+    "kind, missing",
+    [
+        ("every_nth", ["threshold"]),
+        ("first_visit", []),
+        ("frequency", ["threshold", "window_days"]),
+        ("mayor", []),
+        ("swarm", ["threshold", "window_minutes"]),
+        ("flash", ["threshold"]),
+    ],
+)
 def test_a_program_without_settings_lacks_exactly_what_its_kind_needs(kind, missing):
     assert rules.missing_settings(kind, {}) == missing
 
@@ -44,8 +47,13 @@ def test_a_punch_card_of_five_earns_on_the_fifth_and_tenth_check_in_only():
 
 def test_a_punch_card_shows_the_punches_since_the_last_reward():
     assert [rules.every_nth(n, 5)[1] for n in (0, 1, 4, 5, 6, 9, 10)] == [
-        Progress(0, 5), Progress(1, 5), Progress(4, 5), Progress(5, 5, True),
-        Progress(1, 5), Progress(4, 5), Progress(5, 5, True),
+        Progress(0, 5),
+        Progress(1, 5),
+        Progress(4, 5),
+        Progress(5, 5, True),
+        Progress(1, 5),
+        Progress(4, 5),
+        Progress(5, 5, True),
     ]
 
 

@@ -1,4 +1,5 @@
 """The SSRF guard for webhook targets (no database; `localhost` resolves through /etc/hosts)."""
+
 import asyncio
 import ipaddress
 import socket
@@ -8,7 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from notifications.ssrf import (
-    CheckedResolver, LookupFailed, TargetRefused, address_refusal, url_refusal,
+    CheckedResolver,
+    LookupFailed,
+    TargetRefused,
+    address_refusal,
+    url_refusal,
 )
 from notifications.transports import send_webhook, webhook_session
 from tests.receiver import Receiver
@@ -20,9 +25,9 @@ LOOPBACK = [
     "http://127.255.255.254:9000/hook",
     "http://[::1]/hook",
     "http://[::1]:8443/hook",
-    "http://2130706433/hook",          # 127.0.0.1 as one decimal number
-    "http://0x7f000001/hook",          # ... in hex
-    "http://127.1/hook",               # ... abbreviated
+    "http://2130706433/hook",  # 127.0.0.1 as one decimal number
+    "http://0x7f000001/hook",  # ... in hex
+    "http://127.1/hook",  # ... abbreviated
     "http://[::ffff:127.0.0.1]/hook",  # ... IPv4-mapped IPv6
 ]
 ALWAYS_REFUSED = [
@@ -104,7 +109,8 @@ def test_a_host_that_does_not_resolve_is_refused():
 def test_a_url_without_a_host_or_with_a_bad_port_is_refused():
     assert url_refusal("http:///hook", allow_loopback=True) == "The URL has no host."
     assert url_refusal("http://93.184.216.34:99999/hook", allow_loopback=True) == (
-        "The URL has an invalid port.")
+        "The URL has an invalid port."
+    )
 
 
 def test_link_local_is_named_as_such_so_the_merchant_sees_why():
@@ -115,19 +121,34 @@ def test_link_local_is_named_as_such_so_the_merchant_sees_why():
 
 def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> None:
     """Make `socket.getaddrinfo` answer `answers[host]` (a test double for DNS only)."""
+
     def getaddrinfo(host, port, *args, **kwargs):
         if host not in answers:
             raise socket.gaierror(f"unknown host {host}")
-        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6,
-                 "", (address, port)) for address in answers[host]]
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (address, port),
+            )
+            for address in answers[host]
+        ]
+
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_a_host_name_is_refused_if_any_of_its_addresses_is_private(monkeypatch):
-    fake_dns(monkeypatch, {"public.example": ["93.184.216.34", "2606:2800:220:1::1"],
-                           "mixed.example": ["93.184.216.34", "10.0.0.7"],
-                           "rebound.example": ["169.254.169.254"],
-                           "local.example": ["127.0.0.1", "::1"]})
+    fake_dns(
+        monkeypatch,
+        {
+            "public.example": ["93.184.216.34", "2606:2800:220:1::1"],
+            "mixed.example": ["93.184.216.34", "10.0.0.7"],
+            "rebound.example": ["169.254.169.254"],
+            "local.example": ["127.0.0.1", "::1"],
+        },
+    )
     assert url_refusal("https://public.example/hook", allow_loopback=False) is None
     assert "10.0.0.7" in url_refusal("https://mixed.example/hook", allow_loopback=True)
     assert "link-local" in url_refusal("https://rebound.example/hook", allow_loopback=True)
@@ -136,18 +157,29 @@ def test_a_host_name_is_refused_if_any_of_its_addresses_is_private(monkeypatch):
 
 
 def test_6to4_teredo_and_nat64_addresses_around_a_private_ipv4_address_and_site_local_are_refused():
-    for address in ["2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4
-                    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
-                    "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1",  # NAT64 of 169.254.169.254, 127.0.0.1
-                    "fec0::1", "feff:ffff::1"]:  # site-local
+    for address in [
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::1",
+        "2002:c0a8:101::1",  # 6to4
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b::7f00:1",  # NAT64 of 169.254.169.254, 127.0.0.1
+        "fec0::1",
+        "feff:ffff::1",
+    ]:  # site-local
         assert address_refusal(ipaddress.ip_address(address), True), address
     around_public = ipaddress.ip_address("2002:5db8:d822::1")  # 6to4 of 93.184.216.34
     assert address_refusal(around_public, False) is None
 
 
 def test_a_host_name_is_refused_if_any_of_its_addresses_is_private_at_delivery_too(monkeypatch):
-    fake_dns(monkeypatch, {"mixed.example": ["93.184.216.34", "10.0.0.7"],
-                           "public.example": ["93.184.216.34", "2606:2800:220:1::1"]})
+    fake_dns(
+        monkeypatch,
+        {
+            "mixed.example": ["93.184.216.34", "10.0.0.7"],
+            "public.example": ["93.184.216.34", "2606:2800:220:1::1"],
+        },
+    )
     resolver = CheckedResolver(allow_loopback=True)
     with pytest.raises(TargetRefused) as refused:
         asyncio.run(resolver.resolve("mixed.example", 443, socket.AF_UNSPEC))
@@ -163,6 +195,7 @@ def hanging_dns(monkeypatch) -> threading.Event:
     def getaddrinfo(*_args, **_kwargs):
         answer.wait(timeout=60)
         raise socket.gaierror("no answer")
+
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return answer
 
@@ -171,7 +204,8 @@ def test_a_look_up_that_never_answers_times_out_at_registration_and_at_delivery(
     answer = hanging_dns(monkeypatch)
     try:
         assert url_refusal("https://hangs.example/hook", allow_loopback=False, timeout=0.2) == (
-            "The look-up of host hangs.example timed out (after 0.2 s).")
+            "The look-up of host hangs.example timed out (after 0.2 s)."
+        )
         with pytest.raises(LookupFailed):
             asyncio.run(CheckedResolver(allow_loopback=False, timeout=0.2).resolve("hangs.example"))
     finally:
@@ -181,9 +215,17 @@ def test_a_look_up_that_never_answers_times_out_at_registration_and_at_delivery(
 async def send(url: str, *, allow_loopback: bool, message_id: str = "msg_1", http=None):
     """One webhook delivery on a fresh (or the given) webhook session."""
     async with webhook_session(allow_loopback=allow_loopback, dns_timeout=1) as fresh:
-        return await send_webhook(http or fresh, url, "whsec_" + "A" * 44, message_id,
-                                  "deal.tipped", datetime.now(UTC), {}, datetime.now(UTC),
-                                  allow_loopback=allow_loopback)
+        return await send_webhook(
+            http or fresh,
+            url,
+            "whsec_" + "A" * 44,
+            message_id,
+            "deal.tipped",
+            datetime.now(UTC),
+            {},
+            datetime.now(UTC),
+            allow_loopback=allow_loopback,
+        )
 
 
 def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_to_loopback_gets_nothing(
@@ -191,8 +233,9 @@ def test_the_guard_runs_again_at_delivery_so_a_host_that_now_resolves_to_loopbac
 ):
     fake_dns(monkeypatch, {"hook.example": ["127.0.0.1"]})  # was public when registered
     with Receiver() as receiver:
-        outcome = asyncio.run(send(f"http://hook.example:{receiver.port}/hook",
-                                   allow_loopback=False))
+        outcome = asyncio.run(
+            send(f"http://hook.example:{receiver.port}/hook", allow_loopback=False)
+        )
         assert receiver.received() == []
     assert (outcome.ok, outcome.permanent) == (False, True)
     assert outcome.error == "refused by SSRF policy (loopback address)"
@@ -204,14 +247,23 @@ def test_deliveries_of_one_batch_to_the_same_host_share_one_look_up_and_are_all_
     lookups = []
     fake_dns(monkeypatch, {"hook.example": ["10.1.2.3"]})
     resolve = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: lookups.append(host)
-                        or resolve(host, *a, **k))
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, *a, **k: lookups.append(host) or resolve(host, *a, **k)
+    )
 
     async def batch():
         async with webhook_session(allow_loopback=True, dns_timeout=1) as http:
-            return await asyncio.gather(*(send("https://hook.example/hook", allow_loopback=True,
-                                               message_id=f"msg_{n}", http=http)
-                                          for n in range(3)))
+            return await asyncio.gather(
+                *(
+                    send(
+                        "https://hook.example/hook",
+                        allow_loopback=True,
+                        message_id=f"msg_{n}",
+                        http=http,
+                    )
+                    for n in range(3)
+                )
+            )
 
     outcomes = asyncio.run(batch())
     assert [(outcome.ok, outcome.permanent) for outcome in outcomes] == [(False, True)] * 3

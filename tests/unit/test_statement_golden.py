@@ -3,10 +3,11 @@
 A change to one of these statements shows up in review as a change to its golden file.
 `UPDATE_GOLDEN=1` rewrites the files from the code instead of comparing.
 """
+
 import difflib
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,9 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 STATEMENTS = {
     "deals/take_units_and_record_commitment": deals.TAKE_UNITS_AND_RECORD_COMMITMENT,
-    "deals/confirm_pending_commitments_and_issue_vouchers":
-        deals.confirm_pending_commitments_and_issue_vouchers(
-            uuid.UUID(int=1), datetime(2030, 1, 1, tzinfo=timezone.utc),
-            datetime(2029, 1, 1, tzinfo=timezone.utc)),
+    "deals/confirm_pending_commitments_and_issue_vouchers": deals.confirm_pending_commitments_and_issue_vouchers(
+        uuid.UUID(int=1), datetime(2030, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC)
+    ),
     "checkins/lock_account_and_find_venue": checkins.LOCK_ACCOUNT_AND_FIND_VENUE,
     "checkins/standing_in_running_programs": checkins.STANDING_IN_RUNNING_PROGRAMS,
     "checkins/insert_counted_checkin_and_lock_programs": checkins.INSERT_COUNTED_CHECKIN_AND_LOCK_PROGRAMS,
@@ -51,11 +51,18 @@ def test_a_hot_path_statement_compiles_to_its_golden_sql(name):
         return
     expected = path.read_text() if path.exists() else ""
     if actual != expected:
-        diff = "".join(difflib.unified_diff(
-            expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"tests/golden/{name}.sql", tofile="compiled now"))
-        pytest.fail(f"{name} compiles to different SQL (UPDATE_GOLDEN=1 rewrites the file):\n{diff}",
-                    pytrace=False)
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"tests/golden/{name}.sql",
+                tofile="compiled now",
+            )
+        )
+        pytest.fail(
+            f"{name} compiles to different SQL (UPDATE_GOLDEN=1 rewrites the file):\n{diff}",
+            pytrace=False,
+        )
 
 
 def test_every_golden_file_belongs_to_a_statement():

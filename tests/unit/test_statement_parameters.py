@@ -4,6 +4,7 @@ SQLAlchemy adds every execution parameter named like a column of an UPDATE's (or
 table to its SET (or column list), CTEs included. So a statement whose bind parameter shares
 its name with such a column would write it whenever it is executed.
 """
+
 import pytest
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.base import Executable
@@ -20,8 +21,10 @@ STATEMENTS = {
 
 
 def test_the_statements_modules_hold_the_hot_path_statements():
-    assert {"deals.statements.TAKE_UNITS_AND_RECORD_COMMITMENT",
-            "checkins.statements.TAKE_AND_GRANT_ONE_REWARD"} <= set(STATEMENTS)
+    assert {
+        "deals.statements.TAKE_UNITS_AND_RECORD_COMMITMENT",
+        "checkins.statements.TAKE_AND_GRANT_ONE_REWARD",
+    } <= set(STATEMENTS)
 
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))

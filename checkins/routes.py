@@ -84,7 +84,7 @@ class VenuePrograms(MethodView):
             **data,
         )
 
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ProgramListSchema)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -8,21 +8,26 @@ account, so it must come after authentication), then the rate limit (after idemp
 replay does not count), then the view. Services flush and raise; the unit of work commits once when the view returns and
 rolls back on any error, the idempotency record and the rate-limit hit included.
 
+`optional_auth=True` declares a public read: without an `Authorization` header it answers
+anonymously (counted against the anonymous limit of the client's network); with one, the token
+must be valid (401 otherwise, never silently anonymous) and the request is the account's.
+
 `check_endpoints` runs at app start and refuses an app in which a view is not declared this
-way (or has a decorator above it), a protected view lacks authentication, or a creating POST
-lacks idempotency.
+way (or has a decorator above it), a protected view lacks authentication, a public read is not
+on its allow-list, or a creating POST lacks idempotency.
 """
 
 import re
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from accounts.auth import BEARER, authenticate_request
 from core.api import document_responses
 from core.db import open_session, unit_of_work
 from core.idempotency import replay_or_run
+from core.keys import hashed_client
 from core.ratelimit import RateLimit
 
 # (method, path) of the views anyone may call without a token.
@@ -37,6 +42,24 @@ PUBLIC = frozenset(
         ("GET", "/api/docs/assets/<path:filename>"),
     }
 )
+# (method, path) of the public reads: a token is optional (see `optional_auth`).
+OPTIONAL_AUTH = frozenset(
+    {
+        ("GET", "/api/v1/deals"),
+        ("GET", "/api/v1/deals/nearby"),
+        ("GET", "/api/v1/deals/<uuid:deal_id>"),
+        ("GET", "/api/v1/venues/nearby"),
+        ("GET", "/api/v1/venues/<uuid:venue_id>"),
+        ("GET", "/api/v1/venues/<uuid:venue_id>/reward-programs"),
+    }
+)
+# Anonymous requests, per client network (IPv4 address or IPv6 /64): generous, because many
+# phones share one carrier NAT address.
+ANONYMOUS_RATE_LIMIT = RateLimit(
+    "anonymous", "ANONYMOUS_RATE_LIMIT", "ANONYMOUS_RATE_WINDOW_SECONDS"
+)
+# Optional bearer: no security requirement, or the bearer token.
+OPTIONAL_BEARER = [{}, *BEARER]
 # Creating POSTs without idempotency, and why.
 NOT_IDEMPOTENT = {
     ("POST", "/api/v1/tokens"): "a retried login issues another token; storing the response "
@@ -55,6 +78,7 @@ class EndpointSpec:
 
     view: object  # the decorated function, to tell whether another decorator wraps it
     public: bool
+    optional_auth: bool
     role: str | None
     idempotent: bool
     rate_limit: RateLimit | None
@@ -65,17 +89,22 @@ def endpoint(
     *,
     role: str | None = None,
     public: bool = False,
+    optional_auth: bool = False,
     idempotent: bool = False,
     redact: tuple[str, ...] = (),
     rate_limit: RateLimit | None = None,
     read_only: bool = False,
 ):
-    """Declare a view: `role` (None: any account) or `public=True`; `idempotent` (with `redact`,
-    see core.idempotency) for creating POSTs; `rate_limit` per account; `read_only` for views
-    that write nothing. Place it above every other decorator of the view.
+    """Declare a view: `role` (None: any account), `public=True` (no token at all) or
+    `optional_auth=True` (a public read: token optional, anonymous requests rate-limited per
+    client network); `idempotent` (with `redact`, see core.idempotency) for creating POSTs;
+    `rate_limit` per account; `read_only` for views that write nothing. Place it above every
+    other decorator of the view.
     """
-    if public and (role is not None or rate_limit is not None):
+    if (public or optional_auth) and (role is not None or rate_limit is not None):
         raise ValueError("a public endpoint has no role and no per-account rate limit")
+    if optional_auth and (public or idempotent):
+        raise ValueError("optional_auth is a public read: not public=True, not idempotent")
     if redact and not idempotent:
         raise ValueError("redact names fields of a stored response: only with idempotent=True")
     if read_only and (idempotent or rate_limit is not None):
@@ -84,8 +113,16 @@ def endpoint(
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            anonymous = public or (optional_auth and "Authorization" not in request.headers)
+            if optional_auth and anonymous:
+                # The hit must write, and a read-only view's session cannot: it gets a short unit
+                # of work of its own on the write pool, before the read (one connection at a
+                # time). Committed at once, it counts even if the read then fails, which is what
+                # a budget against scraping wants.
+                with unit_of_work(open_session()) as counting:
+                    ANONYMOUS_RATE_LIMIT.count(counting, hashed_client())
             with unit_of_work(open_session(read_only=read_only)) as session:
-                account = None if public else authenticate_request(session, role)
+                account = None if anonymous else authenticate_request(session, role)
 
                 def run():
                     if rate_limit is not None:
@@ -94,14 +131,15 @@ def endpoint(
 
                 return replay_or_run(session, run, redact=redact) if idempotent else run()
 
-        declared = (
-            wrapper
-            if public
-            else document_responses(wrapper, [401, 403] if role else [401], security=BEARER)
-        )
+        if public:
+            declared = wrapper
+        elif optional_auth:
+            declared = document_responses(wrapper, [401, 429], security=OPTIONAL_BEARER)
+        else:
+            declared = document_responses(wrapper, [401, 403] if role else [401], security=BEARER)
         # Marked last, on what the view really is: the start-up check compares identities.
         declared.endpoint_spec = EndpointSpec(
-            declared, public, role, idempotent, rate_limit, read_only
+            declared, public, optional_auth, role, idempotent, rate_limit, read_only
         )
         return declared
 
@@ -139,6 +177,14 @@ def endpoint_problems(app: Flask, paths: dict) -> list[str]:
                     f"{where} is public: declare it with public=True"
                     if public
                     else f"{where} lacks authentication (public=True but not in PUBLIC)"
+                )
+            optional = (method, rule.rule) in OPTIONAL_AUTH
+            if spec.optional_auth != optional:
+                problems.append(
+                    f"{where} is a public read: declare it with optional_auth=True"
+                    if optional
+                    else f"{where} answers anonymously (optional_auth=True but not in "
+                    "OPTIONAL_AUTH)"
                 )
             operation = paths.get(_openapi_path(rule.rule), {}).get(method.lower(), {})
             creates = method == "POST" and "201" in {

@@ -1,5 +1,5 @@
 """Fixed-window rate limits kept in PostgreSQL, keyed on the account or the email (never on the
-client IP alone)."""
+client IP alone), and for anonymous public reads on the keyed hash of the client network."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,19 +89,21 @@ def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A per-account limit of an endpoint: `limit_key` and `window_key` name the config values
-    (hits allowed per window, window seconds); `bucket` names the counter."""
+    """A limit of an endpoint per account (or per hashed client network, for anonymous reads):
+    `limit_key` and `window_key` name the config values (hits allowed per window, window
+    seconds); `bucket` names the counter."""
 
     bucket: str
     limit_key: str
     window_key: str
 
-    def count(self, session: Session, account_id) -> None:
-        """Count one hit of `account_id` in the request's transaction; 429 past the limit."""
+    def count(self, session: Session, subject) -> None:
+        """Count one hit of `subject` (an account id or a client hash) in `session`'s
+        transaction; 429 past the limit."""
         config = current_app.config
         count_hit(
             session,
-            key=f"{self.bucket}:{account_id}",
+            key=f"{self.bucket}:{subject}",
             limit=config[self.limit_key],
             window=timedelta(seconds=config[self.window_key]),
             now=utcnow(),

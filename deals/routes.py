@@ -68,7 +68,7 @@ class Deals(MethodView):
             session=get_session(), merchant=current_account(), now=utcnow(), **data
         )
 
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.arguments(BboxQuerySchema, location="query")
     @blp.response(200, DealListSchema)
     def get(self, args):
@@ -86,7 +86,7 @@ class Deals(MethodView):
 
 @blp.route("/deals/nearby")
 class NearbyDeals(MethodView):
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.arguments(DealNearbyQuerySchema, location="query")
     @blp.response(200, NearbyDealListSchema)
     @blp.alt_response(
@@ -113,7 +113,7 @@ class NearbyDeals(MethodView):
 
 @blp.route("/deals/<uuid:deal_id>")
 class DealById(MethodView):
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.response(200, DealReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, deal_id: uuid.UUID):

@@ -33,7 +33,7 @@ class Venues(MethodView):
 
 @blp.route("/venues/<uuid:venue_id>")
 class VenueById(MethodView):
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.response(200, VenueReadSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, venue_id: uuid.UUID):
@@ -53,7 +53,7 @@ class VenueById(MethodView):
 
 @blp.route("/venues/nearby")
 class NearbyVenues(MethodView):
-    @endpoint(read_only=True)
+    @endpoint(optional_auth=True, read_only=True)
     @blp.arguments(VenueNearbyQuerySchema, location="query")
     @blp.response(200, NearbyVenueListSchema)
     def get(self, args):

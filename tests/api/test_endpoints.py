@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 import app as app_module
 from core import operation_ids
 from core.api import Blueprint
-from core.endpoint import PUBLIC, EndpointMisconfigured, endpoint
+from core.endpoint import OPTIONAL_AUTH, PUBLIC, EndpointMisconfigured, endpoint
 from core.ratelimit import RateLimit
 from tests.factories import API, scalar
 from venues.schemas import VenueReadSchema
@@ -120,10 +120,47 @@ def test_a_public_view_outside_the_allow_list_stops_the_app_from_starting(monkey
     )
 
 
-def test_every_view_on_the_public_allow_list_exists(app):
+def test_an_anonymous_read_outside_its_allow_list_stops_the_app_from_starting(
+    monkeypatch, make_app
+):
+    def declare(blp):
+        class Things(MethodView):
+            @endpoint(optional_auth=True, read_only=True)
+            @blp.response(200, ThingSchema)
+            def get(self):
+                return {"name": "anyone may read this"}
+
+        return Things
+
+    assert "GET /api/v1/extra/things answers anonymously" in refusal(monkeypatch, make_app, declare)
+
+
+def test_a_public_read_declared_without_optional_auth_stops_the_app_from_starting(
+    monkeypatch, make_app
+):
+    monkeypatch.setattr(
+        "core.endpoint.OPTIONAL_AUTH", OPTIONAL_AUTH | {("GET", "/api/v1/extra/things")}
+    )
+
+    def declare(blp):
+        class Things(MethodView):
+            @endpoint(read_only=True)
+            @blp.response(200, ThingSchema)
+            def get(self):
+                return {"name": "only accounts may read this"}
+
+        return Things
+
+    assert "GET /api/v1/extra/things is a public read: declare it with optional_auth" in refusal(
+        monkeypatch, make_app, declare
+    )
+
+
+@pytest.mark.parametrize("allow_list", [PUBLIC, OPTIONAL_AUTH], ids=["public", "optional_auth"])
+def test_every_view_on_an_allow_list_exists(app, allow_list):
     # A misspelt entry would not open anything, but would hide that the real view is checked.
     routes = {(method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods}
-    assert PUBLIC <= routes
+    assert allow_list <= routes
 
 
 @pytest.mark.parametrize(
@@ -135,6 +172,13 @@ def test_every_view_on_the_public_allow_list_exists(app):
             "rate_limit": RateLimit("things", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"),
         },
         {"read_only": True, "idempotent": True},
+        {"optional_auth": True, "role": "customer"},
+        {"optional_auth": True, "public": True},
+        {"optional_auth": True, "idempotent": True},
+        {
+            "optional_auth": True,
+            "rate_limit": RateLimit("things", "COMMIT_RATE_LIMIT", "COMMIT_RATE_WINDOW_SECONDS"),
+        },
         {"redact": ("secret",)},
     ],
 )

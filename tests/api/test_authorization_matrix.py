@@ -4,8 +4,8 @@ Every route under /api/v1 that takes an id or a code is called as the object's o
 account of the same role, as the other role, anonymously, with a bad token and with the owner's
 revoked token, and for an id that does not exist. The expected status of each call is written
 out in ROUTES below (from docs/API.md: another account's object -> 404 `not-found`, wrong role -> 403
-`forbidden`, no or bad token -> 401 `unauthorized`; public reads answer any authenticated
-account). A route that is missing from ROUTES fails `test_every_route_with_an_id_or_a_code_...`,
+`forbidden`, no or bad token -> 401 `unauthorized`; public reads answer anyone, without a token
+too, with the body a signed-in account gets, but a bad or revoked token is still 401). A route that is missing from ROUTES fails `test_every_route_with_an_id_or_a_code_...`,
 so a new route cannot slip through unchecked.
 
 Every call that is not the owner's is bracketed by a dump of every table: a refused call must
@@ -173,8 +173,9 @@ class Route:
     """One method of one route, and who may call it on `obj` (a key of `World.ids`).
 
     `owner`, `same_role`, `other_role` name callers of the World; `expect` is their statuses in
-    that order. Anonymous, bad and revoked tokens always answer 401; an unknown id or code asked
-    by the owner answers 404. `adds`: tables where an allowed non-owner call may insert rows
+    that order. `anonymous`: the status without a token (401, or 200 for a public read, whose
+    body must then be the same role's); bad and revoked tokens always answer 401; an unknown id
+    or code asked by the owner answers 404. `adds`: tables where an allowed non-owner call may insert rows
     (value: the column that must hold the caller's id, or None); `touches`: tables where it may
     change one existing row (value: the World id of that row).
     """
@@ -187,6 +188,7 @@ class Route:
     other_role: str
     expect: tuple[int, int, int]
     body: dict | None = None
+    anonymous: int = 401
     adds: dict = field(default_factory=dict)
     touches: dict = field(default_factory=dict)
 
@@ -217,7 +219,17 @@ CHECKIN_EFFECTS = dict(
 # foreign withdrawal finds nothing of its own; cancel and webhook DELETE last of their object).
 ROUTES = [
     # method, rule, object, owner, same role, other role, (their statuses in that order)
-    Route("GET", f"{V}/venues/<uuid:venue_id>", "venue", "m1", "m2", "c1", (200, 200, 200)),
+    # Public reads: anyone, also without a token.
+    Route(
+        "GET",
+        f"{V}/venues/<uuid:venue_id>",
+        "venue",
+        "m1",
+        "m2",
+        "c1",
+        (200, 200, 200),
+        anonymous=200,
+    ),
     Route(
         "PATCH",
         f"{V}/venues/<uuid:venue_id>",
@@ -248,6 +260,7 @@ ROUTES = [
         "m2",
         "c1",
         (200, 200, 200),
+        anonymous=200,
     ),
     Route(
         "POST",
@@ -259,7 +272,9 @@ ROUTES = [
         (201, 404, 403),
         body={"kind": "every_nth", "title": "Punch card", "threshold": 5},
     ),
-    Route("GET", f"{V}/deals/<uuid:deal_id>", "deal", "m1", "m2", "c1", (200, 200, 200)),
+    Route(
+        "GET", f"{V}/deals/<uuid:deal_id>", "deal", "m1", "m2", "c1", (200, 200, 200), anonymous=200
+    ),
     Route(
         "PATCH",
         f"{V}/deals/<uuid:deal_id>",
@@ -446,7 +461,7 @@ def foreign_calls(route: Route, world: World) -> list[tuple[str, str, str, int]]
     revoked = "revoked_m1" if role == "merchant" else "revoked_c1"
     _, same_role_status, other_role_status = route.expect
     return [
-        ("anonymous", "anonymous", path, 401),
+        ("anonymous", "anonymous", path, route.anonymous),
         ("a bad token", "bad_token", path, 401),
         ("the owner's revoked token", revoked, path, 401),
         (f"the other role ({route.other_role})", route.other_role, path, other_role_status),
@@ -489,6 +504,11 @@ def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_
                 failures.append(
                     f"{name} as {who} got {response.status_code} but changed {describe(diff)}"
                 )
+        if route.anonymous == 200 and bodies["anonymous"] != bodies[route.same_role]:
+            failures.append(
+                f"{name}: anonymously not the body a signed-in account gets: "
+                f"{bodies['anonymous']} vs {bodies[route.same_role]}"
+            )
         if route.expect[1] == 404 and bodies[route.same_role] != bodies["unknown"]:
             failures.append(
                 f"{name}: another account's object is not answered like a missing "

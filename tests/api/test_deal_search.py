@@ -224,10 +224,6 @@ def test_nearby_accepts_the_largest_radius_and_limit(client, viewer):
     assert response.json == {"items": [], "next_cursor": None}
 
 
-def test_nearby_needs_a_token(client):
-    assert client.get(f"{API}/deals/nearby", query_string=CENTER).status_code == 401
-
-
 def test_nearby_pages_have_no_duplicates_or_gaps_even_at_identical_locations(
     api, client, viewer, merchant
 ):

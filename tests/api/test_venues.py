@@ -485,8 +485,3 @@ def test_nearby_needs_lat_and_lon(api, client):
     response = nearby(client, customer["headers"], radius_m=100)
     assert response.status_code == 422
     assert {"lat", "lon"} <= set(response.json["errors"])
-
-
-def test_nearby_needs_a_token(client):
-    response = client.get(NEARBY, query_string={"lat": 1, "lon": 2})
-    assert response.status_code == 401

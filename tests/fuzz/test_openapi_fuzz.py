@@ -1,5 +1,6 @@
-"""Schemathesis against the app's own OpenAPI document: every operation, both roles, all checks,
-valid and invalid (negative) data.
+"""Schemathesis against the app's own OpenAPI document: every operation, both roles (and no token
+at all where the bearer is optional: the public reads), all checks, valid and invalid (negative)
+data.
 
 Bounded in `make test` (FUZZ_EXAMPLES, default 4 per operation, mode and role); `make fuzz`
 runs it long. Requests go through the WSGI app in-process, against the real PostGIS test
@@ -41,6 +42,8 @@ DERANDOMIZE = os.environ.get("FUZZ_RANDOM", "") != "true"
 load_all_checks()
 ALL_CHECKS = CHECKS.get_all()
 ROLES = ("customer", "merchant")
+# No Authorization header: the caller of the public reads. It reads what a customer may.
+ANONYMOUS = "anonymous"
 # Where the planar shortcuts of a nearby search break: the antimeridian and the poles.
 EDGE_PLACES = [
     {"lat": 0.0, "lon": 180.0},
@@ -108,6 +111,7 @@ def fuzz_app(database_url):
             "DEVICES_PER_ACCOUNT",
             "WEBHOOKS_PER_ACCOUNT",
             "REWARD_PROGRAMS_PER_VENUE",
+            "ANONYMOUS_RATE_LIMIT",  # every anonymous case comes from the test client's address
         )
     }
     app = create_app(
@@ -151,7 +155,7 @@ class FuzzWorld:
     values: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def headers(self, role: str) -> dict:
-        return self.accounts[role]["headers"]
+        return {} if role == ANONYMOUS else self.accounts[role]["headers"]
 
     def add(self, parameter: str, value: str, *roles: str) -> None:
         for role in roles or ROLES:
@@ -161,7 +165,7 @@ class FuzzWorld:
         """Real values for `parameter` of the operation at `path`, asked by `role`."""
         if parameter == "code":  # a voucher's or a reward's, by the operation
             parameter = "reward_code" if path.startswith(f"{API}/rewards/") else "voucher_code"
-        return self.values[role].get(parameter, [])
+        return self.values["customer" if role == ANONYMOUS else role].get(parameter, [])
 
     def fresh_token(self, role: str) -> dict:
         """Headers with a new token of `role`'s account, for a case that revokes its token."""
@@ -346,6 +350,12 @@ def operation_for(api_schema, label: str):
     return next(r.ok() for r in api_schema.get_all_operations() if r.ok().label == label)
 
 
+def callers(operation) -> tuple[str, ...]:
+    """The roles a case is sent as: both, and no token where the bearer is optional."""
+    optional = {} in operation.definition.raw.get("security", [])
+    return (*ROLES, ANONYMOUS) if optional else ROLES
+
+
 def path_parameter_names(operation) -> list[str]:
     return [parameter.name for parameter in operation.path_parameters]
 
@@ -490,7 +500,7 @@ def test_every_operation_honours_its_documented_contract(api_schema, fuzz_world,
     def fuzz(case, data):
         if mode is GenerationMode.POSITIVE and case.query:
             case.query.pop("cursor", None)  # opaque: only server-issued values are valid
-        for role in ROLES:
+        for role in callers(operation):
             headers = prepare(case, fuzz_world, role, data.draw)
             if mode is GenerationMode.POSITIVE:
                 keep_documented_rules(case, fuzz_world)

@@ -18,9 +18,13 @@ from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
+from social.routes import blp as social_blp
+from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp
 
-BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp)
+BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp, social_blp)
+# Plain Flask blueprints: pages outside the API document.
+PAGE_BLUEPRINTS = (share_pages,)
 JOB_REGISTRIES = (idempotency.JOBS, ratelimit.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
 
 
@@ -43,6 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     api = core.api.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    for blueprint in PAGE_BLUEPRINTS:
+        app.register_blueprint(blueprint)
     check_endpoints(app, api.spec.to_dict()["paths"])
     app.extensions["jobs"] = {
         name: job for registry in JOB_REGISTRIES for name, job in registry.items()

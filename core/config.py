@@ -37,6 +37,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "COMMIT_RATE_WINDOW_SECONDS": _env_int("COMMIT_RATE_WINDOW_SECONDS", 60),
         "ANONYMOUS_RATE_LIMIT": _env_int("ANONYMOUS_RATE_LIMIT", 600),
         "ANONYMOUS_RATE_WINDOW_SECONDS": _env_int("ANONYMOUS_RATE_WINDOW_SECONDS", 60),
+        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip(
+            "/"
+        ),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MINUTES": _env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
         "LOGIN_EMAIL_MAX_FAILURES": _env_int("LOGIN_EMAIL_MAX_FAILURES", 20),

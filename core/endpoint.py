@@ -51,6 +51,8 @@ OPTIONAL_AUTH = frozenset(
         ("GET", "/api/v1/venues/nearby"),
         ("GET", "/api/v1/venues/<uuid:venue_id>"),
         ("GET", "/api/v1/venues/<uuid:venue_id>/reward-programs"),
+        ("GET", "/s/<string:code>"),
+        ("GET", "/s/<string:code>/qr.svg"),
     }
 )
 # Anonymous requests, per client network (IPv4 address or IPv6 /64): generous, because many

@@ -1,0 +1,27 @@
+"""Share link bodies."""
+
+from marshmallow import fields
+
+from core.schemas import ReadSchema, UtcDateTime, list_schema
+
+
+class ShareSchema(ReadSchema):
+    code = fields.String(required=True, metadata={"description": "8 Crockford base32 chars"})
+    url = fields.String(required=True, metadata={"description": "PUBLIC_BASE_URL/s/{code}"})
+    deal_id = fields.UUID(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class MyShareSchema(ReadSchema):
+    code = fields.String(required=True)
+    url = fields.String(required=True)
+    deal_id = fields.UUID(required=True)
+    visits = fields.Integer(
+        required=True, metadata={"description": "Visitors counted once per visitor and UTC day"}
+    )
+    commitments = fields.Integer(required=True, metadata={"description": "Attributed commitments"})
+    units = fields.Integer(required=True, metadata={"description": "Attributed units"})
+    credit_cents = fields.Integer(required=True, metadata={"description": "Referral credit"})
+
+
+MyShareListSchema = list_schema(MyShareSchema, "MyShareList")

@@ -1,0 +1,72 @@
+"""Share verbs: share a deal, find a share by its code, count a visit, list one's shares.
+
+Each runs in the caller's unit of work (core.db.unit_of_work): it flushes and raises, and the
+edge commits once or rolls back. The SQL is in `social.statements`.
+"""
+
+import secrets
+import uuid
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from accounts.models import Account
+from core.codes import ALPHABET
+from core.db import newest_first
+from core.errors import NotFound
+from deals.services import get_deal
+from social import statements
+from social.models import SHARE_CODE_LENGTH, Share
+
+# 40 random bits: a collision is rare, several in a row mean something else is wrong.
+CODE_ATTEMPTS = 5
+
+
+def new_share_code() -> str:
+    """A fresh share code: Crockford base32 from `secrets`."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(SHARE_CODE_LENGTH))
+
+
+def share_deal(*, session: Session, deal_id: uuid.UUID, account: Account) -> tuple[Share, bool]:
+    """The account's share of the deal, made if there is none; `(share, created)`. 404 for an
+    unknown deal. Concurrent calls agree: the unique (account, deal) constraint keeps one."""
+    get_deal(session=session, deal_id=deal_id)
+    for _ in range(CODE_ATTEMPTS):
+        created = session.scalars(
+            statements.INSERT_SHARE,
+            {"new_code": new_share_code(), "sharer_id": account.id, "shared_deal_id": deal_id},
+        ).one_or_none()
+        if created is not None:
+            return created, True
+        existing = session.scalars(
+            select(Share).where(Share.account_id == account.id, Share.deal_id == deal_id)
+        ).one_or_none()
+        if existing is not None:
+            return existing, False
+        # Neither inserted nor there: the code was taken; draw another.
+    raise RuntimeError("no free share code after several attempts")
+
+
+def share_by_code(*, session: Session, code: str) -> Share:
+    """A share by its code (case-insensitive); 404 if there is none."""
+    share = session.scalars(select(Share).where(Share.code == code.upper())).one_or_none()
+    if share is None:
+        raise NotFound("No such share.")
+    return share
+
+
+def count_visit(*, session: Session, share_id: uuid.UUID, visitor: str, day: date) -> bool:
+    """Count a visit of the share unless this visitor (a keyed hash) was counted that day;
+    whether it counted."""
+    result = session.execute(
+        statements.COUNT_VISIT,
+        {"visited_share_id": share_id, "visit_day": day, "visitor": visitor},
+    )
+    return result.rowcount == 1
+
+
+def my_shares(*, session: Session, account: Account, limit: int, after=None) -> list[Share]:
+    """The account's shares, newest first."""
+    query = select(Share).where(Share.account_id == account.id).limit(limit)
+    return list(session.scalars(newest_first(query, Share.created_at, Share.id, after)))

@@ -307,6 +307,17 @@ ROUTES = [
         body={"quantity": 1},
         **COMMIT_EFFECTS,
     ),
+    # Sharing: any account shares any deal (the caller's own share).
+    Route(
+        "POST",
+        f"{V}/deals/<uuid:deal_id>/shares",
+        "deal",
+        "c1",
+        "c2",
+        "m1",
+        (201, 201, 201),
+        adds={"shares": "account_id"},
+    ),
     Route("POST", f"{V}/deals/<uuid:deal_id>/cancel", "deal", "m1", "m2", "c1", (200, 404, 403)),
     Route(
         "POST", f"{V}/vouchers/<string:code>/redeem", "voucher", "m1", "m2", "c1", (200, 404, 403)

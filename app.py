@@ -18,6 +18,7 @@ from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
+from social import jobs as social_jobs
 from social.routes import blp as social_blp
 from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp
@@ -25,7 +26,13 @@ from venues.routes import blp as venues_blp
 BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp, social_blp)
 # Plain Flask blueprints: pages outside the API document.
 PAGE_BLUEPRINTS = (share_pages,)
-JOB_REGISTRIES = (idempotency.JOBS, ratelimit.JOBS, deal_jobs.JOBS, notification_jobs.JOBS)
+JOB_REGISTRIES = (
+    idempotency.JOBS,
+    ratelimit.JOBS,
+    deal_jobs.JOBS,
+    notification_jobs.JOBS,
+    social_jobs.JOBS,
+)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -26,3 +26,8 @@ def authenticate_request(session: Session, role: str | None) -> Account:
 def current_account() -> Account:
     """The account authenticated for this request."""
     return g.account
+
+
+def signed_in_account() -> Account | None:
+    """The account authenticated for this request, or None for an anonymous public read."""
+    return g.get("account")

@@ -158,6 +158,14 @@ class Commitment(Base):
         # a commitment's one status change is then a HOT update (see migration 0009).
         Index("ix_commitments_deal", "deal_id"),
         Index("ix_commitments_account_created", "account_id", "created_at"),
+        # For the foreign keys' ON DELETE SET NULL; share_id and referrer_id never change, so
+        # status changes stay HOT.
+        Index("ix_commitments_share", "share_id", postgresql_where=text("share_id IS NOT NULL")),
+        Index(
+            "ix_commitments_referrer",
+            "referrer_id",
+            postgresql_where=text("referrer_id IS NOT NULL"),
+        ),
         {"postgresql_with": {"fillfactor": 50}},
     )
 
@@ -171,6 +179,25 @@ class Commitment(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     confirmed_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
+    # The share it was made through and the account that shared it, when attributed.
+    share_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("shares.id", ondelete="SET NULL"))
+    referrer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+
+
+class DealCommitmentMinute(Base):
+    """Units committed to a deal in one minute (net of withdrawals): `recent_commitments` sums
+    the last hour's rows of a page of deals, never the commitments themselves."""
+
+    __tablename__ = "deal_commitment_minutes"
+    __table_args__ = (Index("ix_deal_commitment_minutes_minute", "minute"),)
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    units: Mapped[int]
 
 
 class DealParticipant(Base):

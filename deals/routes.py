@@ -6,7 +6,7 @@ from functools import partial
 from flask import jsonify, request
 from flask.views import MethodView
 
-from accounts.auth import current_account
+from accounts.auth import current_account, signed_in_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.endpoint import endpoint
@@ -19,6 +19,7 @@ from deals.schemas import (
     CommitmentListSchema,
     CommitmentResultSchema,
     DealCreateSchema,
+    DealListingSchema,
     DealListSchema,
     DealNearbyQuerySchema,
     DealPatchSchema,
@@ -32,6 +33,7 @@ from deals.schemas import (
     WithdrawalResultSchema,
 )
 from geo.geojson import feature_collection, point_feature
+from social.services import with_social_proof
 
 blp = Blueprint(
     "deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers"
@@ -56,6 +58,11 @@ def _as_geojson(page: dict):
     return response
 
 
+def _with_social_proof(session, page: dict, now) -> dict:
+    with_social_proof(session=session, deals=page["items"], viewer=signed_in_account(), now=now)
+    return page
+
+
 @blp.route("/deals")
 class Deals(MethodView):
     @endpoint(role="merchant", idempotent=True)
@@ -74,14 +81,12 @@ class Deals(MethodView):
     def get(self, args):
         """Open deals inside a map viewport (`minLon > maxLon` crosses the antimeridian)."""
         after = decode_cursor(args["cursor"], (uuid.UUID,))[0] if args["cursor"] else None
+        session, now = get_session(), utcnow()
         deals = services.deals_in_bbox(
-            session=get_session(),
-            bbox=args["bbox"],
-            limit=args["limit"] + 1,
-            now=utcnow(),
-            after=after,
+            session=session, bbox=args["bbox"], limit=args["limit"] + 1, now=now, after=after
         )
-        return page_of(deals, args["limit"], lambda deal: [str(deal["id"])])
+        page = page_of(deals, args["limit"], lambda deal: [str(deal["id"])])
+        return _with_social_proof(session, page, now)
 
 
 @blp.route("/deals/nearby")
@@ -98,27 +103,32 @@ class NearbyDeals(MethodView):
     def get(self, args):
         """Open deals near a point, nearest first, with `distance_m`."""
         after = decode_cursor(args["cursor"], (float, uuid.UUID)) if args["cursor"] else None
+        session, now = get_session(), utcnow()
         deals = services.nearby_deals(
-            session=get_session(),
+            session=session,
             lat=args["lat"],
             lon=args["lon"],
             radius_m=args["radius_m"],
             limit=args["limit"] + 1,
-            now=utcnow(),
+            now=now,
             after=after,
         )
         page = page_of(deals, args["limit"], lambda deal: [deal["distance_m"], str(deal["id"])])
+        page = _with_social_proof(session, page, now)
         return _as_geojson(page) if _wants_geojson() else page
 
 
 @blp.route("/deals/<uuid:deal_id>")
 class DealById(MethodView):
     @endpoint(optional_auth=True, read_only=True)
-    @blp.response(200, DealReadSchema)
+    @blp.response(200, DealListingSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, deal_id: uuid.UUID):
         """A deal."""
-        return services.get_deal(session=get_session(), deal_id=deal_id)
+        session = get_session()
+        deal = services.get_deal(session=session, deal_id=deal_id)
+        with_social_proof(session=session, deals=[deal], viewer=signed_in_account(), now=utcnow())
+        return deal
 
     @endpoint(role="merchant")
     @blp.arguments(DealPatchSchema)
@@ -156,15 +166,18 @@ class MerchantDeals(MethodView):
     @blp.response(200, MerchantDealListSchema)
     def get(self, args):
         """Your deals, any status, newest first, with commitment and voucher counts."""
-        return newest_first_page(
+        session = get_session()
+        page = newest_first_page(
             args,
             partial(
                 services.merchant_deals,
-                session=get_session(),
+                session=session,
                 merchant=current_account(),
                 status=args.get("status"),
             ),
         )
+        with_social_proof(session=session, deals=page["items"], viewer=None, now=utcnow())
+        return page
 
 
 @blp.route("/deals/<uuid:deal_id>/commitments")
@@ -187,6 +200,7 @@ class Commitments(MethodView):
             account=current_account(),
             quantity=data["quantity"],
             now=utcnow(),
+            share_code=data["share_code"],
         )
         return {"commitment": commitment, "deal": deal}
 

@@ -72,7 +72,35 @@ class DealReadSchema(ReadSchema):
     created_at = UtcDateTime(required=True)
 
 
-class NearbyDealSchema(DealReadSchema):
+class FriendsCommittedSchema(ReadSchema):
+    count = fields.Integer(required=True)
+    names = fields.List(
+        fields.String(), required=True, metadata={"description": "At most 3 display names"}
+    )
+
+
+class ViewerSchema(ReadSchema):
+    committed_quantity = fields.Integer(
+        required=True, metadata={"description": "Your open (pending or confirmed) units"}
+    )
+    share_code = fields.String(
+        allow_none=True, required=True, metadata={"description": "Your share of the deal, if any"}
+    )
+    friends_committed = fields.Nested(FriendsCommittedSchema, required=True)
+
+
+class DealListingSchema(DealReadSchema):
+    """A deal as the reads show it: with social proof, and `viewer` for a signed-in account."""
+
+    recent_commitments = fields.Integer(
+        required=True, metadata={"description": "Units committed in the last hour"}
+    )
+    viewer = fields.Nested(
+        ViewerSchema, metadata={"description": "Only with a valid token: you and this deal"}
+    )
+
+
+class NearbyDealSchema(DealListingSchema):
     distance_m = fields.Float(required=True)
 
 
@@ -83,7 +111,7 @@ class VoucherCountsSchema(ReadSchema):
     expired = fields.Integer(required=True)
 
 
-class MerchantDealSchema(DealReadSchema):
+class MerchantDealSchema(DealListingSchema):
     commitments = fields.Integer(required=True, metadata={"description": "Open commitments"})
     committers = fields.Integer(
         required=True, metadata={"description": "Distinct accounts with open commitments"}
@@ -118,6 +146,16 @@ class CommitmentCreateSchema(Schema):
     quantity = fields.Integer(
         strict=True, load_default=1, validate=validate.Range(1, MAX_UNITS_PER_COMMIT)
     )
+    share_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[0-9A-Za-z]{1,32}$", error="A share code: letters and digits."),
+        metadata={
+            "description": "The code of the share link that brought you (from /s/{code}). "
+            "Another account's share of this deal records that account as the referrer; "
+            "your own code, an unknown code or one of another deal is not attributed"
+        },
+    )
 
 
 class CommitmentReadSchema(ReadSchema):
@@ -147,7 +185,7 @@ class VoucherReadSchema(ReadSchema):
     redeemed_at = UtcDateTime(allow_none=True, required=True)
 
 
-DealListSchema = list_schema(DealReadSchema, "DealList")
+DealListSchema = list_schema(DealListingSchema, "DealList")
 NearbyDealListSchema = list_schema(NearbyDealSchema, "NearbyDealList")
 MerchantDealListSchema = list_schema(MerchantDealSchema, "MerchantDealList")
 CommitmentListSchema = list_schema(CommitmentReadSchema, "CommitmentList")

@@ -203,15 +203,18 @@ def commit_units(
     account: Account,
     quantity: int,
     now: datetime,
+    share_code: str | None = None,
 ) -> tuple[Commitment, dict]:
-    """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers."""
+    """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers;
+    attribute the commitment to the share behind `share_code` when the rules allow it."""
     taken = session.execute(
         statements.TAKE_UNITS_AND_RECORD_COMMITMENT,
         {
-            "deal_id": deal_id,
-            "account_id": account.id,
+            "commit_deal_id": deal_id,
+            "committer_id": account.id,
             "quantity": quantity,
             "now": now,
+            "share_code": share_code.upper() if share_code else None,
         },
     ).one_or_none()
     if taken is None:  # no unit taken, so the statement wrote nothing

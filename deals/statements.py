@@ -44,6 +44,7 @@ from deals.models import (
     Commitment,
     CommitmentStatus,
     Deal,
+    DealCommitmentMinute,
     DealParticipant,
     DealStatus,
     Voucher,
@@ -52,6 +53,7 @@ from deals.models import (
 from geo.bbox import BBox
 from geo.postgis import point_columns
 from notifications.services import enqueue_group_insert, enqueue_insert
+from social.statements import attribution_of, credit_share
 
 DEAL_COLUMNS = tuple(
     column
@@ -132,17 +134,22 @@ def _take_units_and_record_commitment() -> Select:
     """Take units, join the account's open quantity, write the commitment (and its vouchers when
     the deal had tipped already) and the merchant's `commitment.created` event in one statement.
 
-    Bind parameters: deal_id, account_id, quantity, now. No row: the deal refused the units
+    Bind parameters: commit_deal_id, committer_id, quantity, now, share_code (or None). The
+    commitment is attributed (social.statements.attribution_of) and counted on the attributed
+    share, and its units on the deal's minute row (`recent_commitments`). The deal and share
+    ids are not named `deal_id`/`account_id`, which are columns of `shares`, which this
+    statement UPDATEs (see the module docstring). No row: the deal refused the units
     (gone, not open, sold out). A row without `open_quantity`: the per-user limit refused them,
     but `taken` has written all the same (it may even have tipped the deal), so the caller must
     roll back. The deal row stays locked from this UPDATE to COMMIT, so every round trip in
     between is paid by every other committer of a hot deal: doing the whole commit in one
     statement cut the lock hold from about six round trips to one.
     """
-    deal_id = bindparam("deal_id", type_=Deal.id.type)
-    account_id = bindparam("account_id", type_=Commitment.account_id.type)
+    deal_id = bindparam("commit_deal_id", type_=Deal.id.type)
+    account_id = bindparam("committer_id", type_=Commitment.account_id.type)
     quantity = bindparam("quantity", type_=Commitment.quantity.type)
     now = bindparam("now", type_=Deal.ends_at.type)
+    share_code = bindparam("share_code", type_=String)
     new_count = Deal.committed_count + quantity
     tips = and_(Deal.tipped_at.is_(None), new_count >= Deal.min_commitments)
     taken = (
@@ -186,10 +193,22 @@ def _take_units_and_record_commitment() -> Select:
         taken.c.tipped_at.is_not(None),
         taken.c.committed_count - quantity >= taken.c.min_commitments,
     )
+    accepted = exists(select(joined.c.open_quantity))
+    attribution = attribution_of(
+        deal_id=deal_id, account_id=account_id, share_code=share_code, accepted=accepted
+    )
     commitment = (
         insert(Commitment)
         .from_select(
-            ["deal_id", "account_id", "quantity", "status", "confirmed_at"],
+            [
+                "deal_id",
+                "account_id",
+                "quantity",
+                "status",
+                "confirmed_at",
+                "share_id",
+                "referrer_id",
+            ],
             select(
                 deal_id,
                 account_id,
@@ -199,7 +218,9 @@ def _take_units_and_record_commitment() -> Select:
                     else_=CommitmentStatus.PENDING.value,
                 ),
                 case((tipped_before, now), else_=None),
-            ).where(exists(select(joined.c.open_quantity))),
+                select(attribution.c.share_id).scalar_subquery(),
+                select(attribution.c.referrer_id).scalar_subquery(),
+            ).where(accepted),
         )
         .returning(
             Commitment.id,
@@ -247,6 +268,9 @@ def _take_units_and_record_commitment() -> Select:
     vouchers = _vouchers_for(
         confirmed_now, deal_id, select(taken.c.redeem_until).scalar_subquery()
     ).cte("vouchers")
+    written = exists(select(commitment.c.id))
+    credited = credit_share(attribution, units=quantity, written=written).cte("credited")
+    recent = _count_recent_units(commitment).cte("recent")
     return (
         select(
             taken,
@@ -256,7 +280,21 @@ def _take_units_and_record_commitment() -> Select:
             commitment.c.created_at.label("commitment_created_at"),
         )
         .select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
-        .add_cte(vouchers, event)
+        .add_cte(vouchers, event, credited, recent)
+    )
+
+
+def _count_recent_units(commitments):
+    """Add the units of `commitments` (a CTE of deal_id, created_at, quantity) to their deals'
+    minute rows."""
+    minute = func.date_trunc("minute", commitments.c.created_at)
+    counted = pg_insert(DealCommitmentMinute).from_select(
+        ["deal_id", "minute", "units"],
+        select(commitments.c.deal_id, minute, commitments.c.quantity),
+    )
+    return counted.on_conflict_do_update(
+        index_elements=["deal_id", "minute"],
+        set_={"units": DealCommitmentMinute.units + counted.excluded.units},
     )
 
 
@@ -289,9 +327,10 @@ def release_open_commitments(deal_id: uuid.UUID, now):
     )
 
 
-def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, now):
-    """Release one account's pending commitments on a deal; returns their quantities."""
-    return (
+def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, now) -> Select:
+    """Release one account's pending commitments on a deal and take their units off the deal's
+    minute rows; selects their quantities."""
+    released = (
         update(Commitment)
         .where(
             Commitment.deal_id == deal_id,
@@ -299,8 +338,29 @@ def release_pending_commitments_of(deal_id: uuid.UUID, account_id: uuid.UUID, no
             Commitment.status == CommitmentStatus.PENDING,
         )
         .values(status=CommitmentStatus.RELEASED, released_at=now)
-        .returning(Commitment.quantity)
+        .returning(Commitment.deal_id, Commitment.quantity, Commitment.created_at)
+        .cte("released")
     )
+    minute = func.date_trunc("minute", released.c.created_at).label("minute")
+    per_minute = (
+        select(
+            released.c.deal_id,
+            minute,
+            func.sum(released.c.quantity).label("units"),
+        )
+        .group_by(released.c.deal_id, minute)
+        .subquery("per_minute")
+    )
+    uncounted = (
+        update(DealCommitmentMinute)
+        .where(
+            DealCommitmentMinute.deal_id == per_minute.c.deal_id,
+            DealCommitmentMinute.minute == per_minute.c.minute,
+        )
+        .values(units=DealCommitmentMinute.units - per_minute.c.units)
+        .cte("uncounted")
+    )
+    return select(released.c.quantity).add_cte(uncounted)
 
 
 def forget_participants(deal_id: uuid.UUID, account_id: uuid.UUID | None = None):

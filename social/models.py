@@ -48,3 +48,25 @@ class ShareVisit(Base):
     )
     day: Mapped[date] = mapped_column(primary_key=True)
     visitor_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_share_visits_day", "day"),)
+
+
+class Referral(Base):
+    """Who brought an account to a deal: the first share it committed through (never its own)."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint("referrer_id <> account_id", name="never_self"),
+        Index("ix_referrals_share", "share_id"),
+    )
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deals.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    share_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shares.id", ondelete="CASCADE"))
+    referrer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -10,13 +10,13 @@ from flask import Blueprint as PageBlueprint
 from flask import current_app, jsonify, render_template, request
 from flask.views import MethodView
 
-from accounts.auth import current_account
+from accounts.auth import current_account, signed_in_account
 from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.endpoint import endpoint
 from core.keys import client_address, client_network, keyed_digest
 from core.schemas import PageQuerySchema, newest_first_page
-from deals.schemas import DealReadSchema
+from deals.schemas import DealListingSchema
 from deals.services import get_deal
 from social import services
 from social.models import Share
@@ -128,7 +128,10 @@ def landing_page(code: str):
     deal = get_deal(session=session, deal_id=share.deal_id)
     wanted = request.accept_mimetypes.best_match(["text/html", "application/json"])
     if wanted == "application/json":
-        return jsonify(DealReadSchema().dump(deal))
+        services.with_social_proof(
+            session=session, deals=[deal], viewer=signed_in_account(), now=now
+        )
+        return jsonify(DealListingSchema().dump(deal))
     venue = session.get(Venue, deal.venue_id)
     return render_template("share.html", **_landing(share, deal, venue, now))
 

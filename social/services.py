@@ -6,7 +6,7 @@ edge commits once or rolls back. The SQL is in `social.statements`.
 
 import secrets
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,9 @@ from core.errors import NotFound
 from deals.services import get_deal
 from social import statements
 from social.models import SHARE_CODE_LENGTH, Share
+
+# `recent_commitments` counts the units of this window ("12 committed in the last hour").
+RECENT_WINDOW = timedelta(hours=1)
 
 # 40 random bits: a collision is rare, several in a row mean something else is wrong.
 CODE_ATTEMPTS = 5
@@ -70,3 +73,39 @@ def my_shares(*, session: Session, account: Account, limit: int, after=None) -> 
     """The account's shares, newest first."""
     query = select(Share).where(Share.account_id == account.id).limit(limit)
     return list(session.scalars(newest_first(query, Share.created_at, Share.id, after)))
+
+
+def with_social_proof(*, session: Session, deals: list, viewer: Account | None, now: datetime):
+    """Give each deal of a page (listing dicts or `Deal`s) its `recent_commitments` (units in the
+    last hour) and, for a signed-in `viewer`, its `viewer` object; one query for the page."""
+    if not deals:
+        return deals
+    rows = session.execute(
+        statements.SOCIAL_PROOF,
+        {
+            "deal_ids": [uuid.UUID(str(_deal_id(deal))) for deal in deals],
+            "viewer_id": viewer.id if viewer is not None else None,
+            "since": now - RECENT_WINDOW,
+        },
+    )
+    proof = {str(row.deal_id): row for row in rows}
+    for deal in deals:
+        row = proof[str(_deal_id(deal))]
+        extra = {"recent_commitments": row.recent_commitments}
+        if viewer is not None:
+            extra["viewer"] = {
+                "committed_quantity": row.committed_quantity or 0,
+                "share_code": row.share_code,
+                # Friendships do not exist yet: nobody's friends have committed.
+                "friends_committed": {"count": 0, "names": []},
+            }
+        if isinstance(deal, dict):
+            deal.update(extra)
+        else:
+            for name, value in extra.items():
+                setattr(deal, name, value)
+    return deals
+
+
+def _deal_id(deal) -> str:
+    return deal["id"] if isinstance(deal, dict) else deal.id

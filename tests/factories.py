@@ -49,6 +49,26 @@ def deal_body(venue: dict, **overrides) -> dict:
     return {key: value for key, value in body.items() if value is not ...}
 
 
+def deal_terms(listing: dict) -> dict:
+    """A deal as the reads list it, without what only the reads add (social proof, `viewer`):
+    what the writes answer."""
+    return {
+        name: value
+        for name, value in listing.items()
+        if name not in ("recent_commitments", "viewer")
+    }
+
+
+def without_viewer(body):
+    """A signed-in read's body without the `viewer` objects of its deals (all that differs from
+    the anonymous body)."""
+    if isinstance(body, dict) and "items" in body:
+        return {**body, "items": [without_viewer(item) for item in body["items"]]}
+    if isinstance(body, dict):
+        return {name: value for name, value in body.items() if name != "viewer"}
+    return body
+
+
 def create_deal(api, merchant: dict, venue: dict, **overrides) -> dict:
     """Create a deal through the API (asserting 201); returns the deal JSON."""
     response = api.client.post(

@@ -18,12 +18,22 @@ from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
+from reviews.cli import reviews_cli
+from reviews.routes import blp as reviews_blp
 from social import jobs as social_jobs
 from social.routes import blp as social_blp
 from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp
 
-BLUEPRINTS = (accounts_blp, venues_blp, deals_blp, checkins_blp, notifications_blp, social_blp)
+BLUEPRINTS = (
+    accounts_blp,
+    venues_blp,
+    deals_blp,
+    checkins_blp,
+    notifications_blp,
+    social_blp,
+    reviews_blp,
+)
 # Plain Flask blueprints: pages outside the API document.
 PAGE_BLUEPRINTS = (share_pages,)
 JOB_REGISTRIES = (
@@ -61,4 +71,5 @@ def create_app(config: dict | None = None) -> Flask:
         name: job for registry in JOB_REGISTRIES for name, job in registry.items()
     }
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(reviews_cli)
     return app

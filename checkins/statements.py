@@ -437,3 +437,16 @@ GIVE_BACK_TAKEN_REWARD = (
 REWARDS_ALREADY_GIVEN = select(Reward.dedupe_key).where(
     Reward.dedupe_key == func.any(bindparam("keys", type_=ARRAY(Reward.dedupe_key.type)))
 )
+
+
+def counted_checkin_at_venue(account_id, venue_id, since, since_day):
+    """EXISTS a counted check-in of the account at the venue at `since` or later: a range of
+    uq_checkins_counted_per_day, bounded by the venue-local day `since_day` (no later than the
+    local day of `since` anywhere) so that only that range is read."""
+    return exists().where(
+        Checkin.account_id == account_id,
+        Checkin.venue_id == venue_id,
+        Checkin.counted,
+        Checkin.local_day >= since_day,
+        Checkin.created_at >= since,
+    )

@@ -51,6 +51,7 @@ OPTIONAL_AUTH = frozenset(
         ("GET", "/api/v1/venues/nearby"),
         ("GET", "/api/v1/venues/<uuid:venue_id>"),
         ("GET", "/api/v1/venues/<uuid:venue_id>/reward-programs"),
+        ("GET", "/api/v1/venues/<uuid:venue_id>/reviews"),
         ("GET", "/s/<string:code>"),
         ("GET", "/s/<string:code>/qr.svg"),
     }

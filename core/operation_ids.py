@@ -48,6 +48,12 @@ OPERATION_IDS = {
     ("GET", "/api/v1/webhooks/{webhook_id}"): "getWebhook",
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): "deleteWebhook",
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): "listWebhookDeliveries",
+    ("POST", "/api/v1/venues/{venue_id}/reviews"): "reviewVenue",
+    ("GET", "/api/v1/venues/{venue_id}/reviews"): "listVenueReviews",
+    ("PATCH", "/api/v1/reviews/{review_id}"): "updateReview",
+    ("DELETE", "/api/v1/reviews/{review_id}"): "deleteReview",
+    ("PUT", "/api/v1/reviews/{review_id}/reply"): "replyToReview",
+    ("POST", "/api/v1/reviews/{review_id}/reports"): "reportReview",
 }
 
 

@@ -57,6 +57,29 @@ class UtcDateTime(fields.AwareDateTime):
         return utc
 
 
+# Free text as people write it: line breaks and tabs, but no other control character (C0, DEL,
+# C1). Written with \u escapes, so the OpenAPI `pattern` means the same in ECMA-262 regexes.
+PLAIN_TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+_NO_CONTROL_CHARACTERS = validate.Regexp(
+    PLAIN_TEXT_PATTERN,
+    error="Must not contain control characters (other than line breaks and tabs).",
+)
+
+
+def _no_lone_surrogates(value: str) -> None:
+    # JSON can spell half of a UTF-16 pair ("\ud800"); UTF-8, and so PostgreSQL, cannot store it.
+    # Not in the pattern: an ECMA-262 regex sees every emoji as two such halves.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError("Must not contain unpaired UTF-16 surrogates.") from exc
+
+
+def plain_text(max_length: int, min_length: int = 0) -> list:
+    """Validators of a free-text field: its length, no control characters, valid Unicode."""
+    return [validate.Length(min_length, max_length), _NO_CONTROL_CHARACTERS, _no_lone_surrogates]
+
+
 class ProblemSchema(Schema):
     """RFC 9457 problem details with our `code` member."""
 

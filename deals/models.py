@@ -225,6 +225,13 @@ class Voucher(Base):
             "redeem_until",
             postgresql_where=text(f"status = '{VoucherStatus.ISSUED}'"),
         ),
+        # Verified visits (reviews): an account's redeemed vouchers within a time window.
+        Index(
+            "ix_vouchers_account_redeemed",
+            "account_id",
+            "redeemed_at",
+            postgresql_where=text(f"status = '{VoucherStatus.REDEEMED}'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

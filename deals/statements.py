@@ -574,3 +574,18 @@ def expire_issued_vouchers(now):
         )
         .values(status=VoucherStatus.EXPIRED)
     )
+
+
+# ----------------------------------------------------------------- visits (reviews.statements)
+
+
+def redeemed_voucher_at_venue(account_id, venue_id, since):
+    """EXISTS a voucher of a deal at the venue that the account redeemed at `since` or later:
+    the account's redeemed vouchers from ix_vouchers_account_redeemed, each deal by its key."""
+    return exists().where(
+        Voucher.account_id == account_id,
+        Voucher.status == VoucherStatus.REDEEMED,
+        Voucher.redeemed_at >= since,
+        Deal.id == Voucher.deal_id,
+        Deal.venue_id == venue_id,
+    )

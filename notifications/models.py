@@ -36,6 +36,9 @@ EVENT_KINDS = (
     "commitment.created",
     "voucher.redeemed",
     "checkin.created",
+    "review.created",
+    "review.replied",
+    "review.hidden",
 )
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 

@@ -58,6 +58,21 @@ class VenueCreateSchema(VenuePatchSchema):
     )
 
 
+class RatingSchema(ReadSchema):
+    average = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Mean of the visible reviews' ratings (1-5), unrounded; null when "
+            "there are none"
+        },
+    )
+    count = fields.Integer(required=True, metadata={"description": "Visible reviews"})
+
+
+RATING_DOC = {"description": "Verified reviews: show the count next to the average"}
+
+
 class VenueReadSchema(ReadSchema):
     id = fields.UUID(required=True)
     merchant_id = fields.UUID(required=True)
@@ -67,6 +82,7 @@ class VenueReadSchema(ReadSchema):
     category = fields.String(allow_none=True)
     checkin_radius_m = fields.Integer(required=True)
     timezone = fields.String(required=True)
+    rating = fields.Nested(RatingSchema, required=True, metadata=RATING_DOC)
     created_at = UtcDateTime(required=True)
 
 

@@ -2,14 +2,14 @@
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.errors import NotFound
 from geo.points import to_ewkt
 from geo.postgis import located, nearest_first, point_columns
-from venues.models import Venue
+from venues.models import Venue, rating_of
 
 
 def create_venue(*, session: Session, merchant: Account, **values) -> Venue:
@@ -74,7 +74,21 @@ def nearby_venues(
         limit=limit,
         after=after,
     )
-    return [located(row, distance_m=metres) for row, metres in found]
+    return [
+        located(row, distance_m=metres, rating=rating_of(row.rating_count, row.rating_sum))
+        for row, metres in found
+    ]
+
+
+def change_rating(*, session: Session, venue_id: uuid.UUID, count: int, total: int) -> None:
+    """Add `count` reviews and `total` stars to the venue's rating counters, in the caller's
+    transaction: one UPDATE, so concurrent review changes add up exactly (the row lock orders
+    them), and the CHECK constraint refuses counters no set of reviews could give."""
+    session.execute(
+        update(Venue)
+        .where(Venue.id == venue_id)
+        .values(rating_count=Venue.rating_count + count, rating_sum=Venue.rating_sum + total)
+    )
 
 
 def _store_location(values: dict) -> dict:

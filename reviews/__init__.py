@@ -1,0 +1,1 @@
+"""Verified reviews of venues: ratings, merchant replies, reports and moderation."""

@@ -225,10 +225,12 @@ class Voucher(Base):
             "redeem_until",
             postgresql_where=text(f"status = '{VoucherStatus.ISSUED}'"),
         ),
-        # Verified visits (reviews): an account's redeemed vouchers within a time window.
+        # Verified visits (reviews): whether an account redeemed a voucher of one of a venue's
+        # deals, probed per deal, or over the account's redemptions in a window.
         Index(
             "ix_vouchers_account_redeemed",
             "account_id",
+            "deal_id",
             "redeemed_at",
             postgresql_where=text(f"status = '{VoucherStatus.REDEEMED}'"),
         ),

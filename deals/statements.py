@@ -580,8 +580,9 @@ def expire_issued_vouchers(now):
 
 
 def redeemed_voucher_at_venue(account_id, venue_id, since):
-    """EXISTS a voucher of a deal at the venue that the account redeemed at `since` or later:
-    the account's redeemed vouchers from ix_vouchers_account_redeemed, each deal by its key."""
+    """EXISTS a voucher of a deal at the venue that the account redeemed at `since` or later,
+    from ix_vouchers_account_redeemed: one probe per deal of the venue, or the account's
+    redemptions, whichever the planner finds fewer (never a deal's every voucher)."""
     return exists().where(
         Voucher.account_id == account_id,
         Voucher.status == VoucherStatus.REDEEMED,

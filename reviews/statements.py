@@ -4,7 +4,7 @@ Bind parameters are never named like a column of a table a statement writes (see
 deals.statements and tests/unit/test_statement_parameters.py).
 """
 
-from sqlalchemy import Date, DateTime, Select, Uuid, bindparam, select, tuple_, update
+from sqlalchemy import Date, DateTime, Integer, Select, Uuid, bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.models import Account
@@ -93,7 +93,7 @@ def visible_reviews_of_venue(sort: str, paged: bool) -> Select:
             Review.venue_id == bindparam("listed_venue_id"), Review.hidden_at.is_(None)
         )
         .order_by(*(key.desc() for key in keys))
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit", type_=Integer))
     )
     if paged:
         after = [bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)]

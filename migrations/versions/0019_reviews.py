@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_vouchers_account_redeemed",
         "vouchers",
-        ["account_id", "redeemed_at"],
+        ["account_id", "deal_id", "redeemed_at"],
         postgresql_where=sa.text("status = 'redeemed'"),
     )
     op.create_table(

@@ -132,6 +132,24 @@ def build_world(api, app, db) -> World:
         assert len(result["rewards"]) == 1, result
         world.ids.setdefault("reward", result["rewards"][0]["code"])
 
+    # c1 (after a check-in there too) and c2 review m2's venue; c1 has not reviewed m1's yet.
+    created(
+        client.post(
+            f"{API}/venues/{other_venue['id']}/checkins",
+            headers=c1["headers"],
+            json={"location": BERLIN, "accuracy_m": 10},
+        )
+    )
+    for name, customer in (("review", c1), ("other_review", c2)):
+        written = created(
+            client.post(
+                f"{API}/venues/{other_venue['id']}/reviews",
+                headers=customer["headers"],
+                json={"rating": 4, "text": "Nice"},
+            )
+        )
+        world.ids[name] = written["id"]
+
     # Inbox rows (and webhook deliveries) from the events so far, without sending anything.
     with app.app_context():
         in_unit_of_work(
@@ -178,7 +196,9 @@ class Route:
     or code asked by the owner answers 404. `adds`: tables where an allowed non-owner call may insert rows
     (value: the column that must hold the caller's id, or None); `touches`: tables where it may
     change one existing row (value: the World id of that row), or write the rows whose column
-    holds that id (value: `(World id, column)`, for rows of an object without an id of their own).
+    holds that id (value: `(World id, column)`, for rows of an object without an id of their own);
+    `codes`: the problem code of a status where the route's own differs from PROBLEM_CODES' (or
+    where it has one of its own).
     """
 
     method: str
@@ -192,6 +212,7 @@ class Route:
     anonymous: int = 401
     adds: dict = field(default_factory=dict)
     touches: dict = field(default_factory=dict)
+    codes: dict = field(default_factory=dict)  # problem codes docs/API.md gives this route
 
     @property
     def key(self) -> tuple[str, str]:
@@ -346,6 +367,67 @@ ROUTES = [
         "m1",
         (204, 404, 403),
     ),
+    # Reviews of m1's venue: c1 checked in there; c2 did too, through the check-in route above,
+    # so c2's review is its own new row; merchants are never verified visitors.
+    Route(
+        "POST",
+        f"{V}/venues/<uuid:venue_id>/reviews",
+        "venue",
+        "c1",
+        "c2",
+        "m1",
+        (201, 201, 403),
+        body={"rating": 3, "text": "Fine"},
+        adds={"reviews": "account_id", "outbox_events": None},
+        touches={"venues": "venue"},
+        codes={403: "not-a-verified-visitor"},
+    ),
+    Route(
+        "GET",
+        f"{V}/venues/<uuid:venue_id>/reviews",
+        "venue",
+        "m1",
+        "m2",
+        "c1",
+        (200, 200, 200),
+        anonymous=200,
+    ),
+    # c1's review of m2's venue: only c1 edits or deletes it, only m2 replies, anyone but c1
+    # reports it (the author's own report is refused).
+    Route(
+        "PATCH",
+        f"{V}/reviews/<uuid:review_id>",
+        "review",
+        "c1",
+        "c2",
+        "m1",
+        (200, 404, 404),
+        body={"rating": 2},
+    ),
+    Route(
+        "PUT",
+        f"{V}/reviews/<uuid:review_id>/reply",
+        "review",
+        "m2",
+        "m1",
+        "c1",
+        (200, 404, 403),
+        body={"text": "Thank you!"},
+    ),
+    Route(
+        "POST",
+        f"{V}/reviews/<uuid:review_id>/reports",
+        "review",
+        "c2",
+        "c1",
+        "m1",
+        (202, 409, 202),
+        body={"reason": "spam"},
+        adds={"review_reports": "account_id"},
+        touches={"reviews": "review"},
+        codes={409: "own-review"},
+    ),
+    Route("DELETE", f"{V}/reviews/<uuid:review_id>", "review", "c1", "c2", "m1", (204, 404, 404)),
     Route("GET", f"{V}/webhooks/<uuid:webhook_id>", "webhook", "m1", "m2", "c1", (200, 404, 403)),
     Route(
         "GET",
@@ -457,14 +539,16 @@ def send(client, method: str, path: str, headers: dict, body=None):
     return client.open(path, method=method, headers=headers, json=body)
 
 
-def status_problem(response, expected: int) -> str | None:
-    """Why `response` is not the expected status (with the problem code docs/API.md fixes), or None."""
+def status_problem(response, expected: int, codes: dict | None = None) -> str | None:
+    """Why `response` is not the expected status (with the problem code docs/API.md fixes, or
+    the route's own `codes`), or None."""
     if response.status_code != expected:
         return f"got {response.status_code} {response.get_json(silent=True)}, expected {expected}"
-    if expected in PROBLEM_CODES:
+    code = {**PROBLEM_CODES, **(codes or {})}.get(expected)
+    if code is not None:
         if response.mimetype != "application/problem+json":
             return f"{expected} as {response.mimetype}, not application/problem+json"
-        if response.json.get("code") != PROBLEM_CODES[expected]:
+        if response.json.get("code") != code:
             return f"{expected} with code {response.json.get('code')!r}"
     return None
 
@@ -507,7 +591,7 @@ def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_
             bodies[caller if path == route.path(world.ids[route.obj]) else "unknown"] = (
                 response.get_json(silent=True)
             )
-            problem = status_problem(response, expected)
+            problem = status_problem(response, expected, route.codes)
             if problem:
                 failures.append(f"{name} as {who}: {problem}")
             diff = changes(before, snapshot(engine))
@@ -538,7 +622,7 @@ def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_
         response = send(
             client, route.method, path, world.callers[route.owner]["headers"], route.body
         )
-        problem = status_problem(response, route.expect[0])
+        problem = status_problem(response, route.expect[0], route.codes)
         if problem:
             failures.append(f"{route.method} {route.rule} as the owner ({route.owner}): {problem}")
 
@@ -613,7 +697,7 @@ class Creation:
 
     name: str
     method: str
-    path: str  # may contain {venue}, {deal}
+    path: str  # may contain {venue}, {deal}, {review}
     caller: str | None  # None: anonymous
     body: object  # dict, or a callable(World) -> dict for bodies that must be unique
     server_owned: tuple[str, ...]
@@ -648,10 +732,27 @@ def forged_value(name: str, world: World):
         "password_hash": "plaintext",
         "token": "forged",
         "location": {"lat": 0.0, "lon": 0.0},
+        "author": {"display_name": "Someone else"},
+        "verified_by": "voucher",
+        "edited_at": "2026-01-01T00:00:00Z",
+        "hidden_at": "2026-01-01T00:00:00Z",
+        "reply": {"text": "Forged reply"},
+        "review_id": world.ids["other_review"],
     }
     return values[name]
 
 
+REVIEW_SERVER_FIELDS = (
+    "id",
+    "venue_id",
+    "account_id",
+    "author",
+    "verified_by",
+    "created_at",
+    "edited_at",
+    "hidden_at",
+    "reply",
+)
 CREATIONS = [
     Creation(
         "register",
@@ -797,6 +898,41 @@ CREATIONS = [
         {"url": WEBHOOK_URL},
         ("id", "account_id", "secret", "created_at", "deleted_at"),
     ),
+    Creation(
+        "review venue",
+        "POST",
+        f"{V}/venues/{{venue}}/reviews",
+        "c1",
+        {"rating": 4, "text": "Good"},
+        REVIEW_SERVER_FIELDS,
+    ),
+    Creation(
+        "edit review",
+        "PATCH",
+        f"{V}/reviews/{{review}}",
+        "c1",
+        {"rating": 5},
+        REVIEW_SERVER_FIELDS,
+        status=200,
+    ),
+    Creation(
+        "reply to review",
+        "PUT",
+        f"{V}/reviews/{{review}}/reply",
+        "m2",
+        {"text": "Thank you"},
+        ("created_at", "edited_at"),
+        status=200,
+    ),
+    Creation(
+        "report review",
+        "POST",
+        f"{V}/reviews/{{review}}/reports",
+        "c2",
+        {"reason": "spam"},
+        ("review_id", "account_id", "created_at"),
+        status=202,
+    ),
 ]
 WITH_LOCATION = ("create venue", "patch venue", "check in", "create alert area")
 
@@ -807,7 +943,9 @@ def test_server_owned_fields_in_any_creating_or_patching_body_are_refused_and_ch
     world = build_world(api, app, db)
     failures = []
     for creation in CREATIONS:
-        path = creation.path.format(venue=world.ids["venue"], deal=world.ids["deal"])
+        path = creation.path.format(
+            venue=world.ids["venue"], deal=world.ids["deal"], review=world.ids["review"]
+        )
         headers = world.callers[creation.caller]["headers"] if creation.caller else {}
         body = creation.body(world) if callable(creation.body) else dict(creation.body)
         forged = [

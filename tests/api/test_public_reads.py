@@ -1,4 +1,4 @@
-"""Public reads: deals, venues and reward programs answer without a token exactly as they do for
+"""Public reads: deals, venues, reward programs and reviews answer without a token exactly as they do for
 a signed-in account; a present but invalid token is 401; anonymous traffic has its own limit per
 client network, which signed-in requests do not count against."""
 
@@ -16,13 +16,15 @@ PUBLIC_READS = [
     ("getVenue", "/venues/{venue}", None),
     ("listNearbyVenues", "/venues/nearby", NEAR),
     ("listRewardPrograms", "/venues/{venue}/reward-programs", None),
+    ("listVenueReviews", "/venues/{venue}/reviews", None),
 ]
 IDS = [name for name, _, _ in PUBLIC_READS]
 BAD_TOKENS = ["Bearer not-a-token", "Bearer ", "Basic dXNlcjpwYXNz", ""]
 
 
 def a_shop(api: Api) -> dict:
-    """A merchant's venue with a reward program and a deal a customer committed to."""
+    """A merchant's venue with a reward program, a deal a customer committed to, and that
+    customer's review (after a counted check-in)."""
     merchant, customer = api.register("merchant"), api.register("customer")
     venue = api.create_venue(merchant, location=BERLIN)
     deal = api.create_deal(merchant, venue, min_commitments=5)
@@ -33,6 +35,16 @@ def a_shop(api: Api) -> dict:
         json={"kind": "first_visit", "title": "Welcome"},
     )
     assert program.status_code == 201, program.json
+    checkin = api.client.post(
+        f"{API}/venues/{venue['id']}/checkins",
+        headers=customer["headers"],
+        json={"location": BERLIN, "accuracy_m": 10},
+    )
+    assert checkin.json["checkin"]["counted"], checkin.json
+    written = api.client.post(
+        f"{API}/venues/{venue['id']}/reviews", headers=customer["headers"], json={"rating": 4}
+    )
+    assert written.status_code == 201, written.json
     return {"merchant": merchant, "customer": customer, "venue": venue["id"], "deal": deal["id"]}
 
 

@@ -7,8 +7,8 @@ runs it long. Requests go through the WSGI app in-process, against the real Post
 database, so what is checked is the code itself rather than the server in front of it.
 
 Every test starts from a world of real objects owned by the two fuzzing accounts (a venue, deals
-with commitments, a voucher, a reward, a webhook, an alert area, devices, notifications, venues
-near the antimeridian and the poles), and positive cases put their ids into the path, so each
+with commitments, a voucher, a reward, a review, a webhook, an alert area, devices, notifications,
+venues near the antimeridian and the poles), and positive cases put their ids into the path, so each
 operation reaches its logic instead of answering 404: the positive run of an operation with a path
 id fails when none of its cases got past the id look-up.
 """
@@ -112,6 +112,8 @@ def fuzz_app(database_url):
             "WEBHOOKS_PER_ACCOUNT",
             "REWARD_PROGRAMS_PER_VENUE",
             "ANONYMOUS_RATE_LIMIT",  # every anonymous case comes from the test client's address
+            "REVIEW_RATE_LIMIT",
+            "REVIEW_REPORT_RATE_LIMIT",
         )
     }
     app = create_app(
@@ -206,11 +208,26 @@ def create_webhook(world: FuzzWorld, role: str = "merchant") -> str:
     )["id"]
 
 
+def write_review(world: FuzzWorld) -> str:
+    """The customer's review of the Berlin venue (where it checked in), written anew: its
+    existing one, if any, deleted first (one review per account and venue)."""
+    client, customer = world.api.client, world.accounts["customer"]
+    reviews = f"{API}/venues/{world.values['merchant']['venue_id'][0]}/reviews"
+    name = customer["account"]["display_name"]
+    for review in created(client.get(reviews), 200)["items"]:
+        if review["author"]["display_name"] == name:
+            client.delete(f"{API}/reviews/{review['id']}", headers=customer["headers"])
+    return created(
+        client.post(reviews, headers=customer["headers"], json={"rating": 4, "text": "Good"})
+    )["id"]
+
+
 def build_world(api: Api, app, db) -> FuzzWorld:
     """The merchant owns venues (one in Berlin, others at the antimeridian and the poles), deals
     (one tipped, one open, both with the customer's commitments), a reward program and a webhook;
-    the customer owns a voucher, a reward from a real check-in and an alert area; both own a
-    device and notifications (from the dispatcher's fan-out of the events so far)."""
+    the customer owns a voucher, a reward from a real check-in, the review that check-in allows
+    and an alert area; both own a device and notifications (from the dispatcher's fan-out of the
+    events so far)."""
     world = FuzzWorld(api, {role: api.register(role) for role in ROLES})
     merchant, customer = world.accounts["merchant"], world.accounts["customer"]
     venue = api.create_venue(merchant)
@@ -246,6 +263,7 @@ def build_world(api: Api, app, db) -> FuzzWorld:
     )
     assert checkin["rewards"], checkin
     world.add("reward_code", checkin["rewards"][0]["code"])
+    world.add("review_id", write_review(world))
 
     world.add("webhook_id", create_webhook(world))
     world.add("area_id", create_alert_area(world))
@@ -279,6 +297,9 @@ RENEWED = {
     },
     ("DELETE", f"{API}/webhooks/{{webhook_id}}"): lambda world, role: {
         "webhook_id": create_webhook(world)
+    },
+    ("DELETE", f"{API}/reviews/{{review_id}}"): lambda world, role: {
+        "review_id": write_review(world)
     },
 }
 REVOKES_ITS_TOKEN = ("DELETE", f"{API}/tokens/current")

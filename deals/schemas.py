@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from deals.models import CommitmentStatus, DealStatus, VoucherStatus
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
+from venues.schemas import RATING_DOC, RatingSchema
 
 RADIUS_DEFAULT_M = 5000
 RADIUS_MAX_M = 50000
@@ -95,6 +96,7 @@ class DealListingSchema(DealReadSchema):
     recent_commitments = fields.Integer(
         required=True, metadata={"description": "Units committed in the last hour"}
     )
+    rating = fields.Nested(RatingSchema, required=True, metadata=RATING_DOC)
     viewer = fields.Nested(
         ViewerSchema, metadata={"description": "Only with a valid token: you and this deal"}
     )

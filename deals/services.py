@@ -32,16 +32,21 @@ from deals.rules import initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
 from notifications.services import enqueue
+from venues.models import rating_of
 from venues.services import get_owned_venue
 
 TEXT_FIELDS = frozenset({"title", "description"})
 
 
 def get_deal(*, session: Session, deal_id: uuid.UUID) -> Deal:
-    """A deal by id; 404 if there is none."""
-    deal = session.get(Deal, deal_id)
-    if deal is None:
+    """A deal by id, with its venue's `rating`; 404 if there is none."""
+    found = session.execute(
+        statements.DEAL_WITH_VENUE_RATING, {"wanted_deal_id": deal_id}
+    ).one_or_none()
+    if found is None:
         raise NotFound("No such deal.")
+    deal = found.Deal
+    deal.rating = rating_of(found.venue_rating_count, found.venue_rating_sum)
     return deal
 
 
@@ -192,6 +197,7 @@ def merchant_deals(
         deal = row.Deal
         deal.commitments, deal.committers = row.commitments, row.committers
         deal.vouchers = {status: row._mapping[f"vouchers_{status}"] for status in VoucherStatus}
+        deal.rating = rating_of(row.venue_rating_count, row.venue_rating_sum)
         deals.append(deal)
     return deals
 
@@ -349,10 +355,13 @@ def _release_all(session: Session, deal: Deal, now: datetime) -> list[uuid.UUID]
 
 
 def _listing(row, **extra) -> dict:
-    """A deal row (`statements.DEAL_COLUMNS` or `LISTING_COLUMNS`) as the mapping `DealReadSchema` dumps."""
+    """A deal row (`statements.DEAL_COLUMNS` or `LISTING_COLUMNS`, with `VENUE_RATING_COLUMNS`
+    in the listings) as the mapping `DealReadSchema` (or `DealListingSchema`) dumps."""
     item = located(row, **extra)
     cap = item["max_commitments"]
     item["remaining"] = None if cap is None else cap - item["committed_count"]
+    if "venue_rating_count" in item:
+        item["rating"] = rating_of(item.pop("venue_rating_count"), item.pop("venue_rating_sum"))
     return item
 
 

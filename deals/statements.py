@@ -54,6 +54,7 @@ from geo.bbox import BBox
 from geo.postgis import point_columns
 from notifications.services import enqueue_group_insert, enqueue_insert
 from social.statements import attribution_of, credit_share
+from venues.models import Venue
 
 DEAL_COLUMNS = tuple(
     column
@@ -64,8 +65,21 @@ LISTING_COLUMNS = tuple(
     column.cast(String).label(column.key) if column.type.python_type is uuid.UUID else column
     for column in DEAL_COLUMNS
 )
-OPEN_LISTINGS = select(*LISTING_COLUMNS).where(
-    Deal.status.in_(OPEN_STATUSES), Deal.ends_at > bindparam("now", type_=Deal.ends_at.type)
+# The venue's review counters (kept by reviews.services), joined by the venue's key: one index
+# look-up per deal, so a page of deals carries `rating` without any aggregate over reviews.
+VENUE_RATING_COLUMNS = (
+    Venue.rating_count.label("venue_rating_count"),
+    Venue.rating_sum.label("venue_rating_sum"),
+)
+OPEN_LISTINGS = (
+    select(*LISTING_COLUMNS, *VENUE_RATING_COLUMNS)
+    .join_from(Deal, Venue, Venue.id == Deal.venue_id)
+    .where(Deal.status.in_(OPEN_STATUSES), Deal.ends_at > bindparam("now", type_=Deal.ends_at.type))
+)
+DEAL_WITH_VENUE_RATING = (
+    select(Deal, *VENUE_RATING_COLUMNS)
+    .join_from(Deal, Venue, Venue.id == Deal.venue_id)
+    .where(Deal.id == bindparam("wanted_deal_id", type_=Deal.id.type))
 )
 
 
@@ -90,31 +104,37 @@ def open_listings_in_boxes(boxes: int, paged: bool) -> Select:
 
 def merchant_deals_with_counts(merchant_id: uuid.UUID, status: str | None) -> Select:
     """The merchant's deals (of `status`, if given), each as `Deal` with its open
-    `commitments`, distinct `committers` and a `vouchers_<status>` count per `VoucherStatus`."""
+    `commitments`, distinct `committers`, a `vouchers_<status>` count per `VoucherStatus` and
+    its venue's `VENUE_RATING_COLUMNS`."""
     open_commitments = and_(
         Commitment.deal_id == Deal.id, Commitment.status != CommitmentStatus.RELEASED
     )
-    query = select(
-        Deal,
-        select(func.count())
-        .where(open_commitments)
-        .correlate(Deal)
-        .scalar_subquery()
-        .label("commitments"),
-        select(func.count(distinct(Commitment.account_id)))
-        .where(open_commitments)
-        .correlate(Deal)
-        .scalar_subquery()
-        .label("committers"),
-        *(
+    query = (
+        select(
+            Deal,
             select(func.count())
-            .where(Voucher.deal_id == Deal.id, Voucher.status == voucher_status)
+            .where(open_commitments)
             .correlate(Deal)
             .scalar_subquery()
-            .label(f"vouchers_{voucher_status}")
-            for voucher_status in VoucherStatus
-        ),
-    ).where(Deal.merchant_id == merchant_id)
+            .label("commitments"),
+            select(func.count(distinct(Commitment.account_id)))
+            .where(open_commitments)
+            .correlate(Deal)
+            .scalar_subquery()
+            .label("committers"),
+            *(
+                select(func.count())
+                .where(Voucher.deal_id == Deal.id, Voucher.status == voucher_status)
+                .correlate(Deal)
+                .scalar_subquery()
+                .label(f"vouchers_{voucher_status}")
+                for voucher_status in VoucherStatus
+            ),
+            *VENUE_RATING_COLUMNS,
+        )
+        .join_from(Deal, Venue, Venue.id == Deal.venue_id)
+        .where(Deal.merchant_id == merchant_id)
+    )
     return query if status is None else query.where(Deal.status == status)
 
 

@@ -3,7 +3,7 @@
 from functools import lru_cache
 
 from geoalchemy2 import Geography
-from sqlalchemy import Float, Select, String, bindparam, cast, func, tuple_
+from sqlalchemy import Float, Integer, Select, String, bindparam, cast, func, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -61,13 +61,13 @@ def _nearest_statements(query: Select, column, id_column, paged: bool) -> tuple[
             id_column.cast(String).label("_key"),
         )
         .order_by(sphere)
-        .limit(bindparam("fetch"))
+        .limit(bindparam("fetch", type_=Integer))
     )
     exact = (
         query.add_columns(geodesic.label("_distance"))
         .where(within_m(column, target, bindparam("radius_m", type_=Float)))
         .order_by(geodesic, id_column)
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit", type_=Integer))
     )
     if paged:
         knn = knn.where(sphere >= bindparam("after_sphere", type_=Float))

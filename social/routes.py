@@ -87,6 +87,14 @@ def _money(cents: int, currency: str) -> str:
     return f"{cents / 100:.2f} {currency}"
 
 
+def _reviews_line(rating: dict) -> str | None:
+    """ "4.3/5 from 12 verified reviews" (always with the count), or None without reviews."""
+    count = rating["count"]
+    if not count:
+        return None
+    return f"{rating['average']:.1f}/5 from {count} verified review{'s' if count > 1 else ''}"
+
+
 def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
     to_go = max(deal.min_commitments - deal.committed_count, 0)
     progress = f"{deal.committed_count} of {deal.min_commitments} committed, " + (
@@ -98,6 +106,9 @@ def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
         percent = round(100 * (1 - deal.price_cents / deal.original_price_cents))
         discount = f"{percent}% off {_money(deal.original_price_cents, deal.currency)}"
     summary = f"{price}{f' ({discount})' if discount else ''} at {venue.name}. {progress}."
+    reviews = _reviews_line(deal.rating)
+    if reviews:
+        summary = f"{summary} {reviews}."
     return {
         "deal": deal,
         "venue": venue,
@@ -106,6 +117,7 @@ def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
         "price": price,
         "discount": discount,
         "progress": progress,
+        "reviews": reviews,
         "summary": summary,
         "ends_at": deal.ends_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "time_left": _time_left(deal.ends_at, now),

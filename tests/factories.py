@@ -50,12 +50,12 @@ def deal_body(venue: dict, **overrides) -> dict:
 
 
 def deal_terms(listing: dict) -> dict:
-    """A deal as the reads list it, without what only the reads add (social proof, `viewer`):
-    what the writes answer."""
+    """A deal as the reads list it, without what only the reads add (social proof, the venue's
+    `rating`, `viewer`): what the writes answer."""
     return {
         name: value
         for name, value in listing.items()
-        if name not in ("recent_commitments", "viewer")
+        if name not in ("recent_commitments", "rating", "viewer")
     }
 
 

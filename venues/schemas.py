@@ -70,7 +70,7 @@ class RatingSchema(ReadSchema):
     count = fields.Integer(required=True, metadata={"description": "Visible reviews"})
 
 
-RATING_DOC = {"description": "Verified reviews: show the count next to the average"}
+RATING_DOC = {"description": "The venue's verified reviews: show the count next to the average"}
 
 
 class VenueReadSchema(ReadSchema):

@@ -552,3 +552,51 @@ def test_no_reward_or_deal_changes_when_a_review_is_written(api, merchant, venue
     before = rows(engine, "SELECT * FROM rewards") + rows(engine, "SELECT * FROM deals")
     assert review(api, customer, venue, rating=1).status_code == 201
     assert rows(engine, "SELECT * FROM rewards") + rows(engine, "SELECT * FROM deals") == before
+
+
+def test_every_read_of_a_deal_at_the_venue_carries_the_venues_rating(api, merchant, venue):
+    deal = api.create_deal(merchant, venue, title="Dinner for two")
+    elsewhere = api.create_deal(merchant, api.create_venue(merchant, location=BERLIN))
+    for stars in (5, 2):
+        customer = api.register("customer")
+        check_in(api, customer, venue)
+        assert review(api, customer, venue, rating=stars).status_code == 201
+    expected, unreviewed = {"average": 3.5, "count": 2}, {"average": None, "count": 0}
+    share = api.client.post(f"{API}/deals/{deal['id']}/shares", headers=merchant["headers"]).json
+
+    def ratings(items):
+        return {item["id"]: item["rating"] for item in items}
+
+    for headers in ({}, merchant["headers"]):  # anonymous and signed in alike
+        one = api.client.get(f"{API}/deals/{deal['id']}", headers=headers).json
+        assert one["rating"] == expected
+        nearby = api.client.get(
+            f"{API}/deals/nearby", query_string={**BERLIN, "radius_m": 1000}, headers=headers
+        ).json["items"]
+        assert ratings(nearby) == {deal["id"]: expected, elsewhere["id"]: unreviewed}
+        geojson = api.client.get(
+            f"{API}/deals/nearby",
+            query_string={**BERLIN, "radius_m": 1000},
+            headers={**headers, "Accept": "application/geo+json"},
+        ).json["features"]
+        assert {f["id"]: f["properties"]["rating"] for f in geojson} == ratings(nearby)
+        boxed = api.client.get(
+            f"{API}/deals", query_string={"bbox": "13.3,52.4,13.5,52.6"}, headers=headers
+        ).json["items"]
+        assert ratings(boxed) == ratings(nearby)
+        landing = api.client.get(
+            f"/s/{share['code']}", headers={**headers, "Accept": "application/json"}
+        ).json
+        assert landing["rating"] == expected
+    mine = api.client.get(f"{API}/merchant/deals", headers=merchant["headers"]).json["items"]
+    assert ratings(mine) == ratings(nearby)
+    page = api.client.get(f"/s/{share['code']}", headers={"Accept": "text/html"})
+    assert "3.5/5 from 2 verified reviews" in page.get_data(as_text=True)
+
+
+def test_a_landing_page_of_an_unreviewed_venue_claims_no_rating(api, merchant, venue):
+    deal = api.create_deal(merchant, venue)
+    share = api.client.post(f"{API}/deals/{deal['id']}/shares", headers=merchant["headers"]).json
+    page = api.client.get(f"/s/{share['code']}", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "verified review" not in page.get_data(as_text=True)

@@ -1,6 +1,7 @@
 """The review look-ups are index-backed: the verified-visit check reads ranges of the account's
-redeemed vouchers and of its counted check-ins at the venue (never a scan of either table), and
-each order of the list is a scan of its own index, with no sort."""
+redeemed vouchers and of its counted check-ins at the venue (never a scan of either table),
+each order of the list is a scan of its own index, with no sort, and deal listings take their
+venue's rating by the venue's key."""
 
 import json
 import uuid
@@ -10,6 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
+from deals.models import Deal
+from deals.statements import OPEN_LISTINGS
+from geo.postgis import _nearest_statements
 from reviews import statements
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -77,7 +81,7 @@ def plan(engine, statement, *, town: bool = False, **values) -> str:
         )
         for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
             connection.execute(text(f"SET LOCAL {setting} = off"))
-        found = connection.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
+        found = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
         connection.rollback()
     return json.dumps(found)
 
@@ -129,3 +133,11 @@ def test_each_order_of_the_review_list_is_a_scan_of_its_own_index_without_a_sort
     assert index in found
     assert "Sort" not in node_types(found)
     assert "Seq Scan" not in node_types(found)
+
+
+def test_nearby_deals_take_their_venues_rating_by_the_venues_key_in_knn_order(engine):
+    knn, _exact = _nearest_statements(OPEN_LISTINGS, Deal.location, Deal.id, False)
+    found = plan(engine, knn, lat=52.52, lon=13.405, fetch=35, now=NOW)
+    assert "ix_deals_open_location" in found
+    assert "pk_venues" in found
+    assert {"Sort", "Seq Scan", "Aggregate"}.isdisjoint(node_types(found))

@@ -600,3 +600,37 @@ def test_a_landing_page_of_an_unreviewed_venue_claims_no_rating(api, merchant, v
     page = api.client.get(f"/s/{share['code']}", headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert "verified review" not in page.get_data(as_text=True)
+
+
+def test_review_events_reach_the_merchants_webhook_and_inbox_and_the_authors_inbox(
+    api, app, db, merchant, venue, reviewer, engine
+):
+    from core.db import in_unit_of_work, utcnow
+    from notifications.dispatcher import DispatchSettings, fan_out
+
+    hook = api.client.post(
+        f"{API}/webhooks",
+        headers=merchant["headers"],
+        json={"url": "https://93.184.216.34/hook", "events": ["review.created"]},
+    )
+    assert hook.status_code == 201, hook.json
+    written = review(api, reviewer, venue, rating=5).json
+    assert reply(api, merchant, written["id"]).status_code == 200
+    with app.app_context():
+        in_unit_of_work(
+            db,
+            fan_out,
+            now=utcnow(),
+            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
+        )
+    deliveries = api.client.get(
+        f"{API}/webhooks/{hook.json['id']}/deliveries", headers=merchant["headers"]
+    ).json["items"]
+    assert [d["kind"] for d in deliveries] == ["review.created"]
+
+    def inbox(caller):
+        items = api.client.get(f"{API}/me/notifications", headers=caller["headers"]).json["items"]
+        return [(n["kind"], n["data"]["review_id"]) for n in items if "review_id" in n["data"]]
+
+    assert inbox(merchant) == [("review.created", written["id"])]
+    assert inbox(reviewer) == [("review.replied", written["id"])]

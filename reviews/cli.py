@@ -83,19 +83,18 @@ def reported_command(limit: int) -> None:
             click.echo(f"    {review.text!r}")
 
 
+def _decide(verb, review_id: uuid.UUID, reason: str, moderator: str):
+    """A moderator's decision (`services.hide_review` or `keep_review`) on one review."""
+    return _run(verb, review_id=review_id, reason=reason, moderator=moderator, now=utcnow())
+
+
 @reviews_cli.command("hide")
 @click.argument("review_id", type=click.UUID)
 @REASON
 @MODERATOR
 def hide_command(review_id: uuid.UUID, reason: str, moderator: str) -> None:
     """Hide a review: out of the list and the rating, logged, its author told why."""
-    review = _run(
-        services.hide_review,
-        review_id=review_id,
-        reason=reason,
-        moderator=moderator,
-        now=utcnow(),
-    )
+    review = _decide(services.hide_review, review_id, reason, moderator)
     click.echo(f"{review.id} hidden since {_when(review.hidden_at)}.")
 
 
@@ -105,11 +104,5 @@ def hide_command(review_id: uuid.UUID, reason: str, moderator: str) -> None:
 @MODERATOR
 def keep_command(review_id: uuid.UUID, reason: str, moderator: str) -> None:
     """Keep a reported review: its reports so far are settled, the decision logged."""
-    review = _run(
-        services.keep_review,
-        review_id=review_id,
-        reason=reason,
-        moderator=moderator,
-        now=utcnow(),
-    )
+    review = _decide(services.keep_review, review_id, reason, moderator)
     click.echo(f"{review.id} kept; its reports are settled.")

@@ -11,11 +11,12 @@ from sqlalchemy.sql.base import Executable
 
 from checkins import statements as checkin_statements
 from deals import statements as deal_statements
+from reviews import statements as review_statements
 from social import statements as social_statements
 
 STATEMENTS = {
     f"{module.__name__}.{name}": value
-    for module in (deal_statements, checkin_statements, social_statements)
+    for module in (deal_statements, checkin_statements, social_statements, review_statements)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, Executable)
 }

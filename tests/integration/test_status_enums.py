@@ -10,6 +10,7 @@ from checkins.models import ProgramKind, RewardStatus
 from deals.models import CommitmentStatus, DealStatus, VoucherStatus
 from models import metadata
 from notifications.models import DeliveryChannel, DeliveryStatus, DevicePlatform, OutboxStatus
+from reviews.models import ModerationAction, ReportReason, VerifiedBy
 from tests.factories import scalar
 
 # (table, column) -> the enum of the values its CHECK constraint `ck_<table>_<column>` accepts.
@@ -23,6 +24,9 @@ CHECKED = {
     ("deliveries", "status"): DeliveryStatus,
     ("deliveries", "channel"): DeliveryChannel,
     ("devices", "platform"): DevicePlatform,
+    ("reviews", "verified_by"): VerifiedBy,
+    ("review_reports", "reason"): ReportReason,
+    ("review_moderations", "action"): ModerationAction,
 }
 # Status columns whose default is the enum's first state.
 DEFAULTED = {

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geography
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.codes import CodeStatus
@@ -46,6 +47,34 @@ class CommitmentStatus(enum.StrEnum):
 OPEN_COMMITMENT_STATUSES = (CommitmentStatus.PENDING, CommitmentStatus.CONFIRMED)
 
 VoucherStatus = CodeStatus  # a voucher's code goes through every state a code has
+
+
+class ReferralKind(enum.StrEnum):
+    """How a deal rewards the accounts whose shares bring customers."""
+
+    COMMISSION = "commission"  # a percent of each referred unit's price
+    BRING_FRIENDS = "bring_friends"  # your own units back once enough friends bought
+
+
+REFERRAL_PERCENT_MAX = 50
+REFERRAL_FRIENDS_MAX = 10
+# The two shapes of `deals.referral`, exactly: the schema validates them, the database insists.
+REFERRAL_SHAPES = (
+    # CASE all the way down: AND and OR do not promise to test a type before what needs it.
+    "referral IS NULL OR CASE WHEN jsonb_typeof(referral) <> 'object' THEN false"
+    + "".join(
+        f" WHEN referral ->> 'kind' = '{kind}' THEN referral - 'kind' - '{key}' = '{{}}'::jsonb"
+        f" AND CASE WHEN jsonb_typeof(referral -> '{key}') = 'number'"
+        f" THEN (referral ->> '{key}')::numeric BETWEEN 1 AND {maximum}"
+        f" AND (referral ->> '{key}')::numeric = trunc((referral ->> '{key}')::numeric)"
+        " ELSE false END"
+        for kind, key, maximum in (
+            (ReferralKind.COMMISSION, "percent", REFERRAL_PERCENT_MAX),
+            (ReferralKind.BRING_FRIENDS, "friends", REFERRAL_FRIENDS_MAX),
+        )
+    )
+    + " ELSE false END"
+)
 
 
 class Deal(Base):
@@ -105,6 +134,7 @@ class Deal(Base):
         ),
         # close-deals finds the deals one run ended by their closing time.
         Index("ix_deals_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
+        CheckConstraint(REFERRAL_SHAPES, name="referral_shape"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -133,6 +163,9 @@ class Deal(Base):
     # When "a deal near you" went out for its opening (NULL: still to announce).
     announced_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # What a sharer earns for the customers they bring (REFERRAL_SHAPES), or nothing.
+    referral: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
+    new_customers_only: Mapped[bool] = mapped_column(server_default=text("false"))
 
     @property
     def point(self) -> dict:

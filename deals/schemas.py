@@ -1,9 +1,16 @@
 """Request and response schemas for deals, commitments and vouchers."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
-from deals.models import CommitmentStatus, DealStatus, VoucherStatus
+from deals.models import (
+    REFERRAL_FRIENDS_MAX,
+    REFERRAL_PERCENT_MAX,
+    CommitmentStatus,
+    DealStatus,
+    ReferralKind,
+    VoucherStatus,
+)
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 from venues.schemas import RATING_DOC, RatingSchema
 
@@ -15,6 +22,41 @@ MAX_UNITS_PER_COMMIT = 100
 
 money = validate.Range(0, INT4_MAX)
 units = validate.Range(1, MAX_UNITS)
+
+
+class ReferralSchema(Schema):
+    """`{"kind": "commission", "percent": 1..50}` or `{"kind": "bring_friends", "friends": 1..10}`."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(list(ReferralKind)))
+    percent = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, REFERRAL_PERCENT_MAX),
+        metadata={"description": "commission: the referrer's percent of each referred unit"},
+    )
+    friends = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, REFERRAL_FRIENDS_MAX),
+        metadata={"description": "bring_friends: distinct friends who make your own units free"},
+    )
+
+    @validates_schema
+    def one_shape(self, data, **kwargs):
+        """Exactly the member of its kind: `percent` for commission, `friends` for bring_friends."""
+        wanted = "percent" if data.get("kind") == ReferralKind.COMMISSION else "friends"
+        unwanted = "friends" if wanted == "percent" else "percent"
+        errors = {}
+        if "kind" in data and wanted not in data:
+            errors[wanted] = [f"Required for {data['kind']}."]
+        if unwanted in data:
+            errors[unwanted] = [f"Not for {data.get('kind', 'this kind')}."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReferralReadSchema(ReadSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(list(ReferralKind)))
+    percent = fields.Integer(metadata={"description": "commission only"})
+    friends = fields.Integer(metadata={"description": "bring_friends only"})
 
 
 class DealPatchSchema(Schema):
@@ -31,6 +73,14 @@ class DealPatchSchema(Schema):
     starts_at = UtcDateTime()
     ends_at = UtcDateTime()
     redeem_until = UtcDateTime()
+    referral = fields.Nested(
+        ReferralSchema,
+        allow_none=True,
+        metadata={"description": "What sharers earn for the customers they bring; null: nothing"},
+    )
+    new_customers_only = fields.Boolean(
+        metadata={"description": "Referral credit only for customers new to this merchant"}
+    )
 
 
 class DealCreateSchema(DealPatchSchema):
@@ -48,6 +98,7 @@ class DealCreateSchema(DealPatchSchema):
     redeem_until = UtcDateTime(
         allow_none=True, metadata={"description": "Default: ends_at + 90 days"}
     )
+    new_customers_only = fields.Boolean(load_default=False)
 
 
 class DealReadSchema(ReadSchema):
@@ -71,6 +122,8 @@ class DealReadSchema(ReadSchema):
     ends_at = UtcDateTime(required=True)
     redeem_until = UtcDateTime(required=True)
     created_at = UtcDateTime(required=True)
+    referral = fields.Nested(ReferralReadSchema, allow_none=True, required=True)
+    new_customers_only = fields.Boolean(required=True)
 
 
 class FriendsCommittedSchema(ReadSchema):

@@ -102,6 +102,8 @@ def update_deal(
                 "starts_at",
                 "ends_at",
                 "redeem_until",
+                "referral",
+                "new_customers_only",
             )
         }
         merged = {**current, **term_changes}

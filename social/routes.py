@@ -16,6 +16,7 @@ from core.db import get_session, utcnow
 from core.endpoint import endpoint
 from core.keys import client_address, client_network, keyed_digest
 from core.schemas import PageQuerySchema, newest_first_page
+from deals.models import ReferralKind
 from deals.schemas import DealListingSchema
 from deals.services import get_deal
 from social import services
@@ -63,7 +64,8 @@ class MyShares(MethodView):
         page = newest_first_page(
             args, partial(services.my_shares, session=get_session(), account=current_account())
         )
-        return {**page, "items": [_with_url(share) for share in page["items"]]}
+        items = [{**_with_url(share), "referral": share.referral} for share in page["items"]]
+        return {**page, "items": items}
 
 
 def _visitor_digest(day: str) -> str:
@@ -95,6 +97,17 @@ def _reviews_line(rating: dict) -> str | None:
     return f"{rating['average']:.1f}/5 from {count} verified review{'s' if count > 1 else ''}"
 
 
+def referral_terms(referral: dict | None, new_customers_only: bool) -> str | None:
+    """What a deal's sharer earns, in words (the disclosure of the landing page)."""
+    if referral is None:
+        return None
+    if referral["kind"] == ReferralKind.COMMISSION:
+        earned = f"{referral['percent']}% of each unit bought through the link"
+    else:
+        earned = f"their own units back once {referral['friends']} friend(s) bought through it"
+    return earned + (" (customers new to this merchant only)" if new_customers_only else "")
+
+
 def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
     to_go = max(deal.min_commitments - deal.committed_count, 0)
     progress = f"{deal.committed_count} of {deal.min_commitments} committed, " + (
@@ -109,6 +122,7 @@ def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
     reviews = _reviews_line(deal.rating)
     if reviews:
         summary = f"{summary} {reviews}."
+    referral = referral_terms(deal.referral, deal.new_customers_only)
     return {
         "deal": deal,
         "venue": venue,
@@ -119,6 +133,7 @@ def _landing(share: Share, deal, venue: Venue, now: datetime) -> dict:
         "progress": progress,
         "reviews": reviews,
         "summary": summary,
+        "referral": referral,
         "ends_at": deal.ends_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "time_left": _time_left(deal.ends_at, now),
     }

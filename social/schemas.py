@@ -3,6 +3,7 @@
 from marshmallow import fields
 
 from core.schemas import ReadSchema, UtcDateTime, list_schema
+from deals.schemas import ReferralReadSchema
 
 
 class ShareSchema(ReadSchema):
@@ -22,6 +23,12 @@ class MyShareSchema(ReadSchema):
     commitments = fields.Integer(required=True, metadata={"description": "Attributed commitments"})
     units = fields.Integer(required=True, metadata={"description": "Attributed units"})
     credit_cents = fields.Integer(required=True, metadata={"description": "Referral credit"})
+    referral = fields.Nested(
+        ReferralReadSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "What the deal pays you for the customers you bring"},
+    )
 
 
 MyShareListSchema = list_schema(MyShareSchema, "MyShareList")

@@ -15,6 +15,7 @@ from accounts.models import Account
 from core.codes import ALPHABET
 from core.db import newest_first
 from core.errors import NotFound
+from deals.models import Deal
 from deals.services import get_deal
 from social import statements
 from social.models import SHARE_CODE_LENGTH, Share
@@ -70,9 +71,18 @@ def count_visit(*, session: Session, share_id: uuid.UUID, visitor: str, day: dat
 
 
 def my_shares(*, session: Session, account: Account, limit: int, after=None) -> list[Share]:
-    """The account's shares, newest first."""
-    query = select(Share).where(Share.account_id == account.id).limit(limit)
-    return list(session.scalars(newest_first(query, Share.created_at, Share.id, after)))
+    """The account's shares, newest first, each with its deal's `referral` terms."""
+    query = (
+        select(Share, Deal.referral)
+        .join(Deal, Deal.id == Share.deal_id)
+        .where(Share.account_id == account.id)
+        .limit(limit)
+    )
+    shares = []
+    for share, referral in session.execute(newest_first(query, Share.created_at, Share.id, after)):
+        share.referral = referral
+        shares.append(share)
+    return shares
 
 
 def with_social_proof(*, session: Session, deals: list, viewer: Account | None, now: datetime):

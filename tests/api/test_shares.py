@@ -214,4 +214,5 @@ def test_my_shares_list_newest_first_with_visits_and_zero_attribution(api, custo
         "commitments": 0,
         "units": 0,
         "credit_cents": 0,
+        "referral": None,
     }

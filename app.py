@@ -18,6 +18,8 @@ from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
+from referrals import jobs as referral_jobs
+from referrals.routes import blp as referrals_blp
 from reviews.cli import reviews_cli
 from reviews.routes import blp as reviews_blp
 from social import jobs as social_jobs
@@ -33,6 +35,7 @@ BLUEPRINTS = (
     notifications_blp,
     social_blp,
     reviews_blp,
+    referrals_blp,
 )
 # Plain Flask blueprints: pages outside the API document.
 PAGE_BLUEPRINTS = (share_pages,)
@@ -42,6 +45,7 @@ JOB_REGISTRIES = (
     deal_jobs.JOBS,
     notification_jobs.JOBS,
     social_jobs.JOBS,
+    referral_jobs.JOBS,
 )
 
 

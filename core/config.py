@@ -40,6 +40,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "REVIEW_REPORT_RATE_LIMIT": _env_int("REVIEW_REPORT_RATE_LIMIT", 20),
         "REVIEW_REPORT_RATE_WINDOW_SECONDS": _env_int("REVIEW_REPORT_RATE_WINDOW_SECONDS", 3600),
         "ANONYMOUS_RATE_LIMIT": _env_int("ANONYMOUS_RATE_LIMIT", 600),
+        "REFERRAL_CAP_CENTS": _env_int("REFERRAL_CAP_CENTS", 10_000),
+        "REFERRAL_EARN_BATCH": _env_int("REFERRAL_EARN_BATCH", 500),
         "ANONYMOUS_RATE_WINDOW_SECONDS": _env_int("ANONYMOUS_RATE_WINDOW_SECONDS", 60),
         "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip(
             "/"

@@ -40,6 +40,7 @@ OPERATION_IDS = {
     ("DELETE", "/api/v1/me/devices/{device_id}"): "unregisterDevice",
     ("POST", "/api/v1/deals/{deal_id}/shares"): "shareDeal",
     ("GET", "/api/v1/me/shares"): "listMyShares",
+    ("GET", "/api/v1/me/credits"): "getMyCredits",
     ("GET", "/api/v1/me/alert-areas"): "listMyAlertAreas",
     ("POST", "/api/v1/me/alert-areas"): "createAlertArea",
     ("DELETE", "/api/v1/me/alert-areas/{area_id}"): "deleteAlertArea",

@@ -53,6 +53,7 @@ from deals.models import (
 from geo.bbox import BBox
 from geo.postgis import point_columns
 from notifications.services import enqueue_group_insert, enqueue_insert
+from referrals.statements import queue_for_credit
 from social.statements import attribution_of, credit_share
 from venues.models import Venue
 
@@ -288,6 +289,9 @@ def _take_units_and_record_commitment() -> Select:
     vouchers = _vouchers_for(
         confirmed_now, deal_id, select(taken.c.redeem_until).scalar_subquery()
     ).cte("vouchers")
+    queued = queue_for_credit(
+        confirmed_now, deal_id, exists(select(taken.c.id).where(taken.c.referral.is_not(None)))
+    ).cte("queued")
     written = exists(select(commitment.c.id))
     credited = credit_share(attribution, units=quantity, written=written).cte("credited")
     recent = _count_recent_units(commitment).cte("recent")
@@ -300,7 +304,7 @@ def _take_units_and_record_commitment() -> Select:
             commitment.c.created_at.label("commitment_created_at"),
         )
         .select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
-        .add_cte(vouchers, event, credited, recent)
+        .add_cte(vouchers, event, credited, recent, queued)
     )
 
 
@@ -331,10 +335,12 @@ def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_un
         .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
         .cte("confirmed")
     )
-    vouchers = _vouchers_for(
-        confirmed, literal(deal_id, Deal.id.type), literal(redeem_until, Deal.redeem_until.type)
+    deal = literal(deal_id, Deal.id.type)
+    vouchers = _vouchers_for(confirmed, deal, literal(redeem_until, Deal.redeem_until.type))
+    queued = queue_for_credit(
+        confirmed, deal, exists().where(Deal.id == deal, Deal.referral.is_not(None))
     )
-    return select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"))
+    return select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"), queued.cte("queued"))
 
 
 def release_open_commitments(deal_id: uuid.UUID, now):

@@ -39,6 +39,9 @@ EVENT_KINDS = (
     "review.created",
     "review.replied",
     "review.hidden",
+    "credit.earned",
+    "credit.available",
+    "credit.reversed",
 )
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 
@@ -156,6 +159,19 @@ class Device(Base):
     platform: Mapped[str] = mapped_column(String(16))
     token: Mapped[str] = mapped_column(String(4096), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeviceHolder(Base):
+    """Every account that ever registered a push token (as a keyed digest): the device's
+    history, which outlives the token moving to another account."""
+
+    __tablename__ = "device_holders"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    first_registered_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class Webhook(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Account
 from core.db import newest_first
 from core.errors import NotFound, ValidationFailed
+from core.keys import keyed_digest
 from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.models import (
@@ -25,6 +26,7 @@ from notifications.models import (
     Delivery,
     DeliveryChannel,
     Device,
+    DeviceHolder,
     Notification,
     OutboxEvent,
     Webhook,
@@ -247,8 +249,18 @@ def register_device(
         )
         .returning(Device.id)
     ).scalar_one()
+    session.execute(
+        pg_insert(DeviceHolder)
+        .values(token_digest=device_token_digest(token), account_id=account_id)
+        .on_conflict_do_nothing()
+    )
     session.flush()
     return session.get(Device, device_id, populate_existing=True)
+
+
+def device_token_digest(token: str) -> str:
+    """A push token as it is kept in the device history (a keyed digest, not the token)."""
+    return keyed_digest("device-token", token)
 
 
 def remove_device(*, session: Session, account_id: uuid.UUID, device_id: uuid.UUID) -> None:

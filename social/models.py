@@ -19,6 +19,7 @@ class Share(Base):
         UniqueConstraint("account_id", "deal_id", name="uq_shares_account_deal"),
         UniqueConstraint("code", name="uq_shares_code"),
         Index("ix_shares_account_created", "account_id", "created_at"),
+        Index("ix_shares_deal", "deal_id"),
         CheckConstraint("visits >= 0", name="visits_not_negative"),
         CheckConstraint("commitments >= 0", name="commitments_not_negative"),
         CheckConstraint("units >= 0", name="units_not_negative"),

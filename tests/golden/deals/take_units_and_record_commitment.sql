@@ -41,6 +41,12 @@ FROM attribution) AND (EXISTS (SELECT commitment.id
 FROM commitment))), 
 recent AS 
 (INSERT INTO deal_commitment_minutes (deal_id, minute, units) SELECT commitment.deal_id AS deal_id, date_trunc(%(date_trunc_2)s::VARCHAR, commitment.created_at) AS date_trunc_1, commitment.quantity AS quantity 
-FROM commitment ON CONFLICT (deal_id, minute) DO UPDATE SET units = (deal_commitment_minutes.units + excluded.units))
+FROM commitment ON CONFLICT (deal_id, minute) DO UPDATE SET units = (deal_commitment_minutes.units + excluded.units)), 
+queued AS 
+(INSERT INTO referral_queue (commitment_id, deal_id) SELECT confirmed_now.id AS id, %(commit_deal_id)s::UUID AS anon_1 
+FROM confirmed_now 
+WHERE EXISTS (SELECT taken.id 
+FROM taken 
+WHERE taken.referral IS NOT NULL))
  SELECT taken.id, taken.venue_id, taken.merchant_id, taken.title, taken.description, taken.price_cents, taken.original_price_cents, taken.currency, taken.min_commitments, taken.max_commitments, taken.per_user_limit, taken.committed_count, taken.status, taken.tipped_at, taken.starts_at, taken.ends_at, taken.redeem_until, taken.created_at, taken.referral, taken.new_customers_only, taken.lat, taken.lon, joined.open_quantity, commitment.id AS commitment_id, commitment.status AS commitment_status, commitment.created_at AS commitment_created_at 
 FROM taken LEFT OUTER JOIN joined ON true LEFT OUTER JOIN commitment ON true

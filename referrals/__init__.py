@@ -1,0 +1,1 @@
+"""Referral credit: what sharers earn for the customers their links bring."""

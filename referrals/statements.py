@@ -1,0 +1,156 @@
+"""The SQL of referral credit: the queue the confirming statements write, the earning and
+settling sweeps, and the balance."""
+
+from sqlalchemy import insert, select, text
+
+from referrals.models import ReferralQueue
+
+
+def queue_for_credit(confirmed, deal_id, has_referral):
+    """INSERT the commitments of `confirmed` (a CTE with `id`) into the referral queue when
+    `has_referral` (a condition: the deal has referral terms), for a confirming statement to
+    embed as a CTE. Without referral terms it inserts nothing."""
+    return insert(ReferralQueue).from_select(
+        ["commitment_id", "deal_id"], select(confirmed.c.id, deal_id).where(has_referral)
+    )
+
+
+# Credit for the units of a batch of queued commitments, in one statement: commission credit
+# for each referred unit, bring_friends credit for the sharer's own units once enough distinct
+# friends hold confirmed units through the share, both never for the merchant, never for a
+# referred account that shares a device with the referrer and registered after the share, and
+# never (with `new_customers_only`) for one that had bought from the merchant before. Each
+# account's credit is cut at its lifetime cap in voucher order; the caller holds the job's
+# advisory lock, so no other run reads the same earnings. One credit per voucher (unique).
+EARN_CREDIT = text(
+    """
+WITH batch AS (
+    SELECT c.*, d.merchant_id, d.price_cents, d.referral, d.new_customers_only,
+           d.per_user_limit
+    FROM commitments c JOIN deals d ON d.id = c.deal_id
+    WHERE c.id = ANY(CAST(:commitment_ids AS uuid[])) AND d.referral IS NOT NULL
+),
+attributed AS (  -- commitments through a share whose referred account may earn it credit
+    SELECT c.id, c.deal_id, c.account_id, c.share_id, c.referrer_id, c.status
+    FROM commitments c
+    JOIN deals d ON d.id = c.deal_id
+    JOIN shares s ON s.id = c.share_id
+    JOIN accounts referred ON referred.id = c.account_id
+    WHERE c.share_id IS NOT NULL
+      AND c.deal_id IN (SELECT deal_id FROM batch)
+      AND c.referrer_id <> d.merchant_id
+      AND NOT (referred.created_at > s.created_at AND EXISTS (
+          SELECT 1 FROM device_holders mine
+          JOIN device_holders theirs ON theirs.token_digest = mine.token_digest
+          WHERE mine.account_id = c.referrer_id AND theirs.account_id = c.account_id))
+      AND NOT (d.new_customers_only AND EXISTS (
+          SELECT 1 FROM commitments earlier JOIN deals other ON other.id = earlier.deal_id
+          WHERE earlier.account_id = c.account_id AND other.merchant_id = d.merchant_id
+            AND other.id <> d.id AND earlier.confirmed_at < c.created_at))
+),
+commission AS (
+    SELECT v.id AS voucher_id, v.created_at, b.referrer_id AS holder_id, b.deal_id,
+           b.share_id, 'commission' AS kind,
+           (b.price_cents * (b.referral ->> 'percent')::int + 50) / 100 AS amount
+    FROM batch b
+    JOIN attributed a ON a.id = b.id
+    JOIN vouchers v ON v.commitment_id = b.id
+    WHERE b.referral ->> 'kind' = 'commission' AND v.status IN ('issued', 'redeemed')
+),
+qualified AS (  -- shares of bring_friends deals in the batch that brought enough friends
+    SELECT s.id AS share_id, s.account_id AS holder_id, s.deal_id
+    FROM shares s
+    JOIN deals d ON d.id = s.deal_id
+    WHERE s.deal_id IN (SELECT deal_id FROM batch WHERE referral ->> 'kind' = 'bring_friends')
+      AND s.account_id <> d.merchant_id
+      AND (SELECT count(DISTINCT a.account_id) FROM attributed a
+           WHERE a.share_id = s.id AND a.status = 'confirmed')
+          >= (d.referral ->> 'friends')::int
+),
+own_units AS (
+    SELECT v.id AS voucher_id, v.created_at, q.holder_id, q.deal_id, q.share_id,
+           'bring_friends' AS kind, d.price_cents AS amount,
+           row_number() OVER (PARTITION BY q.share_id ORDER BY v.created_at, v.id) AS unit,
+           d.per_user_limit
+    FROM qualified q
+    JOIN deals d ON d.id = q.deal_id
+    JOIN vouchers v ON v.deal_id = q.deal_id AND v.account_id = q.holder_id
+    WHERE v.status IN ('issued', 'redeemed')
+),
+candidates AS (
+    SELECT voucher_id, created_at, holder_id, deal_id, share_id, kind, amount FROM commission
+    UNION ALL
+    SELECT voucher_id, created_at, holder_id, deal_id, share_id, kind, amount FROM own_units
+    WHERE unit <= per_user_limit
+),
+fresh AS (
+    SELECT c.* FROM candidates c
+    WHERE c.amount > 0 AND NOT EXISTS (SELECT 1 FROM credits WHERE voucher_id = c.voucher_id)
+),
+capped AS (
+    SELECT f.*, LEAST(f.amount, GREATEST(
+        :cap - coalesce(e.earned_cents, 0)
+        - (sum(f.amount) OVER (PARTITION BY f.holder_id ORDER BY f.created_at, f.voucher_id
+                               ROWS UNBOUNDED PRECEDING) - f.amount), 0)) AS granted
+    FROM fresh f LEFT JOIN referral_earnings e ON e.account_id = f.holder_id
+),
+granted AS (
+    INSERT INTO credits (account_id, kind, amount_cents, deal_id, voucher_id, share_id,
+                         created_at)
+    SELECT holder_id, kind, granted, deal_id, voucher_id, share_id, :now
+    FROM capped WHERE granted > 0
+    ON CONFLICT (voucher_id) DO NOTHING
+    RETURNING id, account_id, deal_id, amount_cents
+),
+earned AS (
+    INSERT INTO referral_earnings (account_id, earned_cents)
+    SELECT account_id, sum(amount_cents) FROM granted GROUP BY account_id
+    ON CONFLICT (account_id)
+    DO UPDATE SET earned_cents = referral_earnings.earned_cents + excluded.earned_cents
+)
+SELECT account_id, deal_id, sum(amount_cents) AS amount_cents, min(id::text) AS first_credit
+FROM granted GROUP BY account_id, deal_id
+"""
+)
+
+# Live credit whose unit is gone (void: released with its deal; expired unredeemed: never
+# bought, as nothing is paid before the venue without online payments) is reversed, and leaves
+# the account's lifetime earnings.
+REVERSE_CREDIT = text(
+    """
+WITH reversed AS (
+    UPDATE credits SET status = 'reversed', settled_at = :now
+    FROM vouchers v
+    WHERE v.id = credits.voucher_id AND credits.status IN ('pending', 'available')
+      AND v.status IN ('void', 'expired')
+    RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
+),
+unearned AS (
+    UPDATE referral_earnings e SET earned_cents = e.earned_cents - r.amount_cents
+    FROM (SELECT account_id, sum(amount_cents) AS amount_cents FROM reversed
+          GROUP BY account_id) r
+    WHERE e.account_id = r.account_id
+)
+SELECT account_id, deal_id, sum(amount_cents) AS amount_cents, min(id::text) AS first_credit
+FROM reversed GROUP BY account_id, deal_id
+"""
+)
+
+# Pending credit whose unit was redeemed (paid at the venue) becomes available for a while.
+RELEASE_CREDIT = text(
+    """
+WITH released AS (
+    UPDATE credits SET status = 'available', available_at = :now, expires_at = :expires_at
+    FROM vouchers v
+    WHERE v.id = credits.voucher_id AND credits.status = 'pending' AND v.status = 'redeemed'
+    RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
+)
+SELECT account_id, deal_id, sum(amount_cents) AS amount_cents, min(id::text) AS first_credit
+FROM released GROUP BY account_id, deal_id
+"""
+)
+
+EXPIRE_CREDIT = text(
+    "UPDATE credits SET status = 'expired', settled_at = :now "
+    "WHERE status = 'available' AND expires_at <= :now"
+)

@@ -44,10 +44,13 @@ def check_json_body() -> None:
         document = json.loads(body)
     except ValueError as exc:
         raise MalformedJson(f"The body could not be parsed as JSON: {exc}.") from exc
-    fields_with_nul = sorted(_paths_with_nul(document))
-    if fields_with_nul:
+    unstorable = sorted(_paths_with_unstorable_text(document))
+    if unstorable:
         raise ValidationFailed(
-            {path: ["Must not contain NUL (\\u0000) characters."] for path in fields_with_nul}
+            {
+                path: ["Must not contain NUL (\\u0000) characters or unpaired UTF-16 surrogates."]
+                for path in unstorable
+            }
         )
 
 
@@ -67,21 +70,34 @@ def _nesting_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
-def _paths_with_nul(value, path: str = "") -> list[str]:
-    """Where a JSON document holds a string (or key) with a NUL, which PostgreSQL cannot store."""
+def _paths_with_unstorable_text(value, path: str = "") -> list[str]:
+    """Where a JSON document holds a string (or key) PostgreSQL cannot store: one with a NUL,
+    or with a lone surrogate (`"\\ud800"` parses, but has no UTF-8 form)."""
     if isinstance(value, str):
-        return [path or "_body"] if "\x00" in value else []
+        return [path or "_body"] if _unstorable(value) else []
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            found += [child] if "\x00" in key else _paths_with_nul(item, child)
+            found += [child] if _unstorable(key) else _paths_with_unstorable_text(item, child)
         return found
     if isinstance(value, list):
         return [
-            p for index, item in enumerate(value) for p in _paths_with_nul(item, f"{path}.{index}")
+            p
+            for index, item in enumerate(value)
+            for p in _paths_with_unstorable_text(item, f"{path}.{index}")
         ]
     return []
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _streamed_body_too_large(body: bytes) -> bool:

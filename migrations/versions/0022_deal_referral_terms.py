@@ -1,7 +1,7 @@
 """deals.referral (commission or bring_friends) and deals.new_customers_only
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0019
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from tests.factories import API, deal_body, from_now
+from tests.factories import API, deal_body, from_now, scalar
 
 PROBLEM_JSON = "application/problem+json"
 VENUES = "/api/v1/venues"
@@ -437,3 +437,31 @@ def test_a_header_too_large_for_gunicorn_is_431_problem_json(live_server):
     assert_raw_problem(
         raw_exchange(live_server, request_bytes), 431, "request-header-fields-too-large"
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [r'"Caf\u00e9 \ud800"', r'"\udfff"', r'"NUL \u0000"'],
+    ids=["lone high", "lone low", "nul"],
+)
+def test_text_postgresql_cannot_store_is_422_and_creates_nothing(api, client, engine, name):
+    merchant = api.register("merchant")
+    body = '{"name": ' + name + ', "location": {"lat": 52.5, "lon": 13.4}}'
+    response = client.post(
+        f"{API}/venues",
+        data=body,
+        content_type="application/json",
+        headers=merchant["headers"],
+    )
+    assert response.status_code == 422, response.json
+    assert list(response.json["errors"]) == ["name"]
+    assert scalar(engine, "SELECT count(*) FROM venues") == 0
+
+
+def test_a_surrogate_pair_is_stored_as_the_character_it_encodes(api, client):
+    merchant = api.register("merchant")
+    body = r'{"name": "Bee \ud83d\udc1d", "location": {"lat": 52.5, "lon": 13.4}}'
+    response = client.post(
+        f"{API}/venues", data=body, content_type="application/json", headers=merchant["headers"]
+    )
+    assert (response.status_code, response.json["name"]) == (201, "Bee 🐝")

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import CheckConstraint
 
 from checkins.models import ProgramKind, RewardStatus
-from deals.models import CommitmentStatus, DealStatus, VoucherStatus
+from deals.models import CommitmentStatus, DealStatus, ReferralKind, VoucherStatus
 from models import metadata
 from notifications.models import DeliveryChannel, DeliveryStatus, DevicePlatform, OutboxStatus
+from referrals.models import CreditStatus
 from reviews.models import ModerationAction, ReportReason, VerifiedBy
 from tests.factories import scalar
 
@@ -27,6 +28,8 @@ CHECKED = {
     ("reviews", "verified_by"): VerifiedBy,
     ("review_reports", "reason"): ReportReason,
     ("review_moderations", "action"): ModerationAction,
+    ("credits", "kind"): ReferralKind,
+    ("credits", "status"): CreditStatus,
 }
 # Status columns whose default is the enum's first state.
 DEFAULTED = {
@@ -34,6 +37,7 @@ DEFAULTED = {
     ("rewards", "status"): RewardStatus.ISSUED,
     ("deliveries", "status"): DeliveryStatus.PENDING,
     ("outbox_events", "status"): OutboxStatus.PENDING,
+    ("credits", "status"): CreditStatus.PENDING,
 }
 # Columns checked against a fixed list of values that is not an enum of this codebase.
 NOT_ENUMS = {("accounts", "role")}

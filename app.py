@@ -8,6 +8,7 @@ import core.api
 import core.db
 import core.http
 import core.ops
+import web
 from accounts.routes import blp as accounts_blp
 from checkins.routes import blp as checkins_blp
 from core import idempotency, ratelimit
@@ -50,7 +51,8 @@ JOB_REGISTRIES = (
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: configuration, database, HTTP conventions, API blueprints, jobs, CLI.
+    """Build the app: configuration, database, HTTP conventions, API blueprints, the merchant
+    dashboard, jobs, CLI.
 
     Refuses (EndpointMisconfigured) an app with a view not declared by `core.endpoint.endpoint`
     as it should be: every request must go through one transaction edge and its guards.
@@ -70,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
         api.register_blueprint(blueprint)
     for blueprint in PAGE_BLUEPRINTS:
         app.register_blueprint(blueprint)
+    web.init_app(app)  # the merchant dashboard at /merchant/ (its pages: core.pages)
     check_endpoints(app, api.spec.to_dict()["paths"])
     app.extensions["jobs"] = {
         name: job for registry in JOB_REGISTRIES for name, job in registry.items()

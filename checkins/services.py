@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, exists, or_, select
+from sqlalchemy import Row, and_, distinct, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
@@ -103,6 +103,33 @@ def my_checkins(*, session: Session, account: Account, limit: int, after=None) -
     """The account's check-ins, newest first."""
     query = select(Checkin).where(Checkin.account_id == account.id).limit(limit)
     return list(session.scalars(newest_first(query, Checkin.created_at, Checkin.id, after)))
+
+
+def checkins_per_day(
+    *, session: Session, venue_id: uuid.UUID, merchant: Account, days: int, now: datetime
+) -> list[dict]:
+    """Counted check-ins and distinct visitors per venue-local day at one of the merchant's
+    venues, over the last `days` days up to today (days without any included), oldest first."""
+    venue = get_owned_venue(session=session, venue_id=venue_id, merchant=merchant)
+    today = now.astimezone(ZoneInfo(venue.timezone)).date()
+    first = today - timedelta(days=days - 1)
+    # Served by ix_checkins_venue_day (venue, local_day, account) WHERE counted: index only.
+    rows = session.execute(
+        select(
+            Checkin.local_day,
+            func.count().label("checkins"),
+            func.count(distinct(Checkin.account_id)).label("visitors"),
+        )
+        .where(Checkin.venue_id == venue.id, Checkin.counted, Checkin.local_day >= first)
+        .group_by(Checkin.local_day)
+    )
+    counted = {row.local_day: (row.checkins, row.visitors) for row in rows}
+    per_day = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        checkins, visitors = counted.get(day, (0, 0))
+        per_day.append({"day": day, "checkins": checkins, "visitors": visitors})
+    return per_day
 
 
 def create_program(

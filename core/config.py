@@ -76,6 +76,16 @@ def load_config(overrides: dict | None = None) -> dict:
         "REWARD_PROGRAMS_PER_VENUE": _env_int("REWARD_PROGRAMS_PER_VENUE", 20),
         "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
         "PROBLEM_TYPE_BASE": os.environ.get("PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"),
+        # The merchant dashboard (web/).
+        "MAP_TILE_URL": os.environ.get("MAP_TILE_URL") or None,
+        "MAP_TILE_ATTRIBUTION": os.environ.get(
+            "MAP_TILE_ATTRIBUTION", "© OpenStreetMap contributors"
+        ),
+        "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        "DASHBOARD_SESSION_HOURS": _env_int("DASHBOARD_SESSION_HOURS", 12),
+        "DASHBOARD_POLL_SECONDS": _env_int("DASHBOARD_POLL_SECONDS", 5),
+        "WEBHOOK_TEST_RATE_LIMIT": _env_int("WEBHOOK_TEST_RATE_LIMIT", 10),
+        "WEBHOOK_TEST_RATE_WINDOW_SECONDS": _env_int("WEBHOOK_TEST_RATE_WINDOW_SECONDS", 600),
     }
     config.update(overrides or {})
     config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])

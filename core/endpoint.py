@@ -14,7 +14,10 @@ must be valid (401 otherwise, never silently anonymous) and the request is the a
 
 `check_endpoints` runs at app start and refuses an app in which a view is not declared this
 way (or has a decorator above it), a protected view lacks authentication, a public read is not
-on its allow-list, or a creating POST lacks idempotency.
+on its allow-list, or a creating POST lacks idempotency. The dashboard's pages (core.pages,
+under `PAGE_PREFIX`) are checked by the same walk for their own declaration instead: a page is
+never an API operation and an API operation is never a page, and a page open to anyone is on
+`PUBLIC_PAGES`.
 """
 
 import re
@@ -28,6 +31,7 @@ from core.api import document_responses
 from core.db import open_session, unit_of_work
 from core.idempotency import replay_or_run
 from core.keys import hashed_client
+from core.pages import PAGE_PREFIX, PUBLIC_PAGES, page_spec_of
 from core.ratelimit import RateLimit
 
 # (method, path) of the views anyone may call without a token.
@@ -159,6 +163,23 @@ def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
+def _page_problems(where: str, handler, public: bool) -> list[str]:
+    """What is wrong with a view under PAGE_PREFIX (`public`: on PUBLIC_PAGES)."""
+    spec = page_spec_of(handler)
+    if spec is None:
+        return [f"{where} is under {PAGE_PREFIX} but not declared with web.pages.page"]
+    problems = []
+    if spec.view is not handler:
+        problems.append(f"{where}: @page must be the outermost decorator")
+    if spec.public != public:
+        problems.append(
+            f"{where} is a public page: declare it with public=True"
+            if public
+            else f"{where} opens without signing in (public=True but not in PUBLIC_PAGES)"
+        )
+    return problems
+
+
 def endpoint_problems(app: Flask, paths: dict) -> list[str]:
     """What is wrong with the app's views: `paths` is the OpenAPI document's, which says which
     POSTs create (answer 201)."""
@@ -167,6 +188,12 @@ def endpoint_problems(app: Flask, paths: dict) -> list[str]:
         for method in sorted(rule.methods - IGNORED_METHODS):
             where = f"{method} {rule.rule}"
             handler = _handler(app, rule, method)
+            if rule.rule.startswith(PAGE_PREFIX):
+                problems += _page_problems(where, handler, (method, rule.rule) in PUBLIC_PAGES)
+                continue
+            if page_spec_of(handler) is not None:
+                problems.append(f"{where} is a page outside {PAGE_PREFIX}")
+                continue
             spec = getattr(handler, "endpoint_spec", None)
             public = (method, rule.rule) in PUBLIC
             if spec is None:

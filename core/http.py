@@ -10,10 +10,12 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.errors import MalformedJson, UnsupportedMediaType, ValidationFailed
+from core.pages import requested_page
 
 REQUEST_ID_HEADER = "X-Request-ID"
 JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 JSON_BRACKET = re.compile(rb"[\[\]{}]")
+UNSTORABLE_MESSAGE = "Must not contain NUL (\\u0000) characters or unpaired UTF-16 surrogates."
 
 
 def assign_request_id() -> None:
@@ -25,13 +27,16 @@ def assign_request_id() -> None:
 
 
 def check_json_body() -> None:
-    """Refuse bodies that are not JSON (415) or not well-formed JSON (400) before any view runs."""
+    """Refuse bodies that are not JSON (415) or not well-formed JSON (400) before any view runs.
+
+    Pages (core.pages) take HTML forms instead, and check their fields themselves.
+    """
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     body = request.get_data(cache=True)
     if _streamed_body_too_large(body):
         raise RequestEntityTooLarge()
-    if not body:
+    if not body or requested_page() is not None:
         return
     if not request.is_json:
         raise UnsupportedMediaType(
@@ -44,14 +49,9 @@ def check_json_body() -> None:
         document = json.loads(body)
     except ValueError as exc:
         raise MalformedJson(f"The body could not be parsed as JSON: {exc}.") from exc
-    unstorable = sorted(_paths_with_unstorable_text(document))
+    unstorable = sorted(paths_with_unstorable_text(document))
     if unstorable:
-        raise ValidationFailed(
-            {
-                path: ["Must not contain NUL (\\u0000) characters or unpaired UTF-16 surrogates."]
-                for path in unstorable
-            }
-        )
+        raise ValidationFailed({path: [UNSTORABLE_MESSAGE] for path in unstorable})
 
 
 def _nesting_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -70,8 +70,9 @@ def _nesting_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
-def _paths_with_unstorable_text(value, path: str = "") -> list[str]:
-    """Where a JSON document holds a string (or key) PostgreSQL cannot store: one with a NUL,
+def paths_with_unstorable_text(value, path: str = "") -> list[str]:
+    """Where a JSON document (or a form's fields) holds a string (or key) PostgreSQL cannot
+    store: one with a NUL,
     or with a lone surrogate (`"\\ud800"` parses, but has no UTF-8 form)."""
     if isinstance(value, str):
         return [path or "_body"] if _unstorable(value) else []
@@ -79,13 +80,13 @@ def _paths_with_unstorable_text(value, path: str = "") -> list[str]:
         found = []
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            found += [child] if _unstorable(key) else _paths_with_unstorable_text(item, child)
+            found += [child] if _unstorable(key) else paths_with_unstorable_text(item, child)
         return found
     if isinstance(value, list):
         return [
             p
             for index, item in enumerate(value)
-            for p in _paths_with_unstorable_text(item, f"{path}.{index}")
+            for p in paths_with_unstorable_text(item, f"{path}.{index}")
         ]
     return []
 

@@ -40,7 +40,8 @@ def load_server_key(app: Flask) -> bytes:
     return path.read_bytes().strip()
 
 
-def _purpose_key(purpose: str) -> bytes:
+def purpose_key(purpose: str) -> bytes:
+    """A key for one purpose (a keyed hash, a signed cookie), derived from the server key."""
     keys = current_app.extensions.setdefault("purpose_keys", {})
     if purpose not in keys:
         server_key = load_server_key(current_app)
@@ -50,7 +51,7 @@ def _purpose_key(purpose: str) -> bytes:
 
 def keyed_digest(purpose: str, message: str) -> str:
     """HMAC-SHA256 (hex) of `message` under the server key derived for `purpose`."""
-    return hmac.new(_purpose_key(purpose), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(purpose_key(purpose), message.encode(), hashlib.sha256).hexdigest()
 
 
 def client_network(address: str | None) -> str:
@@ -66,22 +67,31 @@ def client_network(address: str | None) -> str:
     return str(parsed)
 
 
+def _forwarded(header: str) -> str | None:
+    """With `TRUSTED_PROXY_HOPS` = n, the value the n-th proxy from us put into `header` (a
+    comma-separated list each proxy appends to); None without trusted proxies or such an entry."""
+    hops = current_app.config["TRUSTED_PROXY_HOPS"]
+    if not hops:
+        return None
+    values = [value.strip() for value in request.headers.get(header, "").split(",")]
+    values = [value for value in values if value]
+    return values[-hops] if len(values) >= hops else None
+
+
 def client_address() -> str | None:
     """The current request's client address: the connection's peer, or with
     `TRUSTED_PROXY_HOPS` = n, the address the n-th proxy from us put into `X-Forwarded-For`.
 
     Without trusted proxies the header is ignored: anyone can write it.
     """
-    hops = current_app.config["TRUSTED_PROXY_HOPS"]
-    if hops:
-        forwarded = [
-            address.strip()
-            for address in request.headers.get("X-Forwarded-For", "").split(",")
-            if address.strip()
-        ]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.remote_addr
+    return _forwarded("X-Forwarded-For") or request.remote_addr
+
+
+def served_over_https() -> bool:
+    """Whether the client reached us over HTTPS: our own scheme, or with `TRUSTED_PROXY_HOPS`
+    the scheme the trusted proxy reports in `X-Forwarded-Proto` (ignored without one)."""
+    forwarded = _forwarded("X-Forwarded-Proto")
+    return (forwarded or request.scheme).lower() == "https"
 
 
 def hashed_client() -> str:

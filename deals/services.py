@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.codes import normalise_code, refuse_redemption
-from core.db import newest_first
+from core.db import any_of, newest_first
 from core.errors import NotFound, ValidationFailed
 from deals import statements
 from deals.alerts import alert_nearby, enters_about_to_tip
@@ -204,6 +204,27 @@ def merchant_deals(
     return deals
 
 
+def get_owned_deal(*, session: Session, deal_id: uuid.UUID, merchant: Account) -> Deal:
+    """One of the merchant's deals; 404 for anyone else's (its existence is not revealed)."""
+    return _owned_deal(session, deal_id, merchant, lock=False)
+
+
+def owned_deals_by_id(*, session: Session, merchant: Account, deal_ids) -> list[Deal]:
+    """The merchant's deals among `deal_ids` (others' are left out), as they stand now."""
+    query = select(Deal).where(any_of(Deal.id, list(deal_ids)), Deal.merchant_id == merchant.id)
+    return list(session.scalars(query))
+
+
+def commitment_timeline(
+    *, session: Session, deal_id: uuid.UUID, merchant: Account
+) -> list[tuple[datetime, int]]:
+    """The units one of the merchant's deals held over time: per hour, the units committed less
+    those released, oldest first (their running sum is the deal's `committed_count`)."""
+    deal = get_owned_deal(session=session, deal_id=deal_id, merchant=merchant)
+    rows = session.execute(statements.commitment_changes_by_hour(deal.id))
+    return [(row.hour, int(row.units)) for row in rows]
+
+
 def commit_units(
     *,
     session: Session,
@@ -340,10 +361,9 @@ def _deal_event(
     )
 
 
-def _owned_deal(session: Session, deal_id: uuid.UUID, merchant: Account) -> Deal:
-    deal = session.scalars(
-        select(Deal).where(Deal.id == deal_id, Deal.merchant_id == merchant.id).with_for_update()
-    ).one_or_none()
+def _owned_deal(session: Session, deal_id: uuid.UUID, merchant: Account, lock: bool = True) -> Deal:
+    query = select(Deal).where(Deal.id == deal_id, Deal.merchant_id == merchant.id)
+    deal = session.scalars(query.with_for_update() if lock else query).one_or_none()
     if deal is None:
         raise NotFound("No such deal.")
     return deal

@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -137,6 +138,24 @@ def merchant_deals_with_counts(merchant_id: uuid.UUID, status: str | None) -> Se
         .where(Deal.merchant_id == merchant_id)
     )
     return query if status is None else query.where(Deal.status == status)
+
+
+def commitment_changes_by_hour(deal_id: uuid.UUID) -> Select:
+    """Per hour (UTC), the units committed to a deal less the units released, oldest first."""
+    of_deal = Commitment.deal_id == deal_id
+    made = select(
+        func.date_trunc("hour", Commitment.created_at).label("hour"),
+        Commitment.quantity.label("units"),
+    ).where(of_deal)
+    released = select(func.date_trunc("hour", Commitment.released_at), -Commitment.quantity).where(
+        of_deal, Commitment.released_at.is_not(None)
+    )
+    changes = union_all(made, released).subquery()
+    return (
+        select(changes.c.hour, func.sum(changes.c.units).label("units"))
+        .group_by(changes.c.hour)
+        .order_by(changes.c.hour)
+    )
 
 
 def _vouchers_for(commitments, deal_id, redeem_until):

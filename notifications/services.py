@@ -29,9 +29,13 @@ from notifications.models import (
     DeviceHolder,
     Notification,
     OutboxEvent,
+    OutboxStatus,
     Webhook,
 )
 from notifications.ssrf import url_refusal
+
+# A test delivery a merchant asks for; not an event anyone subscribes to (not in EVENT_KINDS).
+TEST_EVENT_KIND = "webhook.test"
 
 # Built once and sent as one executemany: a multi-row VALUES insert is compiled afresh on every
 # call, which cost more than the insert itself on hot paths (a check-in enqueues one to three).
@@ -309,9 +313,12 @@ def list_webhooks(
     return list(session.scalars(newest_first(query, Webhook.created_at, Webhook.id, after)))
 
 
-def get_webhook(*, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID) -> Webhook:
-    """One of the account's webhooks; 404 for anyone else's."""
-    return _owned(session, Webhook, webhook_id, account_id, "webhook")
+def get_webhook(
+    *, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, include_deleted=False
+) -> Webhook:
+    """One of the account's webhooks (live ones unless `include_deleted`); 404 for anyone
+    else's."""
+    return _owned(session, Webhook, webhook_id, account_id, "webhook", include_deleted)
 
 
 def delete_webhook(
@@ -326,7 +333,7 @@ def webhook_deliveries(
     *, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, limit: int, after=None
 ) -> list:
     """A webhook's deliveries, newest first, with their event kind (also of a deleted webhook)."""
-    _owned(session, Webhook, webhook_id, account_id, "webhook", include_deleted=True)
+    get_webhook(session=session, account_id=account_id, webhook_id=webhook_id, include_deleted=True)
     query = (
         select(Delivery, OutboxEvent.kind)
         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
@@ -340,6 +347,39 @@ def webhook_deliveries(
         delivery.kind = kind
         deliveries.append(delivery)
     return deliveries
+
+
+def send_test_event(
+    *, session: Session, account_id: uuid.UUID, webhook_id: uuid.UUID, now: datetime
+) -> Delivery:
+    """Queue a signed `webhook.test` event to one of the account's live webhooks, and to nothing
+    else: no inbox entry, no push, no other webhook. The dispatcher sends it like any delivery
+    (Standard Webhooks signature, retries), and it shows in the webhook's delivery log."""
+    webhook = _owned(session, Webhook, webhook_id, account_id, "webhook")
+    event = OutboxEvent(
+        kind=TEST_EVENT_KIND,
+        recipient_id=account_id,
+        title="Test event",
+        body="A test event sent from the merchant dashboard.",
+        payload={"webhook_id": str(webhook.id), "test": True},
+        dedupe_key=f"{TEST_EVENT_KIND}:{webhook.id}:{uuid.uuid4()}",
+        # Fanned out here, to this webhook alone, rather than by the dispatcher to all of them.
+        status=OutboxStatus.DISPATCHED,
+        attempts=1,
+        delivered_at=now,
+    )
+    session.add(event)
+    session.flush()
+    delivery = Delivery(
+        event_id=event.id,
+        channel=DeliveryChannel.WEBHOOK,
+        target_id=webhook.id,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
 
 
 def create_alert_area(

@@ -22,6 +22,7 @@ from deals.services import get_deal
 from social import services
 from social.models import Share
 from social.schemas import MyShareListSchema, ShareSchema
+from social.services import share_url
 from venues.models import Venue
 
 blp = Blueprint("shares", __name__, url_prefix="/api/v1", description="Share links of deals")
@@ -29,11 +30,6 @@ blp = Blueprint("shares", __name__, url_prefix="/api/v1", description="Share lin
 pages = PageBlueprint("share_pages", __name__, template_folder="templates")
 
 SHARE_FIELDS = ("code", "deal_id", "created_at", "visits", "commitments", "units", "credit_cents")
-
-
-def share_url(code: str) -> str:
-    """The public URL of a share: `PUBLIC_BASE_URL/s/{code}`."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/s/{code}"
 
 
 def _with_url(share: Share) -> dict:

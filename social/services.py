@@ -8,6 +8,7 @@ import secrets
 import uuid
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,11 @@ RECENT_WINDOW = timedelta(hours=1)
 CODE_ATTEMPTS = 5
 
 
+def share_url(code: str) -> str:
+    """The public URL of a share: `PUBLIC_BASE_URL/s/{code}`."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/s/{code}"
+
+
 def new_share_code() -> str:
     """A fresh share code: Crockford base32 from `secrets`."""
     return "".join(secrets.choice(ALPHABET) for _ in range(SHARE_CODE_LENGTH))
@@ -43,13 +49,18 @@ def share_deal(*, session: Session, deal_id: uuid.UUID, account: Account) -> tup
         ).one_or_none()
         if created is not None:
             return created, True
-        existing = session.scalars(
-            select(Share).where(Share.account_id == account.id, Share.deal_id == deal_id)
-        ).one_or_none()
+        existing = account_share(session=session, account=account, deal_id=deal_id)
         if existing is not None:
             return existing, False
         # Neither inserted nor there: the code was taken; draw another.
     raise RuntimeError("no free share code after several attempts")
+
+
+def account_share(*, session: Session, account: Account, deal_id: uuid.UUID) -> Share | None:
+    """The account's share of the deal, if it made one."""
+    return session.scalars(
+        select(Share).where(Share.account_id == account.id, Share.deal_id == deal_id)
+    ).one_or_none()
 
 
 def share_by_code(*, session: Session, code: str) -> Share:

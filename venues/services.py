@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
+from core.db import any_of, newest_first
 from core.errors import NotFound
 from geo.points import to_ewkt
 from geo.postgis import located, nearest_first, point_columns
@@ -38,6 +39,18 @@ def get_owned_venue(
     if venue is None:
         raise NotFound("No such venue.")
     return venue
+
+
+def merchant_venues(*, session: Session, merchant: Account, limit: int, after=None) -> list[Venue]:
+    """The merchant's venues, newest first."""
+    query = select(Venue).where(Venue.merchant_id == merchant.id).limit(limit)
+    return list(session.scalars(newest_first(query, Venue.created_at, Venue.id, after)))
+
+
+def owned_venues_by_id(*, session: Session, merchant: Account, venue_ids) -> dict[uuid.UUID, Venue]:
+    """The merchant's venues among `venue_ids`, by id (others' are left out)."""
+    query = select(Venue).where(any_of(Venue.id, list(venue_ids)), Venue.merchant_id == merchant.id)
+    return {venue.id: venue for venue in session.scalars(query)}
 
 
 def update_venue(*, session: Session, venue_id: uuid.UUID, merchant: Account, **changes) -> Venue:

@@ -1,0 +1,91 @@
+"""German and English (Flask-Babel): the language of a request, and how the dashboard writes
+times (in the venue's time zone), money and the API's words in it.
+
+The catalogue is web/translations/<lang>/LC_MESSAGES/messages.po, compiled to the committed
+messages.mo beside it (tests/web/test_translations.py keeps the two in step and every string
+of the templates translated). The API's own messages (problem titles, validation messages)
+are looked up in the same catalogue by their English text, so the API keeps one wording.
+"""
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import dates, numbers
+from flask import Flask, request, session
+from flask_babel import Babel, get_locale, gettext
+from flask_babel import lazy_gettext as _l
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+LANGUAGES = {"en": "English", "de": "Deutsch"}
+DEFAULT_LANGUAGE = "en"
+
+# The words for the API's states (a status stays its code in the API, and in the HTML's classes).
+STATES = {
+    "scheduled": _l("scheduled"),
+    "active": _l("active"),
+    "tipped": _l("tipped"),
+    "closed": _l("closed"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+    "pending": _l("pending"),
+    "delivered": _l("delivered"),
+    "dead": _l("dead"),
+    "issued": _l("issued"),
+    "redeemed": _l("redeemed"),
+    "void": _l("void"),
+    "expired": _l("expired"),
+}
+
+
+def current_language() -> str:
+    """The language chosen on the dashboard (kept in its session), else the browser's best."""
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE)
+
+
+def translated(message: str) -> str:
+    """One of the API's English messages in the page's language (as it is, if not in the
+    catalogue: a message with values in it, such as "Only 3 unit(s) left")."""
+    return gettext(str(message)) if message else message
+
+
+def state(code: str) -> str:
+    """A status code in words of the page's language."""
+    return str(STATES.get(code, code))
+
+
+def local_time(moment: datetime | None, timezone: str, *, with_zone: bool = True) -> str:
+    """`moment` in the venue's time zone, written the way the page's language writes times."""
+    if moment is None:
+        return "–"
+    zone = ZoneInfo(timezone)
+    written = dates.format_datetime(moment, "short", tzinfo=zone, locale=get_locale())
+    return f"{written} {moment.astimezone(zone).tzname()}" if with_zone else written
+
+
+def local_day(day) -> str:
+    """A calendar day, as the page's language writes it."""
+    return dates.format_date(day, "medium", locale=get_locale())
+
+
+def money(cents: int | None, currency: str) -> str:
+    """Minor units as the page's language writes an amount of `currency`."""
+    if cents is None:
+        return "–"
+    return numbers.format_currency(cents / 100, currency, locale=get_locale())
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel with the dashboard's catalogue; the template filters."""
+    Babel(
+        app,
+        locale_selector=current_language,
+        default_translation_directories=str(TRANSLATIONS),
+        default_locale=DEFAULT_LANGUAGE,
+    )
+    app.jinja_env.filters.update(
+        local_time=local_time, local_day=local_day, money=money, state=state, translated=translated
+    )

@@ -1,0 +1,80 @@
+"""Signing in and out, and the language of the dashboard."""
+
+from flask import redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+
+from accounts.schemas import TokenCreateSchema
+from accounts.services import revoke_token
+from core.db import get_session, utcnow
+from web.auth import DashboardUser, sign_in_merchant
+from web.blueprint import bp
+from web.forms import Field, FilledForm, read_form, show_refusal, to_body, validated
+from web.i18n import LANGUAGES
+from web.pages import attempt, merchant, page, safe_next
+
+SIGN_IN_FIELDS = (
+    Field("email", _l("Email"), "email", required=True, attributes={"autocomplete": "username"}),
+    Field(
+        "password",
+        _l("Password"),
+        "password",
+        required=True,
+        attributes={"autocomplete": "current-password"},
+    ),
+)
+
+
+def _sign_in_page(filled: FilledForm, status: int = 200, headers: dict | None = None):
+    filled.values["password"] = ""  # never sent back
+    return render_template("merchant/sign_in.html", form=filled), status, headers or {}
+
+
+def _start_session(user: DashboardUser) -> None:
+    language = session.get("language")
+    session.clear()  # nothing from before the sign-in carries over but the language
+    if language:
+        session["language"] = language
+    login_user(user)
+    session.permanent = True  # the cookie ends with the token (DASHBOARD_SESSION_HOURS)
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@page(public=True)
+def sign_in():
+    """Sign in with a merchant account's email and password."""
+    destination = safe_next(request.args.get("next"), url_for("merchant.deals"))
+    if merchant() is not None:
+        return redirect(destination, 303)
+    filled = read_form(SIGN_IN_FIELDS, request.form)
+    if request.method == "GET":
+        return _sign_in_page(filled)
+    credentials = validated(TokenCreateSchema(), filled, to_body(filled, "UTC"))
+    if credentials is None:
+        return _sign_in_page(filled, 422)
+    user, refusal = attempt(sign_in_merchant, **credentials)
+    if refusal is not None:
+        show_refusal(filled, refusal)
+        retry = {k: v for k, v in refusal.headers.items() if k == "Retry-After"}
+        return _sign_in_page(filled, refusal.status, retry)
+    _start_session(user)
+    return redirect(destination, 303)
+
+
+@bp.route("/sign-out", methods=["POST"])
+@page()
+def sign_out():
+    """Sign out: the session's token is revoked, so no copy of the cookie works any more."""
+    revoke_token(session=get_session(), token_id=current_user.token.id, now=utcnow())
+    logout_user()
+    return redirect(url_for("merchant.sign_in"), 303)
+
+
+@bp.route("/language", methods=["POST"])
+@page(public=True)
+def choose_language():
+    """Switch the dashboard between German and English (kept in the session)."""
+    chosen = request.form.get("language")
+    if chosen in LANGUAGES:
+        session["language"] = chosen
+    return redirect(safe_next(request.form.get("next"), url_for("merchant.deals")), 303)

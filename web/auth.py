@@ -14,7 +14,6 @@ from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
-from itsdangerous import URLSafeTimedSerializer
 
 from accounts.models import Account, Token
 from accounts.passwords import app_password_hashing
@@ -47,6 +46,14 @@ class DashboardLoginManager(LoginManager):
         return None
 
 
+class _SigningKey:
+    """What Flask's cookie session reads of an app to sign with: a key, and no fallbacks."""
+
+    def __init__(self, key: bytes):
+        self.secret_key = key
+        self.config = {"SECRET_KEY_FALLBACKS": []}
+
+
 class DashboardSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session for dashboard requests only, signed with a key derived
     for it from the server key, and Secure whenever the client came over HTTPS."""
@@ -56,16 +63,9 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
             return None  # Flask's null session: nothing outside the dashboard reads or sets one
         return super().open_session(app, request)
 
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(
-            purpose_key("dashboard-session"),
-            salt=self.salt,
-            serializer=self.serializer,
-            signer_kwargs={
-                "key_derivation": self.key_derivation,
-                "digest_method": self.digest_method,
-            },
-        )
+    def get_signing_serializer(self, app: Flask):
+        # Flask signs with the app's secret_key: hand it the dashboard's own key instead.
+        return super().get_signing_serializer(_SigningKey(purpose_key("dashboard-session")))
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return app.config["SESSION_COOKIE_SECURE"] or served_over_https()

@@ -11,9 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel import dates, numbers
 from flask import Flask, request, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, format_currency, format_date, format_datetime, gettext
 from flask_babel import lazy_gettext as _l
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -61,21 +60,22 @@ def local_time(moment: datetime | None, timezone: str, *, with_zone: bool = True
     """`moment` in the venue's time zone, written the way the page's language writes times."""
     if moment is None:
         return "–"
-    zone = ZoneInfo(timezone)
-    written = dates.format_datetime(moment, "short", tzinfo=zone, locale=get_locale())
-    return f"{written} {moment.astimezone(zone).tzname()}" if with_zone else written
+    local = moment.astimezone(ZoneInfo(timezone))
+    # Written as the venue's wall clock: rebase=False keeps Flask-Babel from moving it again.
+    written = format_datetime(local.replace(tzinfo=None), "short", rebase=False)
+    return f"{written} {local.tzname()}" if with_zone else written
 
 
 def local_day(day) -> str:
     """A calendar day, as the page's language writes it."""
-    return dates.format_date(day, "medium", locale=get_locale())
+    return format_date(day, "medium", rebase=False)
 
 
 def money(cents: int | None, currency: str) -> str:
     """Minor units as the page's language writes an amount of `currency`."""
     if cents is None:
         return "–"
-    return numbers.format_currency(cents / 100, currency, locale=get_locale())
+    return format_currency(cents / 100, currency)
 
 
 def init_app(app: Flask) -> None:

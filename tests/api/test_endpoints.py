@@ -1,7 +1,11 @@
 """The endpoint decorator: one transaction edge per request, and the start-up check that every
-view is declared with it (authentication, idempotency of creating POSTs, outermost)."""
+view is declared with it (authentication, idempotency of creating POSTs, outermost), and every
+dashboard page with web.pages.page."""
+
+import functools
 
 import pytest
+from flask import Blueprint as FlaskBlueprint
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -9,9 +13,11 @@ import app as app_module
 from core import operation_ids
 from core.api import Blueprint
 from core.endpoint import OPTIONAL_AUTH, PUBLIC, EndpointMisconfigured, endpoint
+from core.pages import PUBLIC_PAGES
 from core.ratelimit import RateLimit
 from tests.factories import API, scalar
 from venues.schemas import VenueReadSchema
+from web.pages import page
 
 
 class ThingSchema(Schema):
@@ -202,3 +208,113 @@ def test_a_request_that_fails_after_its_service_returned_leaves_no_effect(
     )
     assert response.status_code == 500
     assert scalar(engine, "SELECT count(*) FROM venues") == 0
+
+
+# --- pages of the dashboard (core.pages): checked by the same walk, for their own declaration ---
+
+
+def app_with_extra_page(monkeypatch, make_app, rule: str, declare):
+    """Build the app with one more page blueprint whose view `declare()` returns, at `rule`."""
+    pages = FlaskBlueprint("extra_pages", __name__)
+    pages.route(rule, methods=["GET", "POST"])(declare())
+    monkeypatch.setattr(app_module, "PAGE_BLUEPRINTS", (*app_module.PAGE_BLUEPRINTS, pages))
+    return make_app()
+
+
+def page_refusal(monkeypatch, make_app, rule: str, declare) -> str:
+    with pytest.raises(EndpointMisconfigured) as refused:
+        app_with_extra_page(monkeypatch, make_app, rule, declare)
+    return str(refused.value)
+
+
+def test_a_correctly_declared_extra_page_starts(monkeypatch, make_app):
+    def declare():
+        @page()
+        def extra():
+            return "a page"
+
+        return extra
+
+    started = app_with_extra_page(monkeypatch, make_app, "/merchant/extra", declare)
+    assert "extra_pages.extra" in started.view_functions
+
+
+def test_a_view_under_the_dashboard_without_the_page_decorator_stops_the_app_from_starting(
+    monkeypatch, make_app
+):
+    def declare():
+        def extra():
+            return "no sign-in, no CSRF, no transaction"
+
+        return extra
+
+    assert "GET /merchant/extra is under /merchant/ but not declared with web.pages.page" in (
+        page_refusal(monkeypatch, make_app, "/merchant/extra", declare)
+    )
+
+
+def test_an_api_view_under_the_dashboard_stops_the_app_from_starting(monkeypatch, make_app):
+    def declare():
+        @endpoint(read_only=True)
+        def extra():
+            return {}
+
+        return extra
+
+    assert "not declared with web.pages.page" in page_refusal(
+        monkeypatch, make_app, "/merchant/extra", declare
+    )
+
+
+def test_a_page_outside_the_dashboard_stops_the_app_from_starting(monkeypatch, make_app):
+    def declare():
+        @page()
+        def extra():
+            return "a page where the API lives"
+
+        return extra
+
+    assert "GET /api/v1/extra is a page outside /merchant/" in page_refusal(
+        monkeypatch, make_app, "/api/v1/extra", declare
+    )
+
+
+def test_a_public_page_outside_its_allow_list_stops_the_app_from_starting(monkeypatch, make_app):
+    def declare():
+        @page(public=True)
+        def extra():
+            return "anyone"
+
+        return extra
+
+    assert "GET /merchant/extra opens without signing in" in page_refusal(
+        monkeypatch, make_app, "/merchant/extra", declare
+    )
+
+
+def test_a_page_decorator_below_another_decorator_stops_the_app_from_starting(
+    monkeypatch, make_app
+):
+    def declare():
+        def cached(view):
+            @functools.wraps(view)
+            def wrapper():
+                return view()
+
+            return wrapper
+
+        @cached
+        @page()
+        def extra():
+            return "the wrapper runs before sign-in and CSRF"
+
+        return extra
+
+    assert "GET /merchant/extra: @page must be the outermost decorator" in page_refusal(
+        monkeypatch, make_app, "/merchant/extra", declare
+    )
+
+
+def test_every_page_on_the_public_allow_list_exists(app):
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods}
+    assert PUBLIC_PAGES <= routes

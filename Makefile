@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SHELL := /bin/bash
 DB := bash scripts/db.sh
 
-.PHONY: venv lock lint format db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean
+.PHONY: venv lock lint format db migrate run test fuzz seed bench db-stop db-destroy db-url psql clean browser translations
 
 venv: $(VENV)/.installed
 
@@ -46,7 +46,21 @@ migrate: venv db
 run: venv db migrate
 	bash scripts/serve.sh
 
-test: venv lint db
+# Debian's Chromium for the dashboard's browser tests (tests/browser/, Playwright drives it:
+# Playwright's own browser download does not work here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y --no-install-recommends chromium; }
+
+# The dashboard's German: extract its strings, update web/translations/de/LC_MESSAGES/messages.po
+# (api.po, the API's messages, is kept by hand), compile both to the committed .mo files.
+translations: venv
+	$(VENV)/bin/pybabel extract -F web/babel.cfg -k _l --no-location -o web/translations/messages.pot web >/dev/null
+	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations -D messages -w 100 --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+	rm web/translations/messages.pot
+	$(VENV)/bin/pybabel compile -d web/translations -D messages
+	$(VENV)/bin/pybabel compile -d web/translations -D api
+
+test: venv lint db browser
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then url="$$TEST_DATABASE_URL"; \
 	elif [ -n "$${DATABASE_URL:-}" ]; then url="$$DATABASE_URL"; \
 	else url="$$($(DB) url schwarm_test)"; fi; \

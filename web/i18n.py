@@ -1,10 +1,12 @@
 """German and English (Flask-Babel): the language of a request, and how the dashboard writes
 times (in the venue's time zone), money and the API's words in it.
 
-The catalogue is web/translations/<lang>/LC_MESSAGES/messages.po, compiled to the committed
-messages.mo beside it (tests/web/test_translations.py keeps the two in step and every string
-of the templates translated). The API's own messages (problem titles, validation messages)
-are looked up in the same catalogue by their English text, so the API keeps one wording.
+The catalogues are web/translations/<lang>/LC_MESSAGES/messages.po (the dashboard's own words,
+extracted from web/) and api.po (the API's messages the dashboard shows: problem titles and
+details, validation messages, looked up by their English text, so the API keeps one wording),
+compiled to the committed .mo files beside them by `make translations`
+(tests/web/test_translations.py keeps each .mo in step with its .po and every extracted string
+translated).
 """
 
 from datetime import datetime
@@ -16,6 +18,8 @@ from flask_babel import Babel, format_currency, format_date, format_datetime, ge
 from flask_babel import lazy_gettext as _l
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+# The dashboard's own words (extracted from web/), and the API's messages it shows.
+DOMAINS = ("messages", "api")
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 DEFAULT_LANGUAGE = "en"
 
@@ -83,7 +87,9 @@ def init_app(app: Flask) -> None:
     Babel(
         app,
         locale_selector=current_language,
-        default_translation_directories=str(TRANSLATIONS),
+        # Flask-Babel pairs the n-th domain with the n-th directory: both live in one.
+        default_domain=";".join(DOMAINS),
+        default_translation_directories=";".join(str(TRANSLATIONS) for _ in DOMAINS),
         default_locale=DEFAULT_LANGUAGE,
     )
     app.jinja_env.filters.update(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -177,11 +178,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url):
-    """A real gunicorn (2 workers x 8 threads) serving the app on the test database."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PASSWORD_HASH_FAST="true")
+@contextmanager
+def gunicorn_server(database_url: str, port: int | None = None, **environment):
+    """A real gunicorn (2 workers x 8 threads) serving the app on `database_url` at `port` (a
+    free one by default), with `environment` added to its environment; yields its base URL."""
+    port = port or free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, PASSWORD_HASH_FAST="true", **environment)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -221,6 +223,13 @@ def live_server(database_url):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url):
+    """A real gunicorn (2 workers x 8 threads) serving the app on the test database."""
+    with gunicorn_server(database_url) as base_url:
+        yield base_url
 
 
 def scratch_database_name() -> str:

@@ -265,7 +265,7 @@ def test_the_deal_page_charts_the_units_held_and_shows_the_share_qr_code(
     client.delete(f"{API}/deals/{deal['id']}/commitments/mine", headers=second["headers"])
     page = dashboard.get(f"/merchant/deals/{deal['id']}").get_data(as_text=True)
     assert re.search(r'<polyline class="series" points="[\d., ]+"', page)
-    assert "1 units committed now; the deal tips at 3." in text_of(page)
+    assert "Committed now: 1; the deal tips at 3." in text_of(page)
     changes = re.findall(r"<td>([+-]\d+)</td>", page)
     assert sum(int(change) for change in changes) == 1  # the running sum is committed_count
     assert "Make a share link and QR code" in text_of(page)

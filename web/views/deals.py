@@ -192,7 +192,7 @@ def deal(deal_id: uuid.UUID):
     changes = commitment_timeline(session=get_session(), deal_id=deal.id, merchant=merchant())
     chart = step_chart(
         changes,
-        start=min([deal.starts_at, *(moment for moment, _ in changes)]),
+        start=deal.starts_at,  # an hour's units are drawn from its start or the deal's
         end=max(min(now, deal.ends_at), deal.starts_at),
         marks={"tip": deal.min_commitments, "cap": deal.max_commitments},
     )

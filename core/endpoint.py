@@ -163,21 +163,28 @@ def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
+def _declaration_problems(where: str, spec, handler, public: bool, kind: str) -> list[str]:
+    """Problems of a view's declaration (`spec` of an `endpoint` or a page) with its allow-list
+    (`public`: the view is on it): outermost, and public exactly when allowed."""
+    decorator, allow_list = ("page", "PUBLIC_PAGES") if kind == "page" else ("endpoint", "PUBLIC")
+    problems = []
+    if spec.view is not handler:
+        problems.append(f"{where}: @{decorator} must be the outermost decorator")
+    if spec.public != public:
+        problems.append(
+            f"{where} is public: declare it with public=True"
+            if public
+            else f"{where} lacks authentication (public=True but not in {allow_list})"
+        )
+    return problems
+
+
 def _page_problems(where: str, handler, public: bool) -> list[str]:
     """What is wrong with a view under PAGE_PREFIX (`public`: on PUBLIC_PAGES)."""
     spec = page_spec_of(handler)
     if spec is None:
         return [f"{where} is under {PAGE_PREFIX} but not declared with web.pages.page"]
-    problems = []
-    if spec.view is not handler:
-        problems.append(f"{where}: @page must be the outermost decorator")
-    if spec.public != public:
-        problems.append(
-            f"{where} is a public page: declare it with public=True"
-            if public
-            else f"{where} opens without signing in (public=True but not in PUBLIC_PAGES)"
-        )
-    return problems
+    return _declaration_problems(where, spec, handler, public, "page")
 
 
 def endpoint_problems(app: Flask, paths: dict) -> list[str]:
@@ -200,14 +207,7 @@ def endpoint_problems(app: Flask, paths: dict) -> list[str]:
                 if not public:
                     problems.append(f"{where} is not declared with @endpoint")
                 continue
-            if spec.view is not handler:
-                problems.append(f"{where}: @endpoint must be the outermost decorator")
-            if spec.public != public:
-                problems.append(
-                    f"{where} is public: declare it with public=True"
-                    if public
-                    else f"{where} lacks authentication (public=True but not in PUBLIC)"
-                )
+            problems += _declaration_problems(where, spec, handler, public, "endpoint")
             optional = (method, rule.rule) in OPTIONAL_AUTH
             if spec.optional_auth != optional:
                 problems.append(

@@ -4,6 +4,20 @@ from datetime import datetime, timedelta
 
 from deals.models import DealStatus
 
+# A deal's terms: they change only before the first commitment (title and description any time).
+TERMS = (
+    "price_cents",
+    "original_price_cents",
+    "currency",
+    "min_commitments",
+    "max_commitments",
+    "per_user_limit",
+    "starts_at",
+    "ends_at",
+    "redeem_until",
+    "referral",
+    "new_customers_only",
+)
 MAX_DURATION = timedelta(days=90)
 DEFAULT_REDEEM_PERIOD = timedelta(days=90)
 

@@ -28,7 +28,7 @@ from deals.models import (
     Voucher,
     VoucherStatus,
 )
-from deals.rules import initial_status, term_errors, with_defaults
+from deals.rules import TERMS, initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
 from notifications.services import enqueue
@@ -90,22 +90,7 @@ def update_deal(
             )
         if deal.status not in (DealStatus.SCHEDULED, DealStatus.ACTIVE):
             raise DealNotOpen(f"The deal is {deal.status}; its terms can no longer change.")
-        current = {
-            name: getattr(deal, name)
-            for name in (
-                "price_cents",
-                "original_price_cents",
-                "currency",
-                "min_commitments",
-                "max_commitments",
-                "per_user_limit",
-                "starts_at",
-                "ends_at",
-                "redeem_until",
-                "referral",
-                "new_customers_only",
-            )
-        }
+        current = {name: getattr(deal, name) for name in TERMS}
         merged = {**current, **term_changes}
         errors = term_errors(merged, now)
         if errors:

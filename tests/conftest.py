@@ -282,6 +282,15 @@ def empty_database_url(scratch_database_url) -> str:
 
 
 @pytest.fixture
+def receiver():
+    """A real local HTTP receiver for webhooks and the push gateway (tests/receiver.py)."""
+    from tests.receiver import Receiver
+
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
 def make_app():
     """Build extra apps with config overrides (on top of TEST_CONFIG); their pools are disposed."""
     built = []

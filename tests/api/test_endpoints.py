@@ -287,8 +287,8 @@ def test_a_public_page_outside_its_allow_list_stops_the_app_from_starting(monkey
 
         return extra
 
-    assert "GET /merchant/extra opens without signing in" in page_refusal(
-        monkeypatch, make_app, "/merchant/extra", declare
+    assert "GET /merchant/extra lacks authentication (public=True but not in PUBLIC_PAGES)" in (
+        page_refusal(monkeypatch, make_app, "/merchant/extra", declare)
     )
 
 

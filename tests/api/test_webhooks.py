@@ -13,7 +13,6 @@ from core.db import dispose_engines
 from notifications.dispatcher import DispatchSettings, dispatch
 from tests.conftest import TEST_CONFIG, Api
 from tests.factories import commit, scalar
-from tests.receiver import Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
 
@@ -221,12 +220,6 @@ def test_an_unknown_webhook_is_not_found(strict):
 
 
 # --- deliveries follow the subscription ---------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 def run_dispatcher(db, now=None):

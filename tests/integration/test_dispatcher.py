@@ -27,15 +27,9 @@ from notifications.services import enqueue
 from notifications.transports import Outcome
 from tests.conftest import Api
 from tests.factories import API, commit, from_now, parse_time, rows, scalar
-from tests.receiver import GZIP_BOMB_BYTES, Receiver, Silent
+from tests.receiver import GZIP_BOMB_BYTES, Silent
 
 SETTINGS = DispatchSettings(push_gateway_url=None, allow_loopback=True)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

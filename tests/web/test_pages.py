@@ -41,6 +41,16 @@ def api_messages(client, merchant, path: str, body: dict) -> dict[str, list[str]
     return response.json["errors"]
 
 
+def assert_page_shows_what_the_api_says(page, client, merchant, path: str, body: dict) -> dict:
+    """The page (a 422) shows every message the API gives for `body`; those messages."""
+    assert page.status_code == 422
+    expected = api_messages(client, merchant, path, body)
+    shown = page_text(page)
+    missing = [text for texts in expected.values() for text in texts if text not in shown]
+    assert not missing, (missing, shown)
+    return expected
+
+
 def deal_form(venue: dict, **overrides) -> dict:
     ends = datetime.now(BERLIN_TIME).replace(second=0, microsecond=0) + timedelta(days=3)
     form = {
@@ -95,17 +105,13 @@ def test_the_venue_form_shows_the_messages_the_api_gives_for_the_same_venue(
 ):
     form = {"name": "", "lat": "91", "lon": "east", "checkin_radius_m": "5", "timezone": "UTC"}
     response = dashboard.post("/merchant/venues/new", form)
-    assert response.status_code == 422
-    expected = api_messages(
+    assert_page_shows_what_the_api_says(
+        response,
         client,
         merchant,
         f"{API}/venues",
         {"location": {"lat": 91, "lon": "east"}, "checkin_radius_m": 5, "timezone": "UTC"},
     )
-    shown = page_text(response)
-    for messages in expected.values():
-        for message in messages:
-            assert message in shown
     assert scalar(engine, "SELECT count(*) FROM venues") == 0
 
 
@@ -159,8 +165,8 @@ def test_the_deal_form_shows_the_messages_the_api_gives_for_the_same_terms(
         original_price="18",
     )
     response = dashboard.post("/merchant/deals/new", form)
-    assert response.status_code == 422
-    expected = api_messages(
+    expected = assert_page_shows_what_the_api_says(
+        response,
         client,
         merchant,
         f"{API}/deals",
@@ -176,10 +182,6 @@ def test_the_deal_form_shows_the_messages_the_api_gives_for_the_same_terms(
         },
     )
     assert set(expected) == {"ends_at", "max_commitments", "original_price_cents"}
-    shown = page_text(response)
-    for messages in expected.values():
-        for message in messages:
-            assert message in shown
     assert scalar(engine, "SELECT count(*) FROM deals") == 0
 
 

@@ -10,15 +10,8 @@ from notifications.dispatcher import DispatchSettings, dispatch
 from tests.conftest import Api
 from tests.dashboard_support import signed_in, text_of
 from tests.factories import API, rows, scalar
-from tests.receiver import Receiver
 
 SETTINGS = DispatchSettings(push_gateway_url=None, allow_loopback=True)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ from core.db import get_session, utcnow
 from core.errors import NotFound
 from core.schemas import MAX_LIMIT
 from deals.models import UNFINISHED_STATUSES
+from deals.rules import TERMS
 from deals.schemas import DealCreateSchema, DealPatchSchema
 from deals.services import (
+    TEXT_FIELDS,
     cancel_deal,
     commitment_timeline,
     create_deal,
@@ -28,7 +30,7 @@ from web.forms import Field, initial_form, read_form, show_refusal, to_body, val
 from web.i18n import state
 from web.pages import attempt, listing, merchant, page
 
-TERMS = (
+TERM_FIELDS = (
     Field("title", _l("Title"), required=True, attributes={"maxlength": 200}),
     Field("description", _l("Description"), "textarea", nullable=True),
     Field(
@@ -72,20 +74,7 @@ TERMS = (
         "redeem_until", _l("Redeemable until"), "datetime", hint=_l("Empty: 90 days after the end.")
     ),
 )
-CREATE_FIELDS = (Field("venue_id", _l("Venue"), "select", required=True), *TERMS)
-DEAL_TERMS = (
-    "title",
-    "description",
-    "price_cents",
-    "original_price_cents",
-    "currency",
-    "min_commitments",
-    "max_commitments",
-    "per_user_limit",
-    "starts_at",
-    "ends_at",
-    "redeem_until",
-)
+CREATE_FIELDS = (Field("venue_id", _l("Venue"), "select", required=True), *TERM_FIELDS)
 
 
 def progress_of(deal) -> dict:
@@ -220,7 +209,7 @@ def share(deal_id: uuid.UUID):
 
 def deal_values(deal) -> dict:
     """A deal's terms as the API fields its form shows."""
-    return {name: getattr(deal, name) for name in DEAL_TERMS}
+    return {name: getattr(deal, name) for name in (*TEXT_FIELDS, *TERMS)}
 
 
 @bp.route("/deals/<uuid:deal_id>/edit", methods=["GET", "POST"])
@@ -229,10 +218,10 @@ def edit_deal(deal_id: uuid.UUID):
     """Change a deal: what changed is sent as a PATCH would (terms only before the first
     commitment; title and description any time)."""
     deal, venue = _deal_and_venue(deal_id)
-    shown = initial_form(TERMS, deal_values(deal), venue.timezone)
+    shown = initial_form(TERM_FIELDS, deal_values(deal), venue.timezone)
     if request.method == "GET":
         return _deal_form_page(shown, deal, venue)
-    filled = read_form(TERMS, request.form)
+    filled = read_form(TERM_FIELDS, request.form)
     body = to_body(filled, venue.timezone, only_changed_from=shown)
     changes = validated(DealPatchSchema(), filled, body)
     if changes is not None:

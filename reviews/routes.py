@@ -57,6 +57,21 @@ def _next_key(sort: str, review: dict) -> list:
     return [sort, *rating, review["created_at"].isoformat(), str(review["id"])]
 
 
+def venue_reviews_page(
+    *, session, venue_id: uuid.UUID, sort: str, limit: int, cursor: str | None
+) -> dict:
+    """One page of a venue's visible reviews in `sort` order, `{items, next_cursor}` (the API's
+    list, and the merchant dashboard's)."""
+    reviews = services.list_reviews(
+        session=session,
+        venue_id=venue_id,
+        sort=sort,
+        limit=limit + 1,
+        after=_cursor_key(sort, cursor) if cursor else None,
+    )
+    return page_of(reviews, limit, lambda review: _next_key(sort, review))
+
+
 @blp.route("/venues/<uuid:venue_id>/reviews")
 class VenueReviews(MethodView):
     @endpoint(idempotent=True, rate_limit=REVIEW_WRITES)
@@ -82,15 +97,13 @@ class VenueReviews(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, venue_id: uuid.UUID):
         """A venue's reviews (hidden ones left out): newest, highest or lowest first."""
-        sort = args["sort"]
-        reviews = services.list_reviews(
+        return venue_reviews_page(
             session=get_session(),
             venue_id=venue_id,
-            sort=sort,
-            limit=args["limit"] + 1,
-            after=_cursor_key(sort, args["cursor"]) if args["cursor"] else None,
+            sort=args["sort"],
+            limit=args["limit"],
+            cursor=args["cursor"],
         )
-        return page_of(reviews, args["limit"], lambda review: _next_key(sort, review))
 
 
 @blp.route("/reviews/<uuid:review_id>")

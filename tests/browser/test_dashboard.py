@@ -147,6 +147,43 @@ def test_a_voucher_redeemed_by_typing_its_code_and_a_second_time_shows_already_r
     assert http.call("GET", "/me/vouchers", customer)["items"][0]["status"] == "redeemed"
 
 
+def a_review(http, venue: dict, customer: dict, rating: int, text: str) -> dict:
+    """A review of the venue by `customer`, who checks in there first (a verified visitor)."""
+    checked_in = http.call(
+        "POST",
+        f"/venues/{venue['id']}/checkins",
+        customer,
+        201,
+        json={"location": MUNICH, "accuracy_m": 10},
+    )
+    assert checked_in["checkin"]["counted"]
+    return http.call(
+        "POST",
+        f"/venues/{venue['id']}/reviews",
+        customer,
+        201,
+        json={"rating": rating, "text": text},
+    )
+
+
+def test_the_merchant_replies_to_a_review_from_the_venues_page(visit, http, merchant):
+    venue, _deal = a_deal(http, merchant)
+    customer = http.register("customer", unique_email("customer"))
+    written = a_review(http, venue, customer, 2, "The coffee was cold.")
+    visit.sign_in(merchant["account"]["email"])
+    page = visit.page
+    page.get_by_role("link", name="Venues").click()
+    page.get_by_role("link", name="Reviews Café Sonntag").click()
+    card = page.locator(f"#review-{written['id']}")
+    assert "The coffee was cold." in card.inner_text()
+    card.get_by_label("Reply").fill("Sorry! The machine is fixed: come by for one on us.")
+    card.get_by_role("button", name="Send reply").click()
+    card = page.locator(f"#review-{written['id']}")
+    assert "Sorry! The machine is fixed" in card.locator(".reply").inner_text()
+    listed = http.call("GET", f"/venues/{venue['id']}/reviews", merchant)["items"][0]
+    assert listed["reply"]["text"] == "Sorry! The machine is fixed: come by for one on us."
+
+
 def test_a_form_sent_without_its_csrf_token_is_refused(visit, http, merchant):
     visit.sign_in(merchant["account"]["email"])
     page = visit.page
@@ -185,6 +222,7 @@ def dashboard_pages(venue: dict, deal: dict) -> dict[str, str]:
         "venue-new": "/merchant/venues/new",
         "programs": f"/merchant/venues/{venue['id']}/programs",
         "checkins": f"/merchant/venues/{venue['id']}/checkins",
+        "reviews": f"/merchant/venues/{venue['id']}/reviews",
         "redeem": "/merchant/redeem",
         "webhooks": "/merchant/webhooks",
     }
@@ -210,6 +248,7 @@ def test_every_page_at_1280_and_375_px_is_screenshotted_readable_labelled_and_se
     )
     customer = http.register("customer", unique_email("customer"))
     http.call("POST", f"/deals/{deal['id']}/commitments", customer, 201, json={})
+    a_review(http, venue, customer, 2, HOSTILE)
     for viewport in (WIDE, PHONE):
         visit = open_context(viewport=viewport, locale="en-GB")
         visit.sign_in(merchant["account"]["email"])
@@ -223,7 +262,7 @@ def test_every_page_at_1280_and_375_px_is_screenshotted_readable_labelled_and_se
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= viewport["width"], f"{path} scrolls sideways at {viewport['width']} px"
             assert page.evaluate(UNLABELLED) == [], path
-            if name not in ("deal-new", "venue-new", "redeem", "webhooks", "venues"):
+            if name not in ("deal-new", "venue-new", "redeem", "webhooks", "venues"):  # no text
                 assert HOSTILE in page.locator("main").inner_text(), path  # shown as text
         assert visit.dialogs == []  # nothing hostile ran
         assert visit.foreign_requests() == []
@@ -251,6 +290,7 @@ def test_the_dashboard_speaks_german_to_a_german_browser(open_context, http, mer
 def test_no_page_has_a_serious_accessibility_violation_by_axe_core(open_context, http, merchant):
     axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-core for Python")
     venue, deal = a_deal(http, merchant)
+    a_review(http, venue, http.register("customer", unique_email("customer")), 4, "Good bread.")
     visit = open_context(viewport=WIDE, locale="en-GB")
     visit.go("/merchant/sign-in")
     found = {"sign-in": _serious(axe.Axe().run(visit.page))}

@@ -16,7 +16,8 @@ REFERENCES = re.compile(r'\b(?:src|href|action)="([^"]*)"')
 
 @pytest.fixture
 def world(api, client, merchant, customer) -> dict:
-    """A venue, a deal with a commitment and a reward program, all named with hostile text."""
+    """A venue, a deal with a commitment, a reward program and a review with its reply, all
+    written in hostile text."""
     venue = api.create_venue(
         merchant, name=HOSTILE, address=HOSTILE, category=HOSTILE, location=MUNICH
     )
@@ -28,6 +29,24 @@ def world(api, client, merchant, customer) -> dict:
         headers=merchant["headers"],
     )
     assert program.status_code == 201
+    visitor = api.register("customer")
+    client.post(
+        f"{API}/venues/{venue['id']}/checkins",
+        json={"location": MUNICH, "accuracy_m": 10},
+        headers=visitor["headers"],
+    )
+    reviewed = client.post(
+        f"{API}/venues/{venue['id']}/reviews",
+        json={"rating": 1, "text": HOSTILE},
+        headers=visitor["headers"],
+    )
+    assert reviewed.status_code == 201
+    reply = client.put(
+        f"{API}/reviews/{reviewed.json['id']}/reply",
+        json={"text": HOSTILE},
+        headers=merchant["headers"],
+    )
+    assert reply.status_code == 200
     return {"venue": venue, "deal": deal}
 
 
@@ -40,6 +59,7 @@ def pages_of(world: dict) -> list[str]:
         f"/merchant/venues/{venue}/edit",
         f"/merchant/venues/{venue}/programs",
         f"/merchant/venues/{venue}/checkins",
+        f"/merchant/venues/{venue}/reviews",
         "/merchant/deals/new",
         f"/merchant/deals/{deal}",
         f"/merchant/deals/{deal}/edit",
@@ -49,7 +69,9 @@ def pages_of(world: dict) -> list[str]:
     ]
 
 
-def test_hostile_venue_deal_and_program_text_renders_as_text_on_every_page(client, merchant, world):
+def test_hostile_venue_deal_program_and_review_text_renders_as_text_on_every_page(
+    client, merchant, world
+):
     dashboard = signed_in(client, merchant)
     for path in pages_of(world):
         page = dashboard.get(path).get_data(as_text=True)

@@ -19,6 +19,8 @@ PUBLIC_PAGES = frozenset(
     {
         ("GET", "/merchant/sign-in"),
         ("POST", "/merchant/sign-in"),
+        ("GET", "/merchant/sign-up"),
+        ("POST", "/merchant/sign-up"),
         ("POST", "/merchant/language"),
         ("GET", "/merchant/static/<path:filename>"),
         ("GET", "/merchant/vendor/leaflet/<path:filename>"),

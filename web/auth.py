@@ -17,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from accounts.models import Account, Token
 from accounts.passwords import app_password_hashing
-from accounts.services import LoginLimits, authenticate_token_id, issue_token
+from accounts.services import LoginLimits, authenticate_token_id, issue_token, register
 from core.db import get_session, utcnow
 from core.errors import Forbidden
 from core.keys import hashed_client, purpose_key, served_over_https
@@ -105,6 +105,20 @@ def sign_in_merchant(*, session, email: str, password: str) -> DashboardUser:
     if account.role != MERCHANT:
         raise Forbidden("The dashboard is for merchant accounts; customers use the app.")
     return DashboardUser(account, token)
+
+
+def sign_up_merchant(*, session, email: str, password: str, display_name: str) -> DashboardUser:
+    """Register a merchant account as `POST /accounts` does (409 `email-taken`), then sign it
+    in as `sign_in_merchant` does."""
+    register(
+        session=session,
+        email=email,
+        password=password,
+        display_name=display_name,
+        role=MERCHANT,
+        hashing=app_password_hashing(),
+    )
+    return sign_in_merchant(session=session, email=email, password=password)
 
 
 def init_app(app: Flask) -> None:

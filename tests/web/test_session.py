@@ -2,7 +2,7 @@
 cookie's attributes, sign-out, CSRF, and the session never standing in for a bearer token."""
 
 from tests.dashboard_support import COOKIE, Dashboard, csrf_token_of, signed_in, text_of
-from tests.factories import API, scalar
+from tests.factories import API, PASSWORD, scalar
 
 
 def session_cookie_header(response) -> str:
@@ -160,3 +160,40 @@ def test_after_signing_in_the_dashboard_never_sends_anyone_to_another_site(clien
         )
         assert response.headers["Location"] == "/merchant/", target
         dashboard.post("/merchant/sign-out", form_page="/merchant/")
+
+
+def test_a_new_merchant_opens_an_account_on_the_dashboard_and_is_signed_in(client, engine):
+    dashboard = Dashboard(client)
+    opened = dashboard.post(
+        "/merchant/sign-up",
+        {"display_name": "Bäckerei Sonntag", "email": "Anna@Example.com", "password": PASSWORD},
+    )
+    assert opened.status_code == 303 and opened.headers["Location"] == "/merchant/venues/new"
+    assert scalar(engine, "SELECT role FROM accounts WHERE email = 'anna@example.com'") == (
+        "merchant"
+    )
+    assert dashboard.get("/merchant/venues/new").status_code == 200
+    login = client.post(f"{API}/tokens", json={"email": "anna@example.com", "password": PASSWORD})
+    assert login.status_code == 201 and login.json["account"]["role"] == "merchant"
+
+
+def test_opening_an_account_shows_the_messages_of_post_accounts(client, merchant, engine):
+    dashboard = Dashboard(client)
+    accounts_before = scalar(engine, "SELECT count(*) FROM accounts")
+    refused = dashboard.post(
+        "/merchant/sign-up", {"display_name": "", "email": "not an email", "password": "short"}
+    )
+    assert refused.status_code == 422
+    expected = client.post(
+        f"{API}/accounts",
+        json={"email": "not an email", "password": "short", "role": "merchant"},  # "": missing
+    ).json["errors"]
+    shown = text_of(refused.get_data(as_text=True))
+    assert all(message in shown for messages in expected.values() for message in messages)
+    taken = dashboard.post(
+        "/merchant/sign-up",
+        {"display_name": "Again", "email": merchant["account"]["email"], "password": PASSWORD},
+    )
+    assert taken.status_code == 409
+    assert "An account with this email already exists." in text_of(taken.get_data(as_text=True))
+    assert scalar(engine, "SELECT count(*) FROM accounts") == accounts_before

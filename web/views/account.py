@@ -4,10 +4,10 @@ from flask import redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
-from accounts.schemas import TokenCreateSchema
+from accounts.schemas import AccountCreateSchema, TokenCreateSchema
 from accounts.services import revoke_token
 from core.db import get_session, utcnow
-from web.auth import DashboardUser, sign_in_merchant
+from web.auth import MERCHANT, DashboardUser, sign_in_merchant, sign_up_merchant
 from web.blueprint import bp
 from web.forms import Field, FilledForm, read_form, show_refusal, to_body, validated
 from web.i18n import LANGUAGES
@@ -25,9 +25,33 @@ SIGN_IN_FIELDS = (
 )
 
 
-def _sign_in_page(filled: FilledForm, status: int = 200, headers: dict | None = None):
+SIGN_UP_FIELDS = (
+    Field(
+        "display_name", _l("Name of your business"), required=True, attributes={"maxlength": 100}
+    ),
+    Field("email", _l("Email"), "email", required=True, attributes={"autocomplete": "username"}),
+    Field(
+        "password",
+        _l("Password"),
+        "password",
+        required=True,
+        hint=_l("At least 10 characters."),
+        attributes={"autocomplete": "new-password", "minlength": 10},
+    ),
+)
+
+
+def _sign_in_page(
+    filled: FilledForm, status: int = 200, headers: dict | None = None, template="sign_in"
+):
     filled.values["password"] = ""  # never sent back
-    return render_template("merchant/sign_in.html", form=filled), status, headers or {}
+    return render_template(f"merchant/{template}.html", form=filled), status, headers or {}
+
+
+def _refused(filled: FilledForm, refusal, template: str):
+    show_refusal(filled, refusal)
+    retry = {k: v for k, v in refusal.headers.items() if k == "Retry-After"}
+    return _sign_in_page(filled, refusal.status, retry, template)
 
 
 def _start_session(user: DashboardUser) -> None:
@@ -54,11 +78,30 @@ def sign_in():
         return _sign_in_page(filled, 422)
     user, refusal = attempt(sign_in_merchant, **credentials)
     if refusal is not None:
-        show_refusal(filled, refusal)
-        retry = {k: v for k, v in refusal.headers.items() if k == "Retry-After"}
-        return _sign_in_page(filled, refusal.status, retry)
+        return _refused(filled, refusal, "sign_in")
     _start_session(user)
     return redirect(destination, 303)
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+@page(public=True)
+def sign_up():
+    """Open a merchant account (as `POST /accounts` with the merchant role) and sign in."""
+    if merchant() is not None:
+        return redirect(url_for("merchant.deals"), 303)
+    filled = read_form(SIGN_UP_FIELDS, request.form)
+    if request.method == "GET":
+        return _sign_in_page(filled, template="sign_up")
+    body = {**to_body(filled, "UTC"), "role": MERCHANT}
+    account = validated(AccountCreateSchema(), filled, body)
+    if account is None:
+        return _sign_in_page(filled, 422, template="sign_up")
+    del account["role"]
+    user, refusal = attempt(sign_up_merchant, **account)
+    if refusal is not None:
+        return _refused(filled, refusal, "sign_up")
+    _start_session(user)
+    return redirect(url_for("merchant.new_venue"), 303)
 
 
 @bp.route("/sign-out", methods=["POST"])

@@ -410,3 +410,14 @@ def test_a_webhook_to_a_private_address_is_refused_with_the_api_message(
     assert response.status_code == 422
     expected = api_messages(client, merchant, f"{API}/webhooks", {"url": "https://10.0.0.1/hook"})
     assert expected["url"][0] in page_text(response)
+
+
+def test_text_postgresql_cannot_store_is_refused_on_its_field_as_the_api_refuses_it(
+    dashboard, engine
+):
+    form = {"name": "Nul\x00Bar", "lat": "52.5", "lon": "13.4", "timezone": "UTC"}
+    response = dashboard.post("/merchant/venues/new", form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert re.search(r'id="f-name-error"><p>Must not contain NUL', page)
+    assert scalar(engine, "SELECT count(*) FROM venues") == 0

@@ -5,7 +5,8 @@ import html
 import re
 from html.parser import HTMLParser
 
-from tests.factories import PASSWORD
+from tests.checkins_support import MUNICH
+from tests.factories import API, PASSWORD
 
 COOKIE = "schwarm_dashboard"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -103,3 +104,15 @@ def signed_in(client, account: dict) -> Dashboard:
     response = dashboard.sign_in(account["account"]["email"])
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     return dashboard
+
+
+def counted_visitor(api, venue: dict) -> dict:
+    """A new customer with a counted check-in at `venue` (at MUNICH): a verified visitor."""
+    customer = api.register("customer")
+    checked_in = api.client.post(
+        f"{API}/venues/{venue['id']}/checkins",
+        json={"location": MUNICH, "accuracy_m": 10},
+        headers=customer["headers"],
+    )
+    assert checked_in.json["checkin"]["counted"], checked_in.json
+    return customer

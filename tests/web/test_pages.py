@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.checkins_support import MUNICH
-from tests.dashboard_support import csrf_token_of, form_values, signed_in, text_of
+from tests.dashboard_support import (
+    counted_visitor,
+    csrf_token_of,
+    form_values,
+    signed_in,
+    text_of,
+)
 from tests.factories import API, commit, from_now, rows, scalar
 
 BERLIN_TIME = ZoneInfo("Europe/Berlin")
@@ -369,13 +375,7 @@ def test_check_ins_per_day_count_the_counted_check_ins_of_each_venue_local_day(
     api, client, dashboard, venue
 ):
     for _ in range(2):
-        customer = api.register("customer")
-        response = client.post(
-            f"{API}/venues/{venue['id']}/checkins",
-            json={"location": MUNICH, "accuracy_m": 10},
-            headers=customer["headers"],
-        )
-        assert response.json["checkin"]["counted"]
+        counted_visitor(api, venue)
     page = dashboard.get(f"/merchant/venues/{venue['id']}/checkins?days=7").get_data(as_text=True)
     cells = re.findall(r'<th scope="row">([^<]+)</th>\s*<td>(\d+)</td>\s*<td>(\d+)</td>', page)
     assert len(cells) == 7

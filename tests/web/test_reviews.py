@@ -4,7 +4,7 @@ through the API's service, limit and messages."""
 import pytest
 
 from tests.checkins_support import MUNICH
-from tests.dashboard_support import csrf_token_of, signed_in, text_of
+from tests.dashboard_support import counted_visitor, csrf_token_of, signed_in, text_of
 from tests.factories import API
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -17,13 +17,7 @@ def venue(api, merchant) -> dict:
 
 def review(api, client, venue: dict, rating: int, text: str) -> dict:
     """A review by a new customer who checked in at the venue (a verified visitor)."""
-    customer = api.register("customer")
-    checked_in = client.post(
-        f"{API}/venues/{venue['id']}/checkins",
-        json={"location": MUNICH, "accuracy_m": 10},
-        headers=customer["headers"],
-    )
-    assert checked_in.json["checkin"]["counted"]
+    customer = counted_visitor(api, venue)
     written = client.post(
         f"{API}/venues/{venue['id']}/reviews",
         json={"rating": rating, "text": text},

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.checkins_support import MUNICH
-from tests.dashboard_support import signed_in
+from tests.dashboard_support import counted_visitor, signed_in
 from tests.factories import API, commit
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -29,12 +29,7 @@ def world(api, client, merchant, customer) -> dict:
         headers=merchant["headers"],
     )
     assert program.status_code == 201
-    visitor = api.register("customer")
-    client.post(
-        f"{API}/venues/{venue['id']}/checkins",
-        json={"location": MUNICH, "accuracy_m": 10},
-        headers=visitor["headers"],
-    )
+    visitor = counted_visitor(api, venue)
     reviewed = client.post(
         f"{API}/venues/{venue['id']}/reviews",
         json={"rating": 1, "text": HOSTILE},

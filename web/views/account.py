@@ -13,8 +13,9 @@ from web.forms import Field, FilledForm, read_form, show_refusal, to_body, valid
 from web.i18n import LANGUAGES
 from web.pages import attempt, merchant, page, safe_next
 
+EMAIL = Field("email", _l("Email"), "email", required=True, attributes={"autocomplete": "username"})
 SIGN_IN_FIELDS = (
-    Field("email", _l("Email"), "email", required=True, attributes={"autocomplete": "username"}),
+    EMAIL,
     Field(
         "password",
         _l("Password"),
@@ -23,13 +24,11 @@ SIGN_IN_FIELDS = (
         attributes={"autocomplete": "current-password"},
     ),
 )
-
-
 SIGN_UP_FIELDS = (
     Field(
         "display_name", _l("Name of your business"), required=True, attributes={"maxlength": 100}
     ),
-    Field("email", _l("Email"), "email", required=True, attributes={"autocomplete": "username"}),
+    EMAIL,
     Field(
         "password",
         _l("Password"),

@@ -17,7 +17,7 @@ POLL_SECONDS = 1
 WIDE, PHONE = {"width": 1280, "height": 900}, {"width": 375, "height": 740}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard_server(database_url):
     """A gunicorn whose dashboard shows a map (tiles from its own origin: nothing external to
     fetch here, and the CSP's tile source is then `'self'`) and polls progress every second."""
@@ -32,9 +32,11 @@ def dashboard_server(database_url):
         yield base_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """Debian's Chromium, launched once for the whole session."""
+    """Debian's Chromium, launched once for the browser tests. Not for the whole session:
+    Playwright's sync API runs an event loop in this thread while it is open, and the tests
+    after these run code of their own that starts one (`asyncio.run`)."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = shutil.which("chromium")
     if executable is None:

@@ -24,6 +24,9 @@ from referrals.routes import blp as referrals_blp
 from reviews.cli import reviews_cli
 from reviews.routes import blp as reviews_blp
 from social import jobs as social_jobs
+from payments import jobs as payment_jobs
+from payments import providers as payment_providers
+from payments.routes import blp as payments_blp
 from social.routes import blp as social_blp
 from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp
@@ -37,6 +40,7 @@ BLUEPRINTS = (
     social_blp,
     reviews_blp,
     referrals_blp,
+    payments_blp,
 )
 # Plain Flask blueprints: pages outside the API document.
 PAGE_BLUEPRINTS = (share_pages,)
@@ -47,6 +51,7 @@ JOB_REGISTRIES = (
     notification_jobs.JOBS,
     social_jobs.JOBS,
     referral_jobs.JOBS,
+    payment_jobs.JOBS,
 )
 
 
@@ -67,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     core.db.init_app(app)
     core.http.init_app(app)
     core.ops.init_app(app)
+    payment_providers.init_app(app)
     api = core.api.init_app(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -86,6 +86,22 @@ def load_config(overrides: dict | None = None) -> dict:
         "DASHBOARD_POLL_SECONDS": _env_int("DASHBOARD_POLL_SECONDS", 5),
         "WEBHOOK_TEST_RATE_LIMIT": _env_int("WEBHOOK_TEST_RATE_LIMIT", 10),
         "WEBHOOK_TEST_RATE_WINDOW_SECONDS": _env_int("WEBHOOK_TEST_RATE_WINDOW_SECONDS", 600),
+        "PAYMENT_PROVIDER": (os.environ.get("PAYMENT_PROVIDER") or "none").strip().lower(),
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY") or None,
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE") or None,
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_TIMEOUT_SECONDS": _env_int("STRIPE_TIMEOUT_SECONDS", 10),
+        "PLATFORM_FEE_PERCENT": os.environ.get("PLATFORM_FEE_PERCENT") or "10",
+        "PAYMENT_HOLD_DAYS": _env_int("PAYMENT_HOLD_DAYS", 6),
+        "PAYMENT_FIX_HOURS": _env_int("PAYMENT_FIX_HOURS", 48),
+        "PAYMENT_PENDING_MINUTES": _env_int("PAYMENT_PENDING_MINUTES", 30),
+        "PAYMENT_JOB_INTERVAL_SECONDS": _env_int("PAYMENT_JOB_INTERVAL_SECONDS", 10),
+        "PAYMENT_BATCH_SIZE": _env_int("PAYMENT_BATCH_SIZE", 100),
+        "PAYMENT_SWEEP_LOOKBACK_HOURS": _env_int("PAYMENT_SWEEP_LOOKBACK_HOURS", 72),
+        "PAYMENT_RECONCILE_INTERVAL_SECONDS": _env_int(
+            "PAYMENT_RECONCILE_INTERVAL_SECONDS", 24 * 3600
+        ),
+        "PAYMENT_RECONCILE_DAYS": _env_int("PAYMENT_RECONCILE_DAYS", 7),
     }
     config.update(overrides or {})
     config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])

@@ -55,6 +55,11 @@ OPERATION_IDS = {
     ("DELETE", "/api/v1/reviews/{review_id}"): "deleteReview",
     ("PUT", "/api/v1/reviews/{review_id}/reply"): "replyToReview",
     ("POST", "/api/v1/reviews/{review_id}/reports"): "reportReview",
+    ("POST", "/api/v1/payments/stripe/webhook"): "receiveStripeWebhook",
+    ("POST", "/api/v1/payments/{payment_id}/confirm"): "confirmPayment",
+    ("GET", "/api/v1/me/payments"): "listMyPayments",
+    ("POST", "/api/v1/vouchers/{code}/refund"): "refundVoucher",
+    ("GET", "/api/v1/merchant/statement"): "getMerchantStatement",
 }
 
 

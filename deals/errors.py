@@ -24,3 +24,7 @@ class DealHasCommitments(Conflict):
         "deal-has-commitments",
         "Only title and description can change once people committed",
     )
+
+
+class VoucherRefunded(Conflict):
+    code, title = "voucher-refunded", "The voucher was refunded"

@@ -46,7 +46,18 @@ class CommitmentStatus(enum.StrEnum):
 # Units an account holds on a deal.
 OPEN_COMMITMENT_STATUSES = (CommitmentStatus.PENDING, CommitmentStatus.CONFIRMED)
 
-VoucherStatus = CodeStatus  # a voucher's code goes through every state a code has
+
+class VoucherStatus(enum.StrEnum):
+    """Every state a redeemable code has, and `refunded` (its unit's price was paid back)."""
+
+    ISSUED = CodeStatus.ISSUED.value
+    REDEEMED = CodeStatus.REDEEMED.value
+    VOID = CodeStatus.VOID.value
+    EXPIRED = CodeStatus.EXPIRED.value
+    REFUNDED = "refunded"
+
+
+DEFAULT_REFUND_DAYS = 7
 
 
 class ReferralKind(enum.StrEnum):
@@ -95,6 +106,7 @@ class Deal(Base):
         ),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit_positive"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("refund_days >= 0", name="refund_days_not_negative"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("redeem_until >= ends_at", name="redeemable_after_end"),
         CheckConstraint(
@@ -159,6 +171,8 @@ class Deal(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     redeem_until: Mapped[datetime]
+    # How long after paying a customer may ask for a voucher's refund.
+    refund_days: Mapped[int] = mapped_column(server_default=text(str(DEFAULT_REFUND_DAYS)))
     closed_at: Mapped[datetime | None]
     # When "a deal near you" went out for its opening (NULL: still to announce).
     announced_at: Mapped[datetime | None]

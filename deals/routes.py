@@ -28,12 +28,14 @@ from deals.schemas import (
     MerchantDealQuerySchema,
     NearbyDealListSchema,
     NearbyDealSchema,
+    PaymentPendingSchema,
     VoucherListSchema,
     VoucherReadSchema,
     WithdrawalResultSchema,
 )
 from geo.geojson import feature_collection, point_feature
 from social.services import with_social_proof
+from payments import services as checkout
 
 blp = Blueprint(
     "deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers"
@@ -153,8 +155,8 @@ class CancelDeal(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def post(self, deal_id: uuid.UUID):
-        """Cancel your deal: commitments released, vouchers void, committers notified."""
-        return services.cancel_deal(
+        """Cancel your deal: commitments released, payments released or refunded, vouchers void."""
+        return checkout.cancel_deal(
             session=get_session(), deal_id=deal_id, merchant=current_account(), now=utcnow()
         )
 
@@ -189,20 +191,28 @@ class Commitments(MethodView):
     )
     @blp.arguments(CommitmentCreateSchema)
     @blp.response(201, CommitmentResultSchema)
+    @blp.alt_response(
+        202,
+        schema=PaymentPendingSchema,
+        description="The card needs the customer's confirmation (3-D Secure): confirm it with "
+        "`payment.client_secret`, then POST /payments/{id}/confirm; no unit counts until then",
+    )
+    @blp.alt_response(402, response="PAYMENT_REQUIRED")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, data, deal_id: uuid.UUID):
-        """Commit to units of a deal."""
-        commitment, deal = services.commit_units(
+        """Commit to units of a deal (paying for them online when payments are configured)."""
+        return checkout.commit_to_deal(
             session=get_session(),
             deal_id=deal_id,
             account=current_account(),
             quantity=data["quantity"],
+            payment_method=data.get("payment_method"),
             now=utcnow(),
             share_code=data["share_code"],
         )
-        return {"commitment": commitment, "deal": deal}
 
 
 @blp.route("/deals/<uuid:deal_id>/commitments/mine")
@@ -212,8 +222,8 @@ class MyDealCommitments(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, deal_id: uuid.UUID):
-        """Withdraw your commitments before the deal tips."""
-        released, deal = services.withdraw(
+        """Withdraw your commitments before the deal tips (their card holds are released)."""
+        released, deal = checkout.withdraw(
             session=get_session(), deal_id=deal_id, account=current_account(), now=utcnow()
         )
         return {"released_quantity": released, "deal": deal}

@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.schemas import INT4_MAX, PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from deals.models import (
+    DEFAULT_REFUND_DAYS,
     REFERRAL_FRIENDS_MAX,
     REFERRAL_PERCENT_MAX,
     CommitmentStatus,
@@ -12,6 +13,7 @@ from deals.models import (
     VoucherStatus,
 )
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
+from payments.schemas import PAYMENT_METHOD_ID, PaymentReadSchema
 from venues.schemas import RATING_DOC, RatingSchema
 
 RADIUS_DEFAULT_M = 5000
@@ -19,6 +21,7 @@ RADIUS_MAX_M = 50000
 MAX_UNITS = 1_000_000
 # Units one request may take: every unit becomes a voucher row when the deal has tipped.
 MAX_UNITS_PER_COMMIT = 100
+MAX_REFUND_DAYS = 365
 
 money = validate.Range(0, INT4_MAX)
 units = validate.Range(1, MAX_UNITS)
@@ -81,6 +84,11 @@ class DealPatchSchema(Schema):
     new_customers_only = fields.Boolean(
         metadata={"description": "Referral credit only for customers new to this merchant"}
     )
+    refund_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(0, MAX_REFUND_DAYS),
+        metadata={"description": "Days after paying in which a customer may ask for a refund"},
+    )
 
 
 class DealCreateSchema(DealPatchSchema):
@@ -99,6 +107,12 @@ class DealCreateSchema(DealPatchSchema):
         allow_none=True, metadata={"description": "Default: ends_at + 90 days"}
     )
     new_customers_only = fields.Boolean(load_default=False)
+    refund_days = fields.Integer(
+        strict=True,
+        load_default=DEFAULT_REFUND_DAYS,
+        validate=validate.Range(0, MAX_REFUND_DAYS),
+        metadata={"description": "Days after paying in which a customer may ask for a refund"},
+    )
 
 
 class DealReadSchema(ReadSchema):
@@ -121,6 +135,7 @@ class DealReadSchema(ReadSchema):
     starts_at = UtcDateTime(required=True)
     ends_at = UtcDateTime(required=True)
     redeem_until = UtcDateTime(required=True)
+    refund_days = fields.Integer(required=True)
     created_at = UtcDateTime(required=True)
     referral = fields.Nested(ReferralReadSchema, allow_none=True, required=True)
     new_customers_only = fields.Boolean(required=True)
@@ -164,6 +179,7 @@ class VoucherCountsSchema(ReadSchema):
     redeemed = fields.Integer(required=True)
     void = fields.Integer(required=True)
     expired = fields.Integer(required=True)
+    refunded = fields.Integer(required=True)
 
 
 class MerchantDealSchema(DealListingSchema):
@@ -211,6 +227,13 @@ class CommitmentCreateSchema(Schema):
             "your own code, an unknown code or one of another deal is not attributed"
         },
     )
+    payment_method = fields.String(
+        validate=PAYMENT_METHOD_ID,
+        metadata={
+            "description": "A PaymentMethod id of the payment provider: required when payments "
+            "are online (PAYMENT_PROVIDER=stripe) and the deal has a price, else ignored"
+        },
+    )
 
 
 class CommitmentReadSchema(ReadSchema):
@@ -223,6 +246,14 @@ class CommitmentReadSchema(ReadSchema):
 
 class CommitmentResultSchema(ReadSchema):
     commitment = fields.Nested(CommitmentReadSchema, required=True)
+    deal = fields.Nested(DealReadSchema, required=True)
+    payment = fields.Nested(
+        PaymentReadSchema, metadata={"description": "Only when the units are paid online"}
+    )
+
+
+class PaymentPendingSchema(ReadSchema):
+    payment = fields.Nested(PaymentReadSchema, required=True)
     deal = fields.Nested(DealReadSchema, required=True)
 
 

@@ -17,7 +17,14 @@ from core.db import any_of, newest_first
 from core.errors import NotFound, ValidationFailed
 from deals import statements
 from deals.alerts import alert_nearby, enters_about_to_tip
-from deals.errors import DealHasCommitments, DealNotOpen, DealTipped, PerUserLimit, SoldOut
+from deals.errors import (
+    DealHasCommitments,
+    DealNotOpen,
+    DealTipped,
+    PerUserLimit,
+    SoldOut,
+    VoucherRefunded,
+)
 from deals.models import (
     TIPPED_STATUSES,
     UNFINISHED_STATUSES,
@@ -218,19 +225,28 @@ def commit_units(
     quantity: int,
     now: datetime,
     share_code: str | None = None,
+    paid_commitment_id: uuid.UUID | None = None,
 ) -> tuple[Commitment, dict]:
     """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers;
-    attribute the commitment to the share behind `share_code` when the rules allow it."""
-    taken = session.execute(
-        statements.TAKE_UNITS_AND_RECORD_COMMITMENT,
-        {
-            "commit_deal_id": deal_id,
-            "committer_id": account.id,
-            "quantity": quantity,
-            "now": now,
-            "share_code": share_code.upper() if share_code else None,
-        },
-    ).one_or_none()
+    attribute the commitment to the share behind `share_code` when the rules allow it.
+
+    `paid_commitment_id`: the units are paid online by a payment made for a commitment of this
+    id; their vouchers wait for its capture (so do those of every commitment confirmed at a tip
+    this causes: a deal's commitments are all paid online or none is).
+    """
+    values = {
+        "commit_deal_id": deal_id,
+        "committer_id": account.id,
+        "quantity": quantity,
+        "now": now,
+        "share_code": share_code.upper() if share_code else None,
+    }
+    if paid_commitment_id is None:
+        statement = statements.TAKE_UNITS_AND_RECORD_COMMITMENT
+    else:
+        statement = statements.TAKE_PAID_UNITS_AND_RECORD_COMMITMENT
+        values["new_commitment_id"] = paid_commitment_id
+    taken = session.execute(statement, values).one_or_none()
     if taken is None:  # no unit taken, so the statement wrote nothing
         _explain_refusal(session, deal_id, quantity, now)
     if taken.open_quantity is None:
@@ -247,7 +263,7 @@ def commit_units(
         created_at=taken.commitment_created_at,
     )
     if taken.committed_count - quantity < taken.min_commitments <= taken.committed_count:
-        _confirm_at_tip(session, deal_id, deal, now)
+        _confirm_at_tip(session, deal_id, deal, now, vouchers=paid_commitment_id is None)
         commitment.status = CommitmentStatus.CONFIRMED
     if enters_about_to_tip(
         deal["min_commitments"], deal["committed_count"] - quantity, deal["committed_count"]
@@ -293,6 +309,24 @@ def my_vouchers(*, session: Session, account: Account, limit: int, after=None) -
     return list(session.scalars(newest_first(query, Voucher.created_at, Voucher.id, after)))
 
 
+def issue_paid_vouchers(*, session: Session, commitment_id: uuid.UUID) -> int:
+    """The vouchers of a commitment whose payment was just captured (once); how many."""
+    return session.execute(
+        statements.issue_vouchers_of_paid_commitment(commitment_id)
+    ).scalar_one()
+
+
+def release_unpaid_commitments(
+    *, session: Session, commitment_ids: list[uuid.UUID], now: datetime
+) -> int:
+    """Release commitments whose units were never paid for, giving their units back to their
+    deals; how many were released."""
+    if not commitment_ids:
+        return 0
+    statement = statements.release_commitments_and_give_back_units(commitment_ids, now)
+    return session.execute(statement).scalar_one()
+
+
 def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datetime) -> Voucher:
     """Redeem a voucher of one of the merchant's deals, once; 404 for anyone else's."""
     canonical = normalise_code(code)
@@ -306,6 +340,8 @@ def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datet
     )
     if voucher is None:
         raise NotFound("No such voucher.")
+    if voucher.status == VoucherStatus.REFUNDED:
+        raise VoucherRefunded("This voucher was refunded.")
     refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
     voucher.status, voucher.redeemed_at = VoucherStatus.REDEEMED, now
     deal = session.get(Deal, voucher.deal_id)
@@ -381,17 +417,19 @@ def _explain_refusal(session: Session, deal_id: uuid.UUID, quantity: int, now: d
     raise SoldOut(f"Only {deal.remaining} unit(s) left; you asked for {quantity}.")
 
 
-def _confirm_at_tip(session: Session, deal_id: uuid.UUID, deal: dict, now: datetime) -> None:
-    """The tip: confirm every pending commitment, issue its vouchers, tell committers and merchant."""
-    committers = (
-        session.execute(
-            statements.confirm_pending_commitments_and_issue_vouchers(
-                deal_id, deal["redeem_until"], now
-            )
+def _confirm_at_tip(
+    session: Session, deal_id: uuid.UUID, deal: dict, now: datetime, *, vouchers: bool
+) -> None:
+    """The tip: confirm every pending commitment, issue its vouchers (unless they wait for
+    payments), tell committers and merchant."""
+    confirm = (
+        statements.confirm_pending_commitments_and_issue_vouchers(
+            deal_id, deal["redeem_until"], now
         )
-        .scalars()
-        .all()
+        if vouchers
+        else statements.confirm_pending_commitments(deal_id, now)
     )
+    committers = session.execute(confirm).scalars().all()
     _deal_event(
         session,
         "deal.tipped",

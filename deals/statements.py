@@ -35,12 +35,14 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from deals.models import (
     OPEN_COMMITMENT_STATUSES,
     OPEN_STATUSES,
     OUTCOME_STATUSES,
+    TIPPED_STATUSES,
     UNFINISHED_STATUSES,
     Commitment,
     CommitmentStatus,
@@ -170,9 +172,13 @@ def _vouchers_for(commitments, deal_id, redeem_until):
     )
 
 
-def _take_units_and_record_commitment() -> Select:
+def _take_units_and_record_commitment(*, paid_online: bool) -> Select:
     """Take units, join the account's open quantity, write the commitment (and its vouchers when
     the deal had tipped already) and the merchant's `commitment.created` event in one statement.
+
+    `paid_online`: the commitment's id is the bind parameter `new_commitment_id` (its payment
+    was made for it before the units were taken), and it gets no vouchers (nor a place in the
+    referral queue) here: they come with its payment's capture.
 
     Bind parameters: commit_deal_id, committer_id, quantity, now, share_code (or None). The
     commitment is attributed (social.statements.attribution_of) and counted on the attributed
@@ -237,10 +243,12 @@ def _take_units_and_record_commitment() -> Select:
     attribution = attribution_of(
         deal_id=deal_id, account_id=account_id, share_code=share_code, accepted=accepted
     )
+    given_id = [bindparam("new_commitment_id", type_=Commitment.id.type)] if paid_online else []
     commitment = (
         insert(Commitment)
         .from_select(
             [
+                *(["id"] if paid_online else []),
                 "deal_id",
                 "account_id",
                 "quantity",
@@ -250,6 +258,7 @@ def _take_units_and_record_commitment() -> Select:
                 "referrer_id",
             ],
             select(
+                *given_id,
                 deal_id,
                 account_id,
                 quantity,
@@ -300,6 +309,18 @@ def _take_units_and_record_commitment() -> Select:
             (literal("commitment.created:") + commitment.c.id.cast(String)).label("event_key"),
         ).select_from(taken.join(commitment, true())),
     ).cte("event")
+    written = exists(select(commitment.c.id))
+    credited = credit_share(attribution, units=quantity, written=written).cte("credited")
+    recent = _count_recent_units(commitment).cte("recent")
+    taken_and_recorded = select(
+        taken,
+        joined.c.open_quantity,
+        commitment.c.id.label("commitment_id"),
+        commitment.c.status.label("commitment_status"),
+        commitment.c.created_at.label("commitment_created_at"),
+    ).select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
+    if paid_online:
+        return taken_and_recorded.add_cte(event, credited, recent)
     confirmed_now = (
         select(commitment.c.id, commitment.c.account_id, commitment.c.quantity)
         .where(commitment.c.status == CommitmentStatus.CONFIRMED)
@@ -311,20 +332,7 @@ def _take_units_and_record_commitment() -> Select:
     queued = queue_for_credit(
         confirmed_now, deal_id, exists(select(taken.c.id).where(taken.c.referral.is_not(None)))
     ).cte("queued")
-    written = exists(select(commitment.c.id))
-    credited = credit_share(attribution, units=quantity, written=written).cte("credited")
-    recent = _count_recent_units(commitment).cte("recent")
-    return (
-        select(
-            taken,
-            joined.c.open_quantity,
-            commitment.c.id.label("commitment_id"),
-            commitment.c.status.label("commitment_status"),
-            commitment.c.created_at.label("commitment_created_at"),
-        )
-        .select_from(taken.outerjoin(joined, true()).outerjoin(commitment, true()))
-        .add_cte(vouchers, event, credited, recent, queued)
-    )
+    return taken_and_recorded.add_cte(vouchers, event, credited, recent, queued)
 
 
 def _count_recent_units(commitments):
@@ -341,7 +349,8 @@ def _count_recent_units(commitments):
     )
 
 
-TAKE_UNITS_AND_RECORD_COMMITMENT = _take_units_and_record_commitment()
+TAKE_UNITS_AND_RECORD_COMMITMENT = _take_units_and_record_commitment(paid_online=False)
+TAKE_PAID_UNITS_AND_RECORD_COMMITMENT = _take_units_and_record_commitment(paid_online=True)
 
 
 def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_until, now) -> Select:
@@ -360,6 +369,107 @@ def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_un
         confirmed, deal, exists().where(Deal.id == deal, Deal.referral.is_not(None))
     )
     return select(confirmed.c.account_id).add_cte(vouchers.cte("vouchers"), queued.cte("queued"))
+
+
+def confirm_pending_commitments(deal_id: uuid.UUID, now) -> Select:
+    """The tip of a deal paid online: confirm its pending commitments (their vouchers come with
+    each payment's capture); selects the accounts confirmed (one row per commitment)."""
+    confirmed = (
+        update(Commitment)
+        .where(Commitment.deal_id == deal_id, Commitment.status == CommitmentStatus.PENDING)
+        .values(status=CommitmentStatus.CONFIRMED, confirmed_at=now)
+        .returning(Commitment.account_id)
+        .cte("confirmed")
+    )
+    return select(confirmed.c.account_id)
+
+
+def issue_vouchers_of_paid_commitment(commitment_id: uuid.UUID) -> Select:
+    """One voucher per unit of a commitment whose payment was captured, unless it has them:
+    `issued` while the commitment holds, `void` if it was released meanwhile (the deal was
+    cancelled while the capture ran), so every unit paid for has a voucher to refund. Issued
+    ones queue the commitment for referral credit (deals with referral terms), as confirming
+    does without online payments. Selects how many vouchers were issued."""
+    unit = func.generate_series(1, Commitment.quantity).alias("unit")
+    held = and_(Commitment.status == CommitmentStatus.CONFIRMED, Deal.status.in_(TIPPED_STATUSES))
+    vouchers = (
+        insert(Voucher)
+        .from_select(
+            ["deal_id", "commitment_id", "account_id", "redeem_until", "status"],
+            select(
+                Commitment.deal_id,
+                Commitment.id,
+                Commitment.account_id,
+                Deal.redeem_until,
+                case((held, VoucherStatus.ISSUED.value), else_=VoucherStatus.VOID.value),
+            )
+            .select_from(Commitment.__table__.join(Deal, Deal.id == Commitment.deal_id))
+            .join(unit, true())
+            .where(
+                Commitment.id == commitment_id,
+                ~exists().where(Voucher.commitment_id == Commitment.id),
+            ),
+        )
+        .returning(Voucher.deal_id, Voucher.commitment_id, Voucher.status)
+        .cte("vouchers")
+    )
+    issued = (
+        select(vouchers.c.commitment_id.label("id"), vouchers.c.deal_id)
+        .where(vouchers.c.status == VoucherStatus.ISSUED)
+        .distinct()
+        .cte("issued")
+    )
+    deal_id = select(issued.c.deal_id).scalar_subquery()
+    queued = queue_for_credit(
+        issued, deal_id, exists().where(Deal.id == deal_id, Deal.referral.is_not(None))
+    ).cte("queued")
+    return select(_count(vouchers).label("vouchers")).add_cte(queued)
+
+
+def release_commitments_and_give_back_units(commitment_ids: list[uuid.UUID], now) -> Select:
+    """Release open commitments (units never paid for) and give their units back: the deals'
+    counters and the accounts' open quantities drop by what was released (a failed or
+    cancelled deal's counter is already 0); selects how many commitments were released."""
+    released = (
+        update(Commitment)
+        .where(
+            Commitment.id == any_(bindparam("released_ids", commitment_ids, type_=ARRAY(UUID))),
+            Commitment.status.in_(OPEN_COMMITMENT_STATUSES),
+        )
+        .values(status=CommitmentStatus.RELEASED, released_at=now)
+        .returning(Commitment.deal_id, Commitment.account_id, Commitment.quantity)
+        .cte("released")
+    )
+    per_deal = (
+        select(released.c.deal_id, func.sum(released.c.quantity).label("units"))
+        .group_by(released.c.deal_id)
+        .cte("per_deal")
+    )
+    counters = (
+        update(Deal)
+        .where(Deal.id == per_deal.c.deal_id, Deal.status.in_((*OPEN_STATUSES, DealStatus.CLOSED)))
+        .values(committed_count=Deal.committed_count - per_deal.c.units)
+        .cte("counters")
+    )
+    per_participant = (
+        select(
+            released.c.deal_id,
+            released.c.account_id,
+            func.sum(released.c.quantity).label("units"),
+        )
+        .group_by(released.c.deal_id, released.c.account_id)
+        .cte("per_participant")
+    )
+    participants = (
+        update(DealParticipant)
+        .where(
+            DealParticipant.deal_id == per_participant.c.deal_id,
+            DealParticipant.account_id == per_participant.c.account_id,
+        )
+        .values(open_quantity=DealParticipant.open_quantity - per_participant.c.units)
+        .cte("participants")
+    )
+    return select(_count(released).label("released")).add_cte(counters, participants)
 
 
 def release_open_commitments(deal_id: uuid.UUID, now):

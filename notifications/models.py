@@ -42,6 +42,8 @@ EVENT_KINDS = (
     "credit.earned",
     "credit.available",
     "credit.reversed",
+    "payment.failed",
+    "voucher.refunded",
 )
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 

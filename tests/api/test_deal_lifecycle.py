@@ -481,9 +481,21 @@ def test_the_merchant_list_shows_only_the_merchants_own_deals_newest_first_with_
     assert by_title["Busy"]["commitments"] == 3
     assert by_title["Busy"]["committers"] == 2
     assert by_title["Busy"]["committed_count"] == 4
-    assert by_title["Busy"]["vouchers"] == {"issued": 3, "redeemed": 1, "void": 0, "expired": 0}
+    assert by_title["Busy"]["vouchers"] == {
+        "issued": 3,
+        "redeemed": 1,
+        "void": 0,
+        "expired": 0,
+        "refunded": 0,
+    }
     assert by_title["Quiet"]["commitments"] == 0
-    assert by_title["Quiet"]["vouchers"] == {"issued": 0, "redeemed": 0, "void": 0, "expired": 0}
+    assert by_title["Quiet"]["vouchers"] == {
+        "issued": 0,
+        "redeemed": 0,
+        "void": 0,
+        "expired": 0,
+        "refunded": 0,
+    }
     assert by_title["Quiet"]["id"] == quiet["id"]
 
 

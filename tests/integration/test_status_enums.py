@@ -12,6 +12,14 @@ from models import metadata
 from notifications.models import DeliveryChannel, DeliveryStatus, DevicePlatform, OutboxStatus
 from referrals.models import CreditStatus
 from reviews.models import ModerationAction, ReportReason, VerifiedBy
+from payments.models import (
+    EntryKind,
+    LedgerAccount,
+    PaymentMethodKind,
+    PaymentStatus,
+    RefundReason,
+    RefundStatus,
+)
 from tests.factories import scalar
 
 # (table, column) -> the enum of the values its CHECK constraint `ck_<table>_<column>` accepts.
@@ -30,6 +38,12 @@ CHECKED = {
     ("review_moderations", "action"): ModerationAction,
     ("credits", "kind"): ReferralKind,
     ("credits", "status"): CreditStatus,
+    ("payments", "status"): PaymentStatus,
+    ("payments", "method"): PaymentMethodKind,
+    ("payment_refunds", "status"): RefundStatus,
+    ("payment_refunds", "reason"): RefundReason,
+    ("ledger_entries", "account"): LedgerAccount,
+    ("ledger_entries", "kind"): EntryKind,
 }
 # Status columns whose default is the enum's first state.
 DEFAULTED = {

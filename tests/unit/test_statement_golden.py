@@ -20,6 +20,7 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 STATEMENTS = {
     "deals/take_units_and_record_commitment": deals.TAKE_UNITS_AND_RECORD_COMMITMENT,
+    "deals/take_paid_units_and_record_commitment": deals.TAKE_PAID_UNITS_AND_RECORD_COMMITMENT,
     "deals/confirm_pending_commitments_and_issue_vouchers": deals.confirm_pending_commitments_and_issue_vouchers(
         uuid.UUID(int=1), datetime(2030, 1, 1, tzinfo=UTC), datetime(2029, 1, 1, tzinfo=UTC)
     ),

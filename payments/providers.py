@@ -161,12 +161,12 @@ class NoProvider:
         raise WebhookNotConfigured("Online payments are not configured.")
 
 
-def _stripe_status(intent) -> IntentStatus:
-    status = intent.status
+def _stripe_status(intent: dict) -> IntentStatus:
+    status = intent["status"]
     if status == "requires_capture":
         return IntentStatus.AUTHORISED
     if status == "succeeded":
-        is_setup = intent.object == "setup_intent"
+        is_setup = intent["object"] == "setup_intent"
         return IntentStatus.AUTHORISED if is_setup else IntentStatus.SUCCEEDED
     if status == "requires_payment_method":
         failed = intent.get("last_payment_error") or intent.get("last_setup_error")
@@ -174,28 +174,30 @@ def _stripe_status(intent) -> IntentStatus:
     return IntentStatus(status)
 
 
-def _charge_amounts(intent) -> tuple[int, int]:
+def _charge_amounts(intent: dict) -> tuple[int, int]:
     """(captured, refunded) of a PaymentIntent from its latest charge (expanded or not)."""
     charge = intent.get("latest_charge")
-    if not charge or isinstance(charge, str):
+    if not isinstance(charge, dict):
         return (intent.get("amount_received") or 0), 0
-    captured = charge.get("amount") if charge.get("captured") else 0
-    if charge.get("amount_captured") is not None:
-        captured = charge["amount_captured"]
+    captured = charge.get("amount_captured")
+    if captured is None:
+        captured = charge.get("amount") if charge.get("captured") else 0
     return captured or 0, charge.get("amount_refunded") or 0
 
 
-def _intent(intent) -> ProviderIntent:
-    captured, refunded = (0, 0) if intent.object == "setup_intent" else _charge_amounts(intent)
+def _intent(found) -> ProviderIntent:
+    intent = found.to_dict()
+    setup = intent["object"] == "setup_intent"
+    captured, refunded = (0, 0) if setup else _charge_amounts(intent)
     method = intent.get("payment_method")
     return ProviderIntent(
-        id=intent.id,
+        id=intent["id"],
         status=_stripe_status(intent),
         amount_cents=intent.get("amount") or 0,
         captured_cents=captured,
         refunded_cents=refunded,
         client_secret=intent.get("client_secret"),
-        payment_method=method if isinstance(method, str) or method is None else method.id,
+        payment_method=method.get("id") if isinstance(method, dict) else method,
     )
 
 
@@ -367,7 +369,7 @@ class StripeProvider:
         """The refund of `intent_id` made for `reference`, if there is one."""
         refunds = self._call(self.client.v1.refunds.list, params={"payment_intent": intent_id})
         for refund in refunds.auto_paging_iter():
-            if (refund.get("metadata") or {}).get("refund_id") == reference:
+            if (refund.to_dict().get("metadata") or {}).get("refund_id") == reference:
                 return ProviderRefund(refund.id, refund.amount)
         return None
 
@@ -390,9 +392,8 @@ class StripeProvider:
             event = stripe.Webhook.construct_event(payload, signature or "", self.webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise InvalidSignature(str(error)) from error
-        data = event.get("data") or {}
-        found = data.get("object") if hasattr(data, "get") else None
-        object_id = found.get("id") if found is not None and hasattr(found, "get") else None
+        found = (event.to_dict().get("data") or {}).get("object")
+        object_id = found.get("id") if isinstance(found, dict) else None
         return ProviderEvent(event.id, event.type, object_id)
 
 

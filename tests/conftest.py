@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -229,6 +230,76 @@ def gunicorn_server(database_url: str, port: int | None = None, **environment):
 def live_server(database_url):
     """A real gunicorn (2 workers x 8 threads) serving the app on the test database."""
     with gunicorn_server(database_url) as base_url:
+        yield base_url
+
+
+# --- payments: a Stripe-compatible server on loopback -------------------------------------------
+
+STRIPE_TEST_KEY = "sk_test_schwarm"
+STRIPE_WEBHOOK_SECRET = "whsec_schwarm_test"
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    """A real localstripe (the venv's, beside this Python) on a free loopback port, started from
+    scratch once per run and stopped after it; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base_url}/v1/balance", auth=(STRIPE_TEST_KEY, ""), timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("localstripe did not start")
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def stripe_config(localstripe_url: str) -> dict:
+    """Configuration of an app that takes payments through `localstripe_url`."""
+    return {
+        "PAYMENT_PROVIDER": "stripe",
+        "STRIPE_API_KEY": STRIPE_TEST_KEY,
+        "STRIPE_API_BASE": localstripe_url,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+    }
+
+
+@pytest.fixture(scope="session")
+def paid_app(database_url, localstripe):
+    """The app taking payments through localstripe, on the test database."""
+    paid = create_app(dict(TEST_CONFIG, DATABASE_URL=database_url, **stripe_config(localstripe)))
+    yield paid
+    dispose_engines(paid)
+
+
+@pytest.fixture
+def paid_api(paid_app, localstripe) -> "Api":
+    """The `Api` helper on the paying app; localstripe's objects are dropped first, so each
+    test starts with an empty provider."""
+    requests.delete(f"{localstripe}/_config/data", timeout=10).raise_for_status()
+    return Api(paid_app.test_client())
+
+
+@pytest.fixture(scope="session")
+def paid_live_server(database_url, localstripe):
+    """A real gunicorn taking payments through localstripe."""
+    with gunicorn_server(database_url, **stripe_config(localstripe)) as base_url:
         yield base_url
 
 

@@ -354,6 +354,8 @@ def _reconcile_hold(session, gateway, payment, now) -> list[str]:
         record_capture(session, payment, now=now)
         return [f"payment {payment.id}: captured at the provider but not recorded; recorded"]
     if intent.status in GONE:
+        if payment.due_at is None:  # the capture at the tip will ask the customer for a card
+            return [f"payment {payment.id}: the hold lapsed at the provider before the tip"]
         charge_failed(session, payment, now=now, error="The card hold lapsed.")
         return [f"payment {payment.id}: the hold lapsed at the provider; the customer is told"]
     if intent.amount_cents != payment.amount_cents:

@@ -5,13 +5,27 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import text
 
-from payments.jobs import capture_payments
+from payments import statements
+from payments.jobs import capture_payments, reconcile_payments, release_payments
+from payments.providers import payment_provider
+from payments.services import _authorise
 from tests.conftest import ROOT, stripe_config
-from tests.factories import rows, scalar
-from tests.payments_support import card, commit_paid, intent, payment_rows, run_job
+from tests.factories import rows, scalar, utcnow
+from tests.payments_support import (
+    card,
+    commit_paid,
+    intent,
+    payment_rows,
+    run_job,
+    stripe_client,
+)
 
 PRICE = 1800
 # The capture job in a process of its own that SIGKILLs itself as soon as the provider has
@@ -124,3 +138,67 @@ def test_two_capture_runs_at_once_capture_each_payment_exactly_once(
     assert sum(result["captured"] for result in results) == 8
     assert all(result["retry"] == 0 and result["failed"] == 0 for result in results)
     assert_each_payment_captured_once(engine, localstripe, deal["id"], 9)
+
+
+def test_the_daily_reconciliation_records_an_unrecorded_capture_and_cancels_a_hold_left_behind(
+    paid_api, paid_app, engine, localstripe
+):
+    deal = tipped_deal_with_due_holds(paid_api, localstripe, 3)
+    unrecorded, left_behind = [p for p in payment_rows(engine, deal["id"]) if p.status == "held"]
+    # The provider captured one hold without our knowing; another is cancelled here but not
+    # at the provider (its cancel never went through).
+    stripe_client(localstripe).v1.payment_intents.capture(unrecorded.provider_ref)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE payments SET status = 'cancelled', released_at = now(), settled_at = now()"
+                " WHERE id = :id"
+            ),
+            {"id": left_behind.id},
+        )
+        # ... and the first hold is older than a hold should live: the reconciliation looks.
+        connection.execute(
+            text(
+                "UPDATE payments SET authorised_at = authorised_at - make_interval(days => :days)"
+                " WHERE id = :id"
+            ),
+            {"id": unrecorded.id, "days": paid_app.config["PAYMENT_HOLD_DAYS"] + 1},
+        )
+
+    counts = run_job(paid_app, reconcile_payments)
+
+    assert counts["differences"] == 2
+    assert intent(localstripe, left_behind.provider_ref)["status"] == "canceled"
+    statuses = {p.id: p.status for p in payment_rows(engine, deal["id"])}
+    assert statuses[unrecorded.id] == "captured"
+    assert run_job(paid_app, reconcile_payments)["differences"] == 0
+
+
+def test_a_hold_whose_request_died_before_the_units_were_taken_is_cancelled_later(
+    paid_app, paid_api, engine, localstripe
+):
+    merchant, customer = paid_api.register("merchant"), paid_api.register("customer")
+    deal = paid_api.create_deal(merchant, paid_api.create_venue(merchant), min_commitments=2)
+    with paid_app.test_request_context():
+        terms = scalar_row(engine, deal["id"])
+        account = SimpleNamespace(id=uuid.UUID(customer["account"]["id"]))
+        # Steps 1 and 2 of a commitment (the hold is placed), then the request dies.
+        payment = _authorise(payment_provider(), terms, account, 1, card(localstripe), utcnow())
+    assert intent(localstripe, payment.provider_ref)["status"] == "requires_capture"
+
+    soon = run_job(paid_app, release_payments)
+    minutes = paid_app.config["PAYMENT_PENDING_MINUTES"]
+    later = run_job(paid_app, release_payments, now=utcnow() + timedelta(minutes=minutes + 1))
+
+    assert soon["abandoned"] == 0 and later["abandoned"] == 1
+    assert intent(localstripe, payment.provider_ref)["status"] == "canceled"
+    assert payment_rows(engine, deal["id"])[0].status == "cancelled"
+    assert scalar(engine, "SELECT count(*) FROM commitments") == 0
+
+
+def scalar_row(engine, deal_id):
+    """The deal's terms as checkout reads them before touching a card."""
+    with engine.connect() as connection:
+        return connection.execute(
+            statements.DEAL_TERMS, {"terms_deal_id": deal_id, "committer_id": uuid.uuid4()}
+        ).one()

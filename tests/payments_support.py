@@ -181,3 +181,26 @@ def table_counts(engine) -> dict[str, int]:
             table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
             for table in tables
         }
+
+
+def insert_payment(engine, *, account_id, merchant_id, deal_id, status="charge_failed") -> str:
+    """A payment row written straight to the database (an app without a provider has none of
+    its own to show): its id."""
+    with engine.begin() as connection:
+        return str(
+            connection.execute(
+                text(
+                    "INSERT INTO payments (id, commitment_id, deal_id, account_id, merchant_id,"
+                    " quantity, amount_cents, currency, method, status, provider_ref)"
+                    " VALUES (gen_random_uuid(), gen_random_uuid(), :deal, :account, :merchant,"
+                    " 1, 1800, 'EUR', 'hold', :status, 'pi_' || md5(random()::text))"
+                    " RETURNING id"
+                ),
+                {
+                    "deal": str(deal_id),
+                    "account": str(account_id),
+                    "merchant": str(merchant_id),
+                    "status": status,
+                },
+            ).scalar_one()
+        )

@@ -26,6 +26,7 @@ from core.db import in_unit_of_work, utcnow
 from models import metadata
 from notifications.dispatcher import DispatchSettings, fan_out
 from tests.factories import API, BERLIN, commit, from_now, without_viewer
+from tests.payments_support import insert_payment
 
 PROBLEM_CODES = {401: "unauthorized", 403: "forbidden", 404: "not-found", 422: "validation-error"}
 # The caller's own rate-limit counter is bookkeeping about the caller, not anyone's object.
@@ -54,7 +55,7 @@ def created(response, status: int = 201) -> dict:
     return response.json
 
 
-def build_world(api, app, db) -> World:
+def build_world(api, app, db, engine) -> World:
     """m1 owns a venue, deals, a reward program, a webhook; c1 owns commitments, a voucher, a
     reward, a notification, a device, an alert area. m2 and c2 own the same kinds of things
     elsewhere, so "someone else's" is never "nobody's"."""
@@ -100,15 +101,19 @@ def build_world(api, app, db) -> World:
 
     # A deal that tips at the first unit (c1 gets a voucher) and an open one c1 committed to.
     tipping = api.create_deal(m1, venue, min_commitments=1, max_commitments=10, per_user_limit=3)
-    created(commit(api, c1, tipping))
+    created(commit(api, c1, tipping, quantity=2))
     deal = api.create_deal(m1, venue, min_commitments=5, max_commitments=10, per_user_limit=3)
     created(commit(api, c1, deal))
     other_deal = api.create_deal(m2, other_venue, min_commitments=1, max_commitments=10)
     created(commit(api, c2, other_deal))
     world.ids.update(deal=deal["id"], tipped_deal=tipping["id"], other_deal=other_deal["id"])
     vouchers = created(client.get(f"{API}/me/vouchers", headers=c1["headers"]), 200)["items"]
-    assert [v["deal_id"] for v in vouchers] == [tipping["id"]]
-    world.ids["voucher"] = vouchers[0]["code"]
+    assert [v["deal_id"] for v in vouchers] == [tipping["id"]] * 2
+    world.ids["voucher"], world.ids["refundable_voucher"] = (v["code"] for v in vouchers)
+    # A payment of c1's (written directly: this app takes no payments online).
+    world.ids["payment"] = insert_payment(
+        engine, account_id=c1["account"]["id"], merchant_id=m1["account"]["id"], deal_id=deal["id"]
+    )
 
     # A first-visit program at each venue; c1 earns one at m1's venue, c2 at m2's.
     for merchant, place in ((m1, venue), (m2, other_venue)):
@@ -344,6 +349,27 @@ ROUTES = [
     Route(
         "POST", f"{V}/vouchers/<string:code>/redeem", "voucher", "m1", "m2", "c1", (200, 404, 403)
     ),
+    # Refunds: the voucher's customer, or the merchant of its deal (not another merchant).
+    Route(
+        "POST",
+        f"{V}/vouchers/<string:code>/refund",
+        "refundable_voucher",
+        "c1",
+        "c2",
+        "m2",
+        (200, 404, 404),
+    ),
+    # The owner's call reaches the payment: 409, as this app takes no payments online.
+    Route(
+        "POST",
+        f"{V}/payments/<uuid:payment_id>/confirm",
+        "payment",
+        "c1",
+        "c2",
+        "m1",
+        (409, 404, 403),
+        body={},
+    ),
     Route("POST", f"{V}/rewards/<string:code>/redeem", "reward", "m1", "m2", "c1", (200, 404, 403)),
     # Any role has an inbox and devices: the other role is just another account there.
     Route(
@@ -573,7 +599,7 @@ def foreign_calls(route: Route, world: World) -> list[tuple[str, str, str, int]]
 def test_every_route_with_an_id_answers_only_its_owner_and_foreign_calls_change_nothing(
     api, app, db, engine
 ):
-    world = build_world(api, app, db)
+    world = build_world(api, app, db, engine)
     client = api.client
     failures = []
     in_app = routes_with_an_id_or_a_code(app)
@@ -940,7 +966,7 @@ WITH_LOCATION = ("create venue", "patch venue", "check in", "create alert area")
 def test_server_owned_fields_in_any_creating_or_patching_body_are_refused_and_change_nothing(
     api, app, db, engine
 ):
-    world = build_world(api, app, db)
+    world = build_world(api, app, db, engine)
     failures = []
     for creation in CREATIONS:
         path = creation.path.format(

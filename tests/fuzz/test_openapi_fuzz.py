@@ -35,6 +35,7 @@ from models import metadata
 from notifications.dispatcher import DispatchSettings, fan_out
 from tests.conftest import Api
 from tests.factories import API, BERLIN, PASSWORD, commit
+from tests.payments_support import insert_payment
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 # The bounded run in `make test` is reproducible; `make fuzz` explores new inputs each time.
@@ -245,6 +246,14 @@ def build_world(api: Api, app, db) -> FuzzWorld:
         world.add("deal_id", deal["id"])
     vouchers = created(api.client.get(f"{API}/me/vouchers", headers=customer["headers"]), 200)
     world.add("voucher_code", vouchers["items"][0]["code"])
+    # A payment of the customer's, written directly (the fuzzed app takes no payments online).
+    payment = insert_payment(
+        app.extensions["db_engine"],
+        account_id=customer["account"]["id"],
+        merchant_id=merchant["account"]["id"],
+        deal_id=open_deal["id"],
+    )
+    world.add("payment_id", payment)
 
     program = created(
         api.client.post(
@@ -483,9 +492,22 @@ def keep_program_rules(body: dict, now: datetime) -> dict:
     return body
 
 
+def keep_statement_rules(query: dict, now: datetime) -> dict:
+    """A statement's period: `from` before `to` (default now), else `from` is left out."""
+    end = moment(query.get("to")) or now
+    if "from" in query and moment(query["from"]) >= end:
+        query = {name: value for name, value in query.items() if name != "from"}
+    return query
+
+
 def keep_documented_rules(case, world: FuzzWorld) -> None:
     """Make a positive case's body keep the cross-field rules of docs/API.md (see above)."""
     key, now = (case.operation.method.upper(), case.operation.path), datetime.now(UTC)
+    if key == ("GET", f"{API}/merchant/statement") and case.query:
+        try:
+            case.query = keep_statement_rules(case.query, now)
+        except ValueError:  # a timestamp Python cannot read: the server judges it as sent
+            pass
     if not isinstance(case.body, dict):
         return
     try:

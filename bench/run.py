@@ -133,9 +133,15 @@ def pgbench(database_url: str, sql: str, clients: int, duration: int) -> dict:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, port: int, workers: int, threads: int):
-    """A production-like API server; yields (base_url, process)."""
-    env = {**os.environ, "DATABASE_URL": database_url, "DB_POOL_SIZE": str(threads + 2)}
+def gunicorn(database_url: str, port: int, workers: int, threads: int, **extra_env):
+    """A production-like API server (with `extra_env` in its environment); yields
+    (base_url, process)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DB_POOL_SIZE": str(threads + 2),
+        **extra_env,
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -167,6 +173,28 @@ def gunicorn(database_url: str, port: int, workers: int, threads: int):
         yield base, process
     finally:
         process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def localstripe(port: int):
+    """localstripe (the venv's, beside this Python) on loopback: the payment provider of the paid
+    hot-deal figure, Stripe's API as a single-threaded Python process."""
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{base}/v1/balance", auth=("sk_test_bench", ""), timeout=1)
+                break
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
         process.wait(timeout=30)
 
 
@@ -721,6 +749,39 @@ def main(
             "",
             "",
             "count == rows",
+        )
+        paid_deal = create_hot_deal(engine, cap=10_000_000)
+        with (
+            localstripe(port + 1) as provider,
+            gunicorn(
+                database_url,
+                port + 2,
+                workers,
+                threads,
+                PAYMENT_PROVIDER="stripe",
+                STRIPE_API_KEY="sk_test_bench",
+                STRIPE_API_BASE=provider,
+            ) as (paid_base, paid_server),
+        ):
+            paid = http_load(
+                paid_server,
+                paid_base,
+                "commit_paid.lua",
+                {
+                    "BENCH_TOKEN_PREFIX": "swm_bench_customer_",
+                    "BENCH_ACCOUNTS": "20000",
+                    "BENCH_DEAL": paid_deal,
+                    "BENCH_PAYMENT_METHOD": "pm_card_visa",
+                },
+                64,
+                duration,
+            )
+        row(
+            "hot deal with payments (card holds at localstripe)",
+            http_figures(paid, "commit"),
+            "",
+            "",
+            "provider calls outside the deal's lock",
         )
         checkins = checkin_load(engine, server, base, venues_file, connections, duration)
         row(

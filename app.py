@@ -19,14 +19,14 @@ from deals import jobs as deal_jobs
 from deals.routes import blp as deals_blp
 from notifications import jobs as notification_jobs
 from notifications.routes import blp as notifications_blp
+from payments import jobs as payment_jobs
+from payments import providers as payment_providers
+from payments.routes import blp as payments_blp
 from referrals import jobs as referral_jobs
 from referrals.routes import blp as referrals_blp
 from reviews.cli import reviews_cli
 from reviews.routes import blp as reviews_blp
 from social import jobs as social_jobs
-from payments import jobs as payment_jobs
-from payments import providers as payment_providers
-from payments.routes import blp as payments_blp
 from social.routes import blp as social_blp
 from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp

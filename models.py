@@ -6,9 +6,9 @@ import core.idempotency  # noqa: F401
 import core.ratelimit  # noqa: F401
 import deals.models  # noqa: F401
 import notifications.models  # noqa: F401
+import payments.models  # noqa: F401
 import referrals.models  # noqa: F401
 import reviews.models  # noqa: F401
-import payments.models  # noqa: F401
 import social.models  # noqa: F401
 import venues.models  # noqa: F401
 from core.db import Base

@@ -34,8 +34,8 @@ from deals.schemas import (
     WithdrawalResultSchema,
 )
 from geo.geojson import feature_collection, point_feature
-from social.services import with_social_proof
 from payments import services as checkout
+from social.services import with_social_proof
 
 blp = Blueprint(
     "deals", __name__, url_prefix="/api/v1", description="Deals, commitments and vouchers"

@@ -311,9 +311,7 @@ def my_vouchers(*, session: Session, account: Account, limit: int, after=None) -
 
 def issue_paid_vouchers(*, session: Session, commitment_id: uuid.UUID) -> int:
     """The vouchers of a commitment whose payment was just captured (once); how many."""
-    return session.execute(
-        statements.issue_vouchers_of_paid_commitment(commitment_id)
-    ).scalar_one()
+    return session.execute(statements.issue_vouchers_of_paid_commitment(commitment_id)).scalar_one()
 
 
 def release_unpaid_commitments(

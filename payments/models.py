@@ -155,6 +155,8 @@ class Payment(Base):
     charge_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
     provider_customer: Mapped[str | None] = mapped_column(String(255))
     payment_method: Mapped[str | None] = mapped_column(String(255))
+    # The share link the commitment came through: its units are taken only once authorised.
+    share_code: Mapped[str | None] = mapped_column(String(32))
     charge_attempts: Mapped[int] = mapped_column(server_default=text("0"))
     fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -87,23 +87,25 @@ def commit_to_deal(
     quantity: int,
     payment_method: str | None,
     now: datetime,
+    share_code: str | None = None,
 ) -> tuple[dict, int]:
-    """Commit to units of a deal, paying for them online when a provider is configured;
-    `(body, status)`: 201 with the commitment, or 202 while the customer must confirm."""
+    """Commit to units of a deal (attributed to the share behind `share_code` as the rules
+    allow), paying for them online when a provider is configured; `(body, status)`: 201 with
+    the commitment, or 202 while the customer must confirm."""
     gateway = payment_provider()
     if not gateway.online:
-        return _committed(session, deal_id, account, quantity, now), 201
+        return _committed(session, deal_id, account, quantity, now, share_code), 201
     terms = session.execute(
         statements.DEAL_TERMS, {"terms_deal_id": deal_id, "committer_id": account.id}
     ).one_or_none()
     if terms is None:
         raise NotFound("No such deal.")
     if terms.price_cents == 0:  # nothing to pay: committed as without a provider
-        return _committed(session, deal_id, account, quantity, now), 201
+        return _committed(session, deal_id, account, quantity, now, share_code), 201
     if not payment_method:
         raise ValidationFailed({"payment_method": ["Required: a PaymentMethod id to pay with."]})
     _refuse_early(terms, quantity, now)
-    payment = _authorise(gateway, terms, account, quantity, payment_method, now)
+    payment = _authorise(gateway, terms, account, quantity, payment_method, share_code, now)
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         return {"payment": payment, "deal": deals.get_deal(session=session, deal_id=deal_id)}, 202
     commitment, deal = _take_or_release(session, gateway, payment, account, now)
@@ -209,9 +211,9 @@ def refund_voucher(*, session: Session, code: str, account: Account, now: dateti
                 f"Vouchers of this deal can be refunded within {deal.refund_days} day(s) of "
                 "paying; ask the merchant."
             )
+    # A refunded unit takes its referral credit with it: settle-referral-credit reverses the
+    # credit of every refunded voucher (referrals.statements.REVERSE_CREDIT).
     voucher.status = VoucherStatus.REFUNDED
-    # The unit's referral credit is reversed here, in this unit of work, once referral credit
-    # exists: whatever depended on the unit goes with it.
     if payment is not None:
         refund = PaymentRefund(
             payment_id=payment.id,
@@ -318,9 +320,14 @@ def settle_after_response(job, ids: list) -> None:
         return response
 
 
-def _committed(session, deal_id, account, quantity, now) -> dict:
+def _committed(session, deal_id, account, quantity, now, share_code) -> dict:
     commitment, deal = deals.commit_units(
-        session=session, deal_id=deal_id, account=account, quantity=quantity, now=now
+        session=session,
+        deal_id=deal_id,
+        account=account,
+        quantity=quantity,
+        now=now,
+        share_code=share_code,
     )
     return {"commitment": commitment, "deal": deal}
 
@@ -351,7 +358,13 @@ def _provider_call(method, *args, **kwargs):
 
 
 def _authorise(
-    gateway: PaymentProvider, terms, account: Account, quantity: int, payment_method: str, now
+    gateway: PaymentProvider,
+    terms,
+    account: Account,
+    quantity: int,
+    payment_method: str,
+    share_code: str | None,
+    now: datetime,
 ) -> Payment:
     """Steps 1 and 2: the intent made and recorded, then confirmed; the payment (detached),
     `requires_action` if the customer must confirm, else authorised. Raises 402 on a decline
@@ -372,6 +385,7 @@ def _authorise(
         method=PaymentMethodKind.SAVED_CARD if saves_card else PaymentMethodKind.HOLD,
         status=PaymentStatus.AUTHORISING,
         payment_method=payment_method,
+        share_code=share_code,
         charge_attempts=0,
         created_at=now,
         due_at=now if tipped else None,  # after the tip, charged at once

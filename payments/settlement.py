@@ -101,6 +101,7 @@ def take_units(
             account=account,
             quantity=payment.quantity,
             now=now,
+            share_code=payment.share_code,
             paid_commitment_id=payment.commitment_id,
         )
         confirmed = commitment.status == CommitmentStatus.CONFIRMED

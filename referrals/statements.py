@@ -113,16 +113,16 @@ FROM granted GROUP BY account_id, deal_id
 """
 )
 
-# Live credit whose unit is gone (void: released with its deal; expired unredeemed: never
-# bought, as nothing is paid before the venue without online payments) is reversed, and leaves
-# the account's lifetime earnings.
+# Live credit whose unit is gone (void: released with its deal; refunded; expired unredeemed:
+# never bought, as nothing is paid before the venue without online payments) is reversed, and
+# leaves the account's lifetime earnings.
 REVERSE_CREDIT = text(
     """
 WITH reversed AS (
     UPDATE credits SET status = 'reversed', settled_at = :now
     FROM vouchers v
     WHERE v.id = credits.voucher_id AND credits.status IN ('pending', 'available')
-      AND v.status IN ('void', 'expired')
+      AND v.status IN ('void', 'expired', 'refunded')
     RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
 ),
 unearned AS (
@@ -136,13 +136,18 @@ FROM reversed GROUP BY account_id, deal_id
 """
 )
 
-# Pending credit whose unit was redeemed (paid at the venue) becomes available for a while.
+# Pending credit whose unit was bought for good becomes available for a while: redeemed (paid
+# at the venue), or paid online and past the deal's refund days.
 RELEASE_CREDIT = text(
     """
 WITH released AS (
     UPDATE credits SET status = 'available', available_at = :now, expires_at = :expires_at
     FROM vouchers v
-    WHERE v.id = credits.voucher_id AND credits.status = 'pending' AND v.status = 'redeemed'
+    WHERE v.id = credits.voucher_id AND credits.status = 'pending'
+      AND (v.status = 'redeemed' OR (v.status = 'issued' AND EXISTS (
+          SELECT 1 FROM payments p JOIN deals d ON d.id = p.deal_id
+          WHERE p.commitment_id = v.commitment_id AND p.status = 'captured'
+            AND p.captured_at + make_interval(days => d.refund_days) <= :now)))
     RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
 )
 SELECT account_id, deal_id, sum(amount_cents) AS amount_cents, min(id::text) AS first_credit

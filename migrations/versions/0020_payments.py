@@ -2,14 +2,14 @@
 deferred check that every transaction balances), deals.refund_days, vouchers.status refunded
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0023
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("charge_ref", sa.String(length=255), nullable=True),
         sa.Column("provider_customer", sa.String(length=255), nullable=True),
         sa.Column("payment_method", sa.String(length=255), nullable=True),
+        sa.Column("share_code", sa.String(length=32), nullable=True),
         sa.Column("charge_attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("fee_percent", sa.Numeric(precision=5, scale=2), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),

@@ -13,6 +13,7 @@ from payments.jobs import (
     release_payments,
     release_unpaid_charges,
 )
+from referrals.jobs import earn_referral_credit, settle_referral_credit
 from tests.factories import API, move_deal_to_past, outbox, rows, scalar, utcnow
 from tests.payments_support import (
     DECLINED_ON_CHARGE,
@@ -353,7 +354,7 @@ def test_a_customer_refund_within_refund_days_pays_the_unit_back_and_voids_its_r
         PRICE,
         0,
     )
-    assert [str(e.recipient_id) for e in outbox(engine, "voucher.refunded")] == sorted(
+    assert sorted(str(e.recipient_id) for e in outbox(engine, "voucher.refunded")) == sorted(
         [customer["account"]["id"], merchant["account"]["id"]]
     )
 
@@ -504,3 +505,49 @@ def _id(customer: dict):
     import uuid
 
     return uuid.UUID(customer["account"]["id"])
+
+
+def test_referral_credit_of_a_paid_unit_waits_for_its_refund_days_and_a_refund_reverses_it(
+    paid_api, paid_app, engine, localstripe, merchant, venue
+):
+    deal = paid_api.create_deal(
+        merchant,
+        venue,
+        min_commitments=1,
+        price_cents=PRICE,
+        refund_days=7,
+        referral={"kind": "commission", "percent": 10},
+    )
+    sharer, kept, refunded = customers(paid_api, 3)
+    code = paid_api.client.post(f"{API}/deals/{deal['id']}/shares", headers=sharer["headers"]).json[
+        "code"
+    ]
+    for buyer in (kept, refunded):
+        response = paid_api.client.post(
+            f"{API}/deals/{deal['id']}/commitments",
+            json={"quantity": 1, "payment_method": card(localstripe), "share_code": code},
+            headers=buyer["headers"],
+        )
+        assert response.status_code == 201, response.json
+    run_job(paid_app, capture_payments)
+    assert run_job(paid_app, earn_referral_credit)["credited"] == 2 * 180  # once paid
+
+    (voucher,) = paid_api.client.get(f"{API}/me/vouchers", headers=refunded["headers"]).json[
+        "items"
+    ]
+    refund = paid_api.client.post(
+        f"{API}/vouchers/{voucher['code']}/refund", headers=refunded["headers"]
+    )
+    assert refund.status_code == 200, refund.json
+    assert run_job(paid_app, settle_referral_credit)["reversed_cents"] == 180
+    within = run_job(paid_app, settle_referral_credit, now=utcnow() + timedelta(days=6))
+    assert within["available_cents"] == 0  # the kept unit may still be refunded
+    after = run_job(paid_app, settle_referral_credit, now=utcnow() + timedelta(days=8))
+    assert after["available_cents"] == 180
+    statuses = [
+        entry["status"]
+        for entry in paid_api.client.get(f"{API}/me/credits", headers=sharer["headers"]).json[
+            "entries"
+        ]
+    ]
+    assert sorted(statuses) == ["available", "reversed"]

@@ -183,7 +183,9 @@ def test_a_hold_whose_request_died_before_the_units_were_taken_is_cancelled_late
         terms = scalar_row(engine, deal["id"])
         account = SimpleNamespace(id=uuid.UUID(customer["account"]["id"]))
         # Steps 1 and 2 of a commitment (the hold is placed), then the request dies.
-        payment = _authorise(payment_provider(), terms, account, 1, card(localstripe), utcnow())
+        payment = _authorise(
+            payment_provider(), terms, account, 1, card(localstripe), None, utcnow()
+        )
     assert intent(localstripe, payment.provider_ref)["status"] == "requires_capture"
 
     soon = run_job(paid_app, release_payments)

@@ -10,8 +10,6 @@ from checkins.models import ProgramKind, RewardStatus
 from deals.models import CommitmentStatus, DealStatus, ReferralKind, VoucherStatus
 from models import metadata
 from notifications.models import DeliveryChannel, DeliveryStatus, DevicePlatform, OutboxStatus
-from referrals.models import CreditStatus
-from reviews.models import ModerationAction, ReportReason, VerifiedBy
 from payments.models import (
     EntryKind,
     LedgerAccount,
@@ -20,6 +18,8 @@ from payments.models import (
     RefundReason,
     RefundStatus,
 )
+from referrals.models import CreditStatus
+from reviews.models import ModerationAction, ReportReason, VerifiedBy
 from tests.factories import scalar
 
 # (table, column) -> the enum of the values its CHECK constraint `ck_<table>_<column>` accepts.

@@ -461,10 +461,24 @@ def deal_times_hold(terms: dict, now: datetime) -> bool:
     )
 
 
+REFERRAL_SETTINGS = {"commission": ("percent", 10), "bring_friends": ("friends", 3)}
+
+
+def keep_referral_rules(referral):
+    """A referral with exactly the member of its kind (docs/API.md "Referral rewards")."""
+    if not isinstance(referral, dict) or referral.get("kind") not in REFERRAL_SETTINGS:
+        return referral
+    wanted, default = REFERRAL_SETTINGS[referral["kind"]]
+    return {"kind": referral["kind"], wanted: referral.get(wanted, default)}
+
+
 def keep_deal_rules(body: dict, current: dict, now: datetime) -> dict:
     """`body` (a deal's create or patch, over the `current` terms) changed to keep docs/API.md's rules:
-    max_commitments >= min_commitments, original_price_cents >= price_cents, and the times."""
+    max_commitments >= min_commitments, original_price_cents >= price_cents, the times, and a
+    referral's member of its kind."""
     body, terms = dict(body), {**current, **body}
+    if "referral" in body:
+        body["referral"] = keep_referral_rules(body["referral"])
     maximum = terms.get("max_commitments")
     if maximum is not None and maximum < terms["min_commitments"]:
         body["max_commitments"] = terms["min_commitments"]

@@ -85,7 +85,9 @@ def take_units(
             },
         ).scalar_one_or_none()
         if claimed is None:
-            raise PaymentExpired("The authorisation was released meanwhile; commit again.")
+            raise PaymentExpired(
+                "This payment no longer waits for its units (taken or released meanwhile)."
+            )
         if payment.method == PaymentMethodKind.HOLD:
             _post(
                 session,

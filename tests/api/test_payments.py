@@ -551,3 +551,47 @@ def test_referral_credit_of_a_paid_unit_waits_for_its_refund_days_and_a_refund_r
         ]
     ]
     assert sorted(statuses) == ["available", "reversed"]
+
+
+def test_units_the_deal_refuses_after_the_card_was_authorised_cancel_the_hold(
+    paid_api, engine, localstripe, merchant, venue, monkeypatch
+):
+    deal = paid_api.create_deal(
+        merchant, venue, min_commitments=1, max_commitments=1, price_cents=PRICE
+    )
+    alice, bob = customers(paid_api, 2)
+    assert commit_paid(paid_api, alice, deal, card(localstripe)).status_code == 201
+    # As when another commitment took the last unit between bob's look and his units.
+    monkeypatch.setattr("payments.services._refuse_early", lambda *args: None)
+
+    refused = commit_paid(paid_api, bob, deal, card(localstripe))
+
+    assert refused.status_code == 409 and refused.json["code"] == "sold-out"
+    bobs = next(p for p in payment_rows(engine, deal["id"]) if p.account_id == _id(bob))
+    assert bobs.status == "cancelled"
+    assert intent(localstripe, bobs.provider_ref)["status"] == "canceled"
+    assert scalar(engine, "SELECT count(*) FROM commitments") == 1
+    assert balances(engine, deal["id"])["provider_balance"] == PRICE  # alice's unit only
+    assert balances(engine, deal["id"]).get("card_holds", 0) == 0
+
+
+def test_a_customer_who_fails_3d_secure_gets_402_and_nothing_is_held(
+    paid_api, engine, localstripe, merchant, venue
+):
+    deal = paid_api.create_deal(merchant, venue, min_commitments=2, price_cents=PRICE)
+    customer = paid_api.register("customer")
+    pending = commit_paid(paid_api, customer, deal, card(localstripe, NEEDS_3DS))
+    assert pending.status_code == 202
+    (row,) = payment_rows(engine, deal["id"])
+    authenticate(localstripe, row.provider_ref, pending.json["payment"]["client_secret"], False)
+
+    response = paid_api.client.post(
+        f"{API}/payments/{pending.json['payment']['id']}/confirm",
+        json={},
+        headers=customer["headers"],
+    )
+
+    assert response.status_code == 402, response.json
+    assert payment_rows(engine, deal["id"])[0].status == "cancelled"
+    assert intent(localstripe, row.provider_ref)["status"] == "canceled"
+    assert scalar(engine, "SELECT count(*) FROM commitments") == 0

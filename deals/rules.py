@@ -17,6 +17,7 @@ TERMS = (
     "redeem_until",
     "referral",
     "new_customers_only",
+    "refund_days",
 )
 MAX_DURATION = timedelta(days=90)
 DEFAULT_REDEEM_PERIOD = timedelta(days=90)

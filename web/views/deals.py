@@ -14,7 +14,6 @@ from deals.rules import TERMS
 from deals.schemas import DealCreateSchema, DealPatchSchema
 from deals.services import (
     TEXT_FIELDS,
-    cancel_deal,
     commitment_timeline,
     create_deal,
     get_owned_deal,
@@ -22,6 +21,7 @@ from deals.services import (
     owned_deals_by_id,
     update_deal,
 )
+from payments.services import cancel_deal
 from social.services import account_share, share_deal, share_url
 from venues.services import get_owned_venue, merchant_venues, owned_venues_by_id
 from web.blueprint import bp

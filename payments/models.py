@@ -229,7 +229,7 @@ class LedgerEntry(Base):
     """One side of a ledger transaction (`transaction_key`), in integer minor units.
 
     A transaction's entries sum to zero (a deferred constraint trigger checks it at commit,
-    migration 0020) and name each account once, so recording a transaction again inserts
+    migration 0022) and name each account once, so recording a transaction again inserts
     nothing. Deal and merchant are on every entry, so a statement is one index range.
     """
 

@@ -1,6 +1,6 @@
 """deals.referral (commission or bring_friends) and deals.new_customers_only
 
-Revision ID: 0022
+Revision ID: 0020
 Revises: 0019
 """
 
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0022"
+revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None

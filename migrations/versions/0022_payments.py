@@ -1,15 +1,15 @@
 """payments: payments of commitments, refunds, provider customers and events, the ledger (with a
 deferred check that every transaction balances), deals.refund_days, vouchers.status refunded
 
-Revision ID: 0020
-Revises: 0023
+Revision ID: 0022
+Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0023"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

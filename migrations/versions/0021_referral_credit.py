@@ -1,15 +1,15 @@
 """referral credit: credits, lifetime earnings, the queue of confirmed commitments to credit,
 and the history of device holders
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0021
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -253,6 +253,8 @@ def merchant_statement(
 ) -> dict:
     """The merchant's money per deal over [start, end) from the ledger, and totals per
     currency: gross paid, refunds, referral commissions, platform fee and payable."""
+    if start >= end:
+        raise ValidationFailed({"from": ["Must be before `to` (default: now)."]})
     rows = session.execute(
         statements.MERCHANT_STATEMENT,
         {"statement_merchant_id": merchant.id, "statement_from": start, "statement_to": end},

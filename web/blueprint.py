@@ -15,6 +15,7 @@ NAV = [
     ("merchant.deals", _l("Deals")),
     ("merchant.venues", _l("Venues")),
     ("merchant.redeem", _l("Redeem")),
+    ("merchant.statement", _l("Statement")),
     ("merchant.webhooks", _l("Webhooks")),
 ]
 STATIC_ENDPOINTS = frozenset({"merchant.static_file", "merchant.leaflet_file"})

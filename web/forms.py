@@ -23,6 +23,7 @@ from core.http import UNSTORABLE_MESSAGE, paths_with_unstorable_text
 INTEGER = re.compile(r"[+-]?\d{1,12}")
 AMOUNT = re.compile(r"\d{1,9}(?:[.,]\d{1,2})?")
 LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+CHECKED = "true"  # what a ticked checkbox input sends
 AMOUNT_MESSAGE = _l("Not a valid amount (for example 18.50).")
 
 
@@ -31,7 +32,8 @@ class Field:
     """One input: `name` in the form, `key` the API field it fills (dotted for nested ones).
 
     `kind`: text, textarea, email, password, url, integer, amount (major units; the API takes
-    minor units), decimal, datetime (venue-local), select (`choices`), checkboxes (`choices`).
+    minor units), decimal, datetime (venue-local), select (`choices`), checkboxes (`choices`),
+    checkbox (one yes/no: the API's boolean).
     `nullable`: clearing it sends null (no cap, no description) instead of leaving it out.
     """
 
@@ -98,6 +100,8 @@ def shown(spec: Field, value, timezone: str):
     """How an input shows an API value."""
     if value is None:
         return [] if spec.kind == "checkboxes" else ""
+    if spec.kind == "checkbox":
+        return CHECKED if value else ""
     if spec.kind == "amount":
         return f"{Decimal(value) / 100:.2f}"
     if spec.kind == "datetime":
@@ -164,6 +168,8 @@ _UNREADABLE = object()
 def _read(spec: Field, raw, timezone: str, *, patch: bool):
     if spec.kind == "checkboxes":
         return raw
+    if spec.kind == "checkbox":
+        return raw == CHECKED
     if raw == "":
         if spec.nullable:
             return None

@@ -9,7 +9,12 @@ from flask_babel import lazy_gettext as _l
 from core.db import get_session, utcnow
 from core.errors import NotFound
 from core.schemas import MAX_LIMIT
-from deals.models import UNFINISHED_STATUSES
+from deals.models import (
+    REFERRAL_FRIENDS_MAX,
+    REFERRAL_PERCENT_MAX,
+    UNFINISHED_STATUSES,
+    ReferralKind,
+)
 from deals.rules import TERMS
 from deals.schemas import DealCreateSchema, DealPatchSchema
 from deals.services import (
@@ -73,6 +78,42 @@ TERM_FIELDS = (
     Field(
         "redeem_until", _l("Redeemable until"), "datetime", hint=_l("Empty: 90 days after the end.")
     ),
+    Field(
+        "referral_kind",
+        _l("Referral reward"),
+        "select",
+        key="referral.kind",
+        hint=_l("What people earn whose share link brings customers."),
+    ),
+    Field(
+        "referral_percent",
+        _l("Commission (percent)"),
+        "integer",
+        key="referral.percent",
+        hint=_l("For a commission: the sharer's percent of each unit they bring (1 to 50)."),
+        attributes={"min": 1, "max": REFERRAL_PERCENT_MAX},
+    ),
+    Field(
+        "referral_friends",
+        _l("Friends to bring"),
+        "integer",
+        key="referral.friends",
+        hint=_l("For bring friends: this many friends buy, and the sharer's own units are free."),
+        attributes={"min": 1, "max": REFERRAL_FRIENDS_MAX},
+    ),
+    Field(
+        "new_customers_only",
+        _l("Referral rewards only for customers new to you"),
+        "checkbox",
+    ),
+)
+NO_REFERRAL = "none"
+# The one member each kind of referral has (the API refuses any other).
+REFERRAL_MEMBERS = {ReferralKind.COMMISSION: "percent", ReferralKind.BRING_FRIENDS: "friends"}
+REFERRAL_CHOICES = (
+    (NO_REFERRAL, _l("None")),
+    (ReferralKind.COMMISSION.value, _l("Commission on each unit they bring")),
+    (ReferralKind.BRING_FRIENDS.value, _l("Bring friends, get your own units free")),
 )
 CREATE_FIELDS = (Field("venue_id", _l("Venue"), "select", required=True), *TERM_FIELDS)
 
@@ -101,7 +142,10 @@ def _deal_form_page(filled, deal=None, venue=None, status: int = 200):
             form=filled,
             deal=deal,
             venue=venue,
-            choices={"venue_id": [(str(v.id), v.name) for v in _venue_choices()]},
+            choices={
+                "venue_id": [(str(v.id), v.name) for v in _venue_choices()],
+                "referral_kind": REFERRAL_CHOICES,
+            },
         ),
         status,
     )
@@ -141,10 +185,15 @@ def new_deal():
     """Create a deal at one of the merchant's venues."""
     if request.method == "GET":
         chosen = request.args.get("venue_id")
-        return _deal_form_page(initial_form(CREATE_FIELDS, {"venue_id": chosen, "currency": "EUR"}))
+        return _deal_form_page(
+            initial_form(
+                CREATE_FIELDS,
+                {"venue_id": chosen, "currency": "EUR", "referral.kind": NO_REFERRAL},
+            )
+        )
     filled = read_form(CREATE_FIELDS, request.form)
     timezone = _venue_timezone(filled.values["venue_id"])
-    data = validated(DealCreateSchema(), filled, to_body(filled, timezone))
+    data = validated(DealCreateSchema(), filled, with_referral(to_body(filled, timezone)))
     if data is not None:
         deal, refusal = attempt(create_deal, merchant=merchant(), now=utcnow(), **data)
         if refusal is None:
@@ -208,8 +257,28 @@ def share(deal_id: uuid.UUID):
 
 
 def deal_values(deal) -> dict:
-    """A deal's terms as the API fields its form shows."""
-    return {name: getattr(deal, name) for name in (*TEXT_FIELDS, *TERMS)}
+    """A deal's terms as the API fields its form shows (the referral's members dotted)."""
+    values = {name: getattr(deal, name) for name in (*TEXT_FIELDS, *TERMS)}
+    referral = deal.referral or {"kind": NO_REFERRAL}
+    values.update({f"referral.{name}": value for name, value in referral.items()})
+    return values
+
+
+def with_referral(body: dict) -> dict:
+    """The form's referral inputs in the API's shape: null for no reward, else the kind with
+    the member of its kind only (left out when empty, so the API says it is required)."""
+    referral = body.get("referral")
+    if referral is None:
+        return body
+    kind = referral.get("kind")
+    if kind == NO_REFERRAL:
+        body["referral"] = None
+    elif kind in REFERRAL_MEMBERS:
+        member = REFERRAL_MEMBERS[kind]
+        body["referral"] = {"kind": kind}
+        if referral.get(member, "") != "":
+            body["referral"][member] = referral[member]
+    return body
 
 
 @bp.route("/deals/<uuid:deal_id>/edit", methods=["GET", "POST"])
@@ -222,7 +291,7 @@ def edit_deal(deal_id: uuid.UUID):
     if request.method == "GET":
         return _deal_form_page(shown, deal, venue)
     filled = read_form(TERM_FIELDS, request.form)
-    body = to_body(filled, venue.timezone, only_changed_from=shown)
+    body = with_referral(to_body(filled, venue.timezone, only_changed_from=shown))
     changes = validated(DealPatchSchema(), filled, body)
     if changes is not None:
         _deal, refusal = attempt(

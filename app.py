@@ -28,6 +28,8 @@ from reviews.cli import reviews_cli
 from reviews.routes import blp as reviews_blp
 from social import jobs as social_jobs
 from social.routes import blp as social_blp
+from social.routes import data_blp as account_data_blp
+from social.routes import friends_blp
 from social.routes import pages as share_pages
 from venues.routes import blp as venues_blp
 
@@ -41,6 +43,8 @@ BLUEPRINTS = (
     reviews_blp,
     referrals_blp,
     payments_blp,
+    friends_blp,
+    account_data_blp,
 )
 # Plain Flask blueprints: pages outside the API document.
 PAGE_BLUEPRINTS = (share_pages,)

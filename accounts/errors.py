@@ -7,6 +7,10 @@ class EmailTaken(Conflict):
     code, title = "email-taken", "An account with this email exists"
 
 
+class HandleTaken(Conflict):
+    code, title = "handle-taken", "Another account has this handle"
+
+
 class PasswordHashingBusy(DomainError):
     status, code, title = 503, "password-hashing-busy", "Too many password checks at once"
 

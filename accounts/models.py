@@ -3,19 +3,28 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func, text
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
 
 ROLES = ("customer", "merchant")
+HANDLE_PATTERN = r"^[a-z0-9_]{3,30}$"
+# What a deleted account is called wherever its past shows (reviews, a mayorship).
+FORMER_MEMBER = "Former member"
 
 
 class Account(Base):
-    """A customer or merchant; email is stored lower-cased and unique."""
+    """A customer or merchant; email is stored lower-cased and unique, the optional `handle`
+    (how friends find each other) too. A deleted account stays as an anonymous tombstone
+    (`deleted_at`), so what others' counters and a merchant's records refer to stays."""
 
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint("role IN ('customer', 'merchant')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'merchant')", name="role"),
+        CheckConstraint(f"handle ~ '{HANDLE_PATTERN}'", name="handle"),
+        UniqueConstraint("handle", name="uq_accounts_handle"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, server_default=text("gen_random_uuid()")
@@ -25,6 +34,8 @@ class Account(Base):
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    handle: Mapped[str | None] = mapped_column(String(30))
+    deleted_at: Mapped[datetime | None]
 
 
 class Token(Base):

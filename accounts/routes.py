@@ -10,6 +10,7 @@ from accounts.auth import current_account
 from accounts.passwords import app_password_hashing
 from accounts.schemas import (
     AccountCreateSchema,
+    AccountPatchSchema,
     AccountReadSchema,
     TokenCreateSchema,
     TokenReadSchema,
@@ -74,3 +75,11 @@ class Me(MethodView):
     def get(self):
         """The authenticated account."""
         return current_account()
+
+    @endpoint()
+    @blp.arguments(AccountPatchSchema)
+    @blp.response(200, AccountReadSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, changes):
+        """Change your handle (how friends find you) or display name."""
+        return services.update_profile(session=get_session(), account=current_account(), **changes)

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounts.errors import EmailTaken, PasswordHashingBusy
+from accounts.errors import EmailTaken, HandleTaken, PasswordHashingBusy
 from accounts.models import Account, Token
 from accounts.passwords import PasswordHashing
 from core.db import unit_of_work
@@ -199,6 +200,19 @@ def authenticate_token_id(
     is unknown, expired or revoked."""
     row = session.execute(TOKEN_ID_LOOKUP, {"token_id": token_id, "now": now}).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+def update_profile(*, session: Session, account: Account, **changes) -> Account:
+    """Change the account's `handle` and/or `display_name`; 409 `handle-taken` if another
+    account has the handle (the unique constraint decides, also between concurrent requests)."""
+    for name, value in changes.items():
+        setattr(account, name, value)
+    try:
+        with session.begin_nested():  # a savepoint: the refusal leaves the request's work alone
+            session.flush()
+    except IntegrityError as exc:
+        raise HandleTaken("Another account has this handle; choose another.") from exc
+    return account
 
 
 def revoke_token(*, session: Session, token_id, now: datetime) -> None:

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.codes import CodeStatus
 from core.db import Base, one_of
-from geo.points import GeographyPoint
+from geo.points import GeographyPoint, to_lat_lon
+from social.models import Audience
 
 
 class ProgramKind(enum.StrEnum):
@@ -23,6 +24,7 @@ class ProgramKind(enum.StrEnum):
     MAYOR = "mayor"
     SWARM = "swarm"
     FLASH = "flash"
+    FRIENDS = "friends"
 
 
 class RewardStatus(enum.StrEnum):
@@ -64,6 +66,16 @@ class Checkin(Base):
             postgresql_where=text("counted"),
         ),
         Index("ix_checkins_account_created", "account_id", "created_at"),
+        # A friend's shared check-ins newest first (ties by id, so a page needs no sort): the
+        # feed reads one range per friend.
+        Index(
+            "ix_checkins_shared",
+            "account_id",
+            "created_at",
+            "id",
+            postgresql_where=text(f"counted AND share = '{Audience.FRIENDS}'"),
+        ),
+        CheckConstraint(one_of("share", Audience), name="share"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -82,6 +94,12 @@ class Checkin(Base):
     reasons: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     local_day: Mapped[date]
     created_at: Mapped[datetime]
+    share: Mapped[str] = mapped_column(String(16), server_default=text(f"'{Audience.PRIVATE}'"))
+
+    @property
+    def point(self) -> dict:
+        """The reported location as `{"lat", "lon"}` (only ever shown to its own account)."""
+        return to_lat_lon(self.location)
 
 
 class RewardProgram(Base):

@@ -13,6 +13,7 @@ REQUIRED_SETTINGS = {
     ProgramKind.MAYOR: (),
     ProgramKind.SWARM: ("threshold", "window_minutes"),
     ProgramKind.FLASH: ("threshold",),
+    ProgramKind.FRIENDS: ("threshold", "window_minutes"),
 }
 
 
@@ -75,7 +76,8 @@ def mayor_progress(days: int, incumbent_days: int | None, is_mayor: bool) -> Pro
 
 
 def swarm(distinct_accounts: int, threshold: int) -> tuple[bool, Progress]:
-    """`threshold` distinct accounts within the window: all of them earn."""
+    """`threshold` distinct accounts within the window: all of them earn (a swarm counts every
+    account at the venue, a friends special the account and its friends)."""
     earned = distinct_accounts >= threshold
     return earned, Progress(min(distinct_accounts, threshold), threshold, earned)
 

@@ -50,6 +50,8 @@ class VenueCheckins(MethodView):
             is_mock=data["is_mock"],
             message=data.get("message"),
             now=utcnow(),
+            share=data["share"],
+            friend_notices_per_day=current_app.config["FRIEND_CHECKIN_NOTICES_PER_DAY"],
         )
         return {"checkin": checkin, "rewards": rewards, "progress": progress}
 

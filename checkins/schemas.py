@@ -5,6 +5,8 @@ from marshmallow import Schema, fields, validate
 from checkins.models import ProgramKind, RewardStatus
 from core.schemas import ReadSchema, UtcDateTime, list_schema
 from geo.schemas import LocationSchema
+from social.fields import share_field
+from social.models import Audience
 
 positive = validate.Range(1, 1_000_000)
 
@@ -14,6 +16,7 @@ class CheckinCreateSchema(Schema):
     accuracy_m = fields.Float(allow_nan=False, allow_none=True, validate=validate.Range(0, 100_000))
     is_mock = fields.Boolean(load_default=False)
     message = fields.String(allow_none=True, validate=validate.Length(max=500))
+    share = share_field()
 
 
 class CheckinReadSchema(ReadSchema):
@@ -23,6 +26,7 @@ class CheckinReadSchema(ReadSchema):
     distance_m = fields.Float(required=True)
     counted = fields.Boolean(required=True)
     reasons = fields.List(fields.String(), required=True)
+    share = fields.String(required=True, validate=validate.OneOf(list(Audience)))
 
 
 class RewardReadSchema(ReadSchema):

@@ -23,6 +23,7 @@ from core.errors import NotFound, ValidationFailed
 from core.limits import claim_slot
 from geo.points import to_ewkt
 from notifications.services import enqueue
+from social.models import Audience
 from venues.models import Venue
 from venues.services import get_owned_venue
 
@@ -38,8 +39,14 @@ def check_in(
     is_mock: bool,
     message: str | None,
     now: datetime,
+    share: str = Audience.PRIVATE,
+    friend_notices_per_day: int = 0,
 ) -> tuple[Row, list[Row], list[dict]]:
-    """Record a check-in, decide whether it counts, and run the venue's reward programs."""
+    """Record a check-in, decide whether it counts, and run the venue's reward programs.
+
+    A counted check-in shared with friends tells each of them (`friend.checked_in`), at most
+    `friend_notices_per_day` times a UTC day per friend.
+    """
     # Core execution in the session's transaction: the ORM's per-statement work buys nothing here.
     db = session.connection()
     where = {"venue": venue_id, "account_id": account.id, "lat": lat, "lon": lon, "now": now}
@@ -78,6 +85,7 @@ def check_in(
         distance_m=venue.distance,
         local_day=local_day,
         created_at=now,
+        share=share,
         merchant_id=venue.merchant_id,
         venue_name=venue.name,
     )
@@ -93,6 +101,18 @@ def check_in(
         checkin = db.execute(
             statements.INSERT_REFUSED_CHECKIN, {**values, "counted": False, "reasons": reasons}
         ).one()
+    if checkin.counted and checkin.share == Audience.FRIENDS and friend_notices_per_day > 0:
+        db.execute(
+            statements.TELL_FRIENDS_OF_CHECKIN,
+            {
+                "account_id": account.id,
+                "venue": venue.id,
+                "venue_name": venue.name,
+                "checkin_id": checkin.id,
+                "notice_day": now.date(),
+                "notice_cap": friend_notices_per_day,
+            },
+        )
     evaluation = Evaluation(session, checkin, venue, now, first_day)
     for program in programs:
         PROGRAM_EVALUATORS[program.kind](evaluation, program)
@@ -333,14 +353,26 @@ def _mayor(evaluation: Evaluation, program: Row) -> None:
 
 def _swarm(evaluation: Evaluation, program: Row) -> None:
     """`threshold` distinct accounts within `window_minutes`: every one of them earns."""
+    _group_in_window(evaluation, program, statements.SWARM_MEMBERS_IN_WINDOW)
+
+
+def _friends(evaluation: Evaluation, program: Row) -> None:
+    """The account and at least `threshold - 1` of its friends within `window_minutes` (the
+    friends special): every one of them earns."""
+    _group_in_window(evaluation, program, statements.FRIENDS_MEMBERS_IN_WINDOW)
+
+
+def _group_in_window(evaluation: Evaluation, program: Row, members_in_window) -> None:
+    """A group of `threshold` distinct accounts (`members_in_window` selects them, under the
+    program lock) counted within `window_minutes`: each member earns, once a venue-local day."""
     if not evaluation.checkin.counted:
-        evaluation.record(program, rules.swarm(program.swarm_members, program.threshold)[1])
+        evaluation.record(program, rules.swarm(program.window_members, program.threshold)[1])
         return
     window_start = max(
         evaluation.now - timedelta(minutes=program.window_minutes), program.starts_at
     )
     members = evaluation.db.execute(
-        statements.SWARM_MEMBERS_IN_WINDOW, {**evaluation.params, "window_start": window_start}
+        members_in_window, {**evaluation.params, "window_start": window_start}
     ).all()
     earned, progress = rules.swarm(len(members), program.threshold)
     if earned:  # everyone in the window earns; only those not yet paid cost a statement
@@ -378,6 +410,7 @@ PROGRAM_EVALUATORS: dict[ProgramKind, Callable[[Evaluation, Row], None]] = {
     ProgramKind.MAYOR: _mayor,
     ProgramKind.SWARM: _swarm,
     ProgramKind.FLASH: _flash,
+    ProgramKind.FRIENDS: _friends,
 }
 
 
@@ -395,7 +428,8 @@ def _may_take_mayorship(standing, account_id: uuid.UUID) -> bool:
 
 
 def _needs_lock(standing, account_id: uuid.UUID) -> bool:
-    """Swarms and contestable mayorships depend on other accounts' check-ins at the venue."""
-    return standing.kind == ProgramKind.SWARM or (
+    """Swarms, friends specials and contestable mayorships depend on other accounts' check-ins
+    at the venue."""
+    return standing.kind in (ProgramKind.SWARM, ProgramKind.FRIENDS) or (
         standing.kind == ProgramKind.MAYOR and _may_take_mayorship(standing, account_id)
     )

@@ -36,9 +36,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from accounts.models import Account
 from checkins.models import Checkin, ProgramKind, Reward, RewardProgram
 from geo.postgis import distance_m, point
 from notifications.services import enqueue_insert
+from social.models import FriendNoticeCount, Friendship
 from venues.models import Venue
 
 CONCURRENT_CLOCK_SLACK = timedelta(minutes=1)
@@ -119,6 +121,32 @@ _last_reward = (
     .correlate(RewardProgram)
     .scalar_subquery()
 )
+_ACCOUNT_OR_ITS_FRIENDS = or_(
+    Checkin.account_id == _ACCOUNT,
+    Checkin.account_id.in_(select(Friendship.friend_id).where(Friendship.account_id == _ACCOUNT)),
+)
+
+
+def _accounts_in_program_window(*conditions):
+    """How many distinct accounts (narrowed by `conditions`) counted at the venue within the
+    program's `window_minutes` (an estimate: see STANDING_IN_RUNNING_PROGRAMS)."""
+    return (
+        select(func.count(distinct(Checkin.account_id)))
+        .where(
+            Checkin.venue_id == _VENUE,
+            Checkin.counted,
+            Checkin.created_at
+            >= func.greatest(
+                _NOW - func.make_interval(0, 0, 0, 0, 0, RewardProgram.window_minutes),
+                RewardProgram.starts_at,
+            ),
+            Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
+            *conditions,
+        )
+        .scalar_subquery()
+    )
+
+
 _FREQUENCY_START = func.greatest(
     _NOW - func.make_interval(0, 0, 0, RewardProgram.window_days), RewardProgram.starts_at
 )
@@ -182,22 +210,12 @@ STANDING_IN_RUNNING_PROGRAMS = (
             (RewardProgram.kind == ProgramKind.MAYOR, _days_in_mayor_window(RewardProgram.mayor_id))
         ).label("incumbent_days"),
         case(
+            (RewardProgram.kind == ProgramKind.SWARM, _accounts_in_program_window()),
             (
-                RewardProgram.kind == ProgramKind.SWARM,
-                select(func.count(distinct(Checkin.account_id)))
-                .where(
-                    Checkin.venue_id == _VENUE,
-                    Checkin.counted,
-                    Checkin.created_at
-                    >= func.greatest(
-                        _NOW - func.make_interval(0, 0, 0, 0, 0, RewardProgram.window_minutes),
-                        RewardProgram.starts_at,
-                    ),
-                    Checkin.created_at <= _NOW + CONCURRENT_CLOCK_SLACK,
-                )
-                .scalar_subquery(),
-            )
-        ).label("swarm_members"),
+                RewardProgram.kind == ProgramKind.FRIENDS,
+                _accounts_in_program_window(_ACCOUNT_OR_ITS_FRIENDS),
+            ),
+        ).label("window_members"),
     )
     .select_from(
         select(literal(1))
@@ -228,6 +246,7 @@ _INSERT_CHECKIN_VALUES = {
         "reasons",
         "local_day",
         "created_at",
+        "share",
     )
 }
 _CHECKIN_COLUMNS = (
@@ -239,6 +258,7 @@ _CHECKIN_COLUMNS = (
     Checkin.counted,
     Checkin.reasons,
     Checkin.local_day,
+    Checkin.share,
 )
 # Locks the mayor and swarm programs (ids in `locks`, ordered against deadlocks) in the same
 # round trip as the insert; the figures they guard are read by the next statement.
@@ -331,6 +351,8 @@ SWARM_MEMBERS_IN_WINDOW = (
     .group_by(Checkin.account_id)
     .order_by(Checkin.account_id)
 )
+# The same for a friends special: only the account and its friends are the group.
+FRIENDS_MEMBERS_IN_WINDOW = SWARM_MEMBERS_IN_WINDOW.where(_ACCOUNT_OR_ITS_FRIENDS)
 
 # One reward, given once: take one of the program's rewards (max_rewards and the flash
 # threshold hold under concurrency) and insert it, in one statement. Every dedupe key is
@@ -450,3 +472,53 @@ def counted_checkin_at_venue(account_id, venue_id, since, since_day):
         Checkin.local_day >= since_day,
         Checkin.created_at >= since,
     )
+
+
+# A shared, counted check-in tells the account's friends, each at most `notice_cap` times a UTC
+# day: the conditional upsert of each friend's daily count decides (exact under concurrency;
+# rows taken in friend order, so two check-ins with common friends cannot deadlock), and only
+# the friends it counted get the event. It names the venue, never the point.
+_noticed = (
+    pg_insert(FriendNoticeCount)
+    .from_select(
+        ["account_id", "day", "notices"],
+        select(
+            Friendship.friend_id,
+            bindparam("notice_day", type_=FriendNoticeCount.day.type),
+            literal(1),
+        )
+        .where(Friendship.account_id == _ACCOUNT)
+        .order_by(Friendship.friend_id),
+    )
+    .on_conflict_do_update(
+        index_elements=["account_id", "day"],
+        set_={"notices": FriendNoticeCount.notices + 1},
+        where=FriendNoticeCount.notices
+        < bindparam("notice_cap", type_=FriendNoticeCount.notices.type),
+    )
+    .returning(FriendNoticeCount.account_id)
+    .cte("noticed")
+)
+_CHECKIN = bindparam("checkin_id", type_=Checkin.id.type)
+_friend_name = select(Account.display_name).where(Account.id == _ACCOUNT).scalar_subquery()
+TELL_FRIENDS_OF_CHECKIN = enqueue_insert(
+    "friend.checked_in",
+    select(
+        _noticed.c.account_id.label("recipient_id"),
+        (_friend_name + literal(" checked in")).label("title"),
+        (_friend_name + literal(" is at ") + _VENUE_NAME + literal(".")).label("body"),
+        func.jsonb_build_object(
+            "checkin_id",
+            _CHECKIN.cast(String),
+            "venue_id",
+            _VENUE.cast(String),
+            "venue_name",
+            _VENUE_NAME,
+            "friend_id",
+            _ACCOUNT.cast(String),
+            "friend_name",
+            _friend_name,
+        ).label("payload"),
+        (literal("friend.checked_in:") + _CHECKIN.cast(String)).label("event_key"),
+    ).select_from(_noticed),
+)

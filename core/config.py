@@ -74,6 +74,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "DEVICES_PER_ACCOUNT": _env_int("DEVICES_PER_ACCOUNT", 10),
         "WEBHOOKS_PER_ACCOUNT": _env_int("WEBHOOKS_PER_ACCOUNT", 10),
         "REWARD_PROGRAMS_PER_VENUE": _env_int("REWARD_PROGRAMS_PER_VENUE", 20),
+        "FRIEND_REQUEST_RATE_LIMIT": _env_int("FRIEND_REQUEST_RATE_LIMIT", 30),
+        "FRIEND_REQUEST_RATE_WINDOW_SECONDS": _env_int("FRIEND_REQUEST_RATE_WINDOW_SECONDS", 3600),
+        "FRIEND_REQUESTS_PENDING_MAX": _env_int("FRIEND_REQUESTS_PENDING_MAX", 50),
+        "FRIENDS_PER_ACCOUNT": _env_int("FRIENDS_PER_ACCOUNT", 1000),
+        "FRIEND_CHECKIN_NOTICES_PER_DAY": _env_int("FRIEND_CHECKIN_NOTICES_PER_DAY", 3),
         "PRUNE_INTERVAL_SECONDS": _env_int("PRUNE_INTERVAL_SECONDS", 24 * 3600),
         "PROBLEM_TYPE_BASE": os.environ.get("PROBLEM_TYPE_BASE", "https://schwarm.dev/problems/"),
         # The merchant dashboard (web/).

@@ -8,6 +8,9 @@ account, so it must come after authentication), then the rate limit (after idemp
 replay does not count), then the view. Services flush and raise; the unit of work commits once when the view returns and
 rolls back on any error, the idempotency record and the rate-limit hit included.
 
+A rate limit that `counts_refused` is counted before all of this, in a unit of work of its own
+(authenticating there too), so refused requests count: a limit against guessing.
+
 `optional_auth=True` declares a public read: without an `Authorization` header it answers
 anonymously (counted against the anonymous limit of the client's network); with one, the token
 must be valid (401 otherwise, never silently anonymous) and the request is the account's.
@@ -130,11 +133,16 @@ def endpoint(
                 # a budget against scraping wants.
                 with unit_of_work(open_session()) as counting:
                     ANONYMOUS_RATE_LIMIT.count(counting, hashed_client())
+            if rate_limit is not None and rate_limit.counts_refused:
+                # The hit must stay even if the request is then refused (a guess that found
+                # nothing): counted, and committed, in a short unit of work of its own first.
+                with unit_of_work(open_session()) as counting:
+                    rate_limit.count(counting, authenticate_request(counting, role).id)
             with unit_of_work(open_session(read_only=read_only)) as session:
                 account = None if anonymous else authenticate_request(session, role)
 
                 def run():
-                    if rate_limit is not None:
+                    if rate_limit is not None and not rate_limit.counts_refused:
                         rate_limit.count(session, account.id)
                     return current_app.ensure_sync(view)(*args, **kwargs)
 

@@ -73,11 +73,16 @@ def request_fingerprint() -> str:
     return keyed_digest("idempotency-fingerprint", f"{request.method} {request.path}\n{canonical}")
 
 
+def account_scope(account_id) -> str:
+    """The scope of an account's keys."""
+    return f"account:{account_id}"
+
+
 def request_scope() -> str:
     """Whose keys these are: the account, or (anonymous) the client address, keyed-hashed."""
     account = g.get("account")
     if account is not None:
-        return f"account:{account.id}"
+        return account_scope(account.id)
     return f"anonymous:{hashed_client()[:48]}"
 
 

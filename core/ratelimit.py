@@ -91,11 +91,14 @@ def count_hit(session: Session, *, key: str, limit: int, window: timedelta, now:
 class RateLimit:
     """A limit of an endpoint per account (or per hashed client network, for anonymous reads):
     `limit_key` and `window_key` name the config values (hits allowed per window, window
-    seconds); `bucket` names the counter."""
+    seconds); `bucket` names the counter. A hit normally commits with the request's work, so a
+    refused request costs nothing; with `counts_refused` every request counts, refused ones too
+    (core.endpoint commits the hit first), for limits against guessing."""
 
     bucket: str
     limit_key: str
     window_key: str
+    counts_refused: bool = False
 
     def count(self, session: Session, subject) -> None:
         """Count one hit of `subject` (an account id or a client hash) in `session`'s

@@ -288,16 +288,21 @@ def newest_first_page(
 ) -> dict:
     """One page of a newest-first list: decode the cursor, fetch `limit + 1`, encode the next.
 
-    `fetch(limit=, after=)` returns rows ordered by (created, id) descending after the cursor.
+    `fetch(limit=, after=)` returns rows (objects or dicts) ordered by (created, id) descending
+    after the cursor.
     """
     parse_id = parse_bigint if id_type is int else id_type
     after = decode_cursor(args["cursor"], (parse_datetime, parse_id)) if args["cursor"] else None
     rows = fetch(limit=args["limit"] + 1, after=after)
+
+    def value(row, name: str):
+        return row[name] if isinstance(row, dict) else getattr(row, name)
+
     return page_of(
         rows,
         args["limit"],
         lambda row: [
-            getattr(row, created_attribute).isoformat(),
-            row.id if id_type is int else str(row.id),
+            value(row, created_attribute).isoformat(),
+            value(row, "id") if id_type is int else str(value(row, "id")),
         ],
     )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.codes import CodeStatus
 from core.db import Base, one_of
 from geo.points import GeographyPoint, to_lat_lon
+from social.models import Audience
 
 
 class DealStatus(enum.StrEnum):
@@ -213,6 +214,24 @@ class Commitment(Base):
             "referrer_id",
             postgresql_where=text("referrer_id IS NOT NULL"),
         ),
+        # Shared commitments, for friends: the feed (one range per friend, newest first) and
+        # `friends_committed` (a friend and a page of deals). `share` never changes, so status
+        # changes stay HOT.
+        Index(
+            "ix_commitments_shared",
+            "account_id",
+            "created_at",
+            "id",
+            postgresql_where=text(f"share = '{Audience.FRIENDS}'"),
+        ),
+        Index(
+            "ix_commitments_shared_deal",
+            "account_id",
+            "deal_id",
+            "created_at",
+            postgresql_where=text(f"share = '{Audience.FRIENDS}'"),
+        ),
+        CheckConstraint(one_of("share", Audience), name="share"),
         {"postgresql_with": {"fillfactor": 50}},
     )
 
@@ -231,6 +250,7 @@ class Commitment(Base):
     referrer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL")
     )
+    share: Mapped[str] = mapped_column(String(16), server_default=text(f"'{Audience.PRIVATE}'"))
 
 
 class DealCommitmentMinute(Base):

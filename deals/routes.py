@@ -212,6 +212,7 @@ class Commitments(MethodView):
             payment_method=data.get("payment_method"),
             now=utcnow(),
             share_code=data["share_code"],
+            share=data["share"],
         )
 
 

@@ -14,6 +14,8 @@ from deals.models import (
 )
 from geo.schemas import BBoxField, LocationSchema, NearbyQuerySchema
 from payments.schemas import PAYMENT_METHOD_ID, PaymentReadSchema
+from social.fields import share_field
+from social.models import Audience
 from venues.schemas import RATING_DOC, RatingSchema
 
 RADIUS_DEFAULT_M = 5000
@@ -234,6 +236,7 @@ class CommitmentCreateSchema(Schema):
             "are online (PAYMENT_PROVIDER=stripe) and the deal has a price, else ignored"
         },
     )
+    share = share_field()
 
 
 class CommitmentReadSchema(ReadSchema):
@@ -242,6 +245,7 @@ class CommitmentReadSchema(ReadSchema):
     quantity = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(list(CommitmentStatus)))
     created_at = UtcDateTime(required=True)
+    share = fields.String(required=True, validate=validate.OneOf(list(Audience)))
 
 
 class CommitmentResultSchema(ReadSchema):

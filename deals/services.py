@@ -39,6 +39,7 @@ from deals.rules import TERMS, initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
 from notifications.services import enqueue
+from social.models import Audience
 from venues.models import rating_of
 from venues.services import get_owned_venue
 
@@ -226,9 +227,11 @@ def commit_units(
     now: datetime,
     share_code: str | None = None,
     paid_commitment_id: uuid.UUID | None = None,
+    share: str = Audience.PRIVATE,
 ) -> tuple[Commitment, dict]:
     """Take `quantity` units with one conditional UPDATE; tip exactly once; issue vouchers;
-    attribute the commitment to the share behind `share_code` when the rules allow it.
+    attribute the commitment to the share behind `share_code` when the rules allow it; `share`
+    says whether the account's friends see it.
 
     `paid_commitment_id`: the units are paid online by a payment made for a commitment of this
     id; their vouchers wait for its capture (so do those of every commitment confirmed at a tip
@@ -240,6 +243,7 @@ def commit_units(
         "quantity": quantity,
         "now": now,
         "share_code": share_code.upper() if share_code else None,
+        "shared_with": share,
     }
     if paid_commitment_id is None:
         statement = statements.TAKE_UNITS_AND_RECORD_COMMITMENT
@@ -261,6 +265,7 @@ def commit_units(
         quantity=quantity,
         status=taken.commitment_status,
         created_at=taken.commitment_created_at,
+        share=share,
     )
     if taken.committed_count - quantity < taken.min_commitments <= taken.committed_count:
         _confirm_at_tip(session, deal_id, deal, now, vouchers=paid_commitment_id is None)

@@ -180,7 +180,8 @@ def _take_units_and_record_commitment(*, paid_online: bool) -> Select:
     was made for it before the units were taken), and it gets no vouchers (nor a place in the
     referral queue) here: they come with its payment's capture.
 
-    Bind parameters: commit_deal_id, committer_id, quantity, now, share_code (or None). The
+    Bind parameters: commit_deal_id, committer_id, quantity, now, share_code (or None),
+    shared_with (the commitment's `share`). The
     commitment is attributed (social.statements.attribution_of) and counted on the attributed
     share, and its units on the deal's minute row (`recent_commitments`). The deal and share
     ids are not named `deal_id`/`account_id`, which are columns of `shares`, which this
@@ -196,6 +197,7 @@ def _take_units_and_record_commitment(*, paid_online: bool) -> Select:
     quantity = bindparam("quantity", type_=Commitment.quantity.type)
     now = bindparam("now", type_=Deal.ends_at.type)
     share_code = bindparam("share_code", type_=String)
+    shared_with = bindparam("shared_with", type_=Commitment.share.type)
     new_count = Deal.committed_count + quantity
     tips = and_(Deal.tipped_at.is_(None), new_count >= Deal.min_commitments)
     taken = (
@@ -256,6 +258,7 @@ def _take_units_and_record_commitment(*, paid_online: bool) -> Select:
                 "confirmed_at",
                 "share_id",
                 "referrer_id",
+                "share",
             ],
             select(
                 *given_id,
@@ -269,6 +272,7 @@ def _take_units_and_record_commitment(*, paid_online: bool) -> Select:
                 case((tipped_before, now), else_=None),
                 select(attribution.c.share_id).scalar_subquery(),
                 select(attribution.c.referrer_id).scalar_subquery(),
+                shared_with,
             ).where(accepted),
         )
         .returning(

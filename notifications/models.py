@@ -44,6 +44,9 @@ EVENT_KINDS = (
     "credit.reversed",
     "payment.failed",
     "voucher.refunded",
+    "friend.requested",
+    "friend.accepted",
+    "friend.checked_in",
 )
 MIN_ALERT_RADIUS_M, MAX_ALERT_RADIUS_M = 100, 50_000
 

@@ -15,17 +15,33 @@ from core.api import Blueprint
 from core.db import get_session, utcnow
 from core.endpoint import endpoint
 from core.keys import client_address, client_network, keyed_digest
+from core.ratelimit import RateLimit
 from core.schemas import PageQuerySchema, newest_first_page
 from deals.models import ReferralKind
 from deals.schemas import DealListingSchema
 from deals.services import get_deal
-from social import services
+from social import privacy, services
 from social.models import Share
-from social.schemas import MyShareListSchema, ShareSchema
+from social.schemas import (
+    ExportSchema,
+    FeedSchema,
+    FriendListSchema,
+    FriendQuerySchema,
+    FriendRequestSchema,
+    FriendSchema,
+    MyShareListSchema,
+    ShareSchema,
+)
 from social.services import share_url
 from venues.models import Venue
 
 blp = Blueprint("shares", __name__, url_prefix="/api/v1", description="Share links of deals")
+friends_blp = Blueprint(
+    "friends", __name__, url_prefix="/api/v1", description="Friends and their shared feed"
+)
+data_blp = Blueprint(
+    "account_data", __name__, url_prefix="/api/v1", description="Your data: export and deletion"
+)
 # The landing page and QR code live at the site root (short URLs) and are no API operations.
 pages = PageBlueprint("share_pages", __name__, template_folder="templates")
 
@@ -167,3 +183,110 @@ def qr_code(code: str):
     svg = io.BytesIO()
     segno.make(share_url(share.code), error="m").save(svg, kind="svg", scale=8, border=4)
     return current_app.response_class(svg.getvalue(), mimetype="image/svg+xml")
+
+
+@friends_blp.route("/me/friends")
+class MyFriends(MethodView):
+    @endpoint(role="customer", read_only=True)
+    @friends_blp.arguments(FriendQuerySchema, location="query")
+    @friends_blp.response(200, FriendListSchema)
+    def get(self, args):
+        """Your friends and pending friend requests both ways, newest first."""
+        return newest_first_page(
+            args,
+            partial(
+                services.list_friends,
+                session=get_session(),
+                account=current_account(),
+                status=args.get("status"),
+            ),
+        )
+
+    @endpoint(
+        role="customer",
+        idempotent=True,
+        # Every request counts, unknown handles too: guessing handles costs the same budget.
+        rate_limit=RateLimit(
+            "friend-requests",
+            "FRIEND_REQUEST_RATE_LIMIT",
+            "FRIEND_REQUEST_RATE_WINDOW_SECONDS",
+            counts_refused=True,
+        ),
+    )
+    @friends_blp.arguments(FriendRequestSchema)
+    @friends_blp.response(201, FriendSchema)
+    @friends_blp.alt_response(
+        200, schema=FriendSchema, description="Already friends or asked; or they had asked you"
+    )
+    @friends_blp.alt_response(404, response="NOT_FOUND")
+    @friends_blp.alt_response(409, response="CONFLICT")
+    @friends_blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, data):
+        """Ask the account with this handle to be friends."""
+        entry, created = services.request_friendship(
+            session=get_session(),
+            account=current_account(),
+            handle=data["handle"],
+            now=utcnow(),
+            limits=services.FriendLimits.from_config(current_app.config),
+        )
+        return entry, 201 if created else 200
+
+
+@friends_blp.route("/me/friends/<uuid:account_id>/accept")
+class AcceptFriend(MethodView):
+    @endpoint(role="customer")
+    @friends_blp.response(200, FriendSchema)
+    @friends_blp.alt_response(404, response="NOT_FOUND")
+    @friends_blp.alt_response(409, response="CONFLICT")
+    def post(self, account_id: uuid.UUID):
+        """Accept the friend request this account sent you."""
+        return services.accept_friendship(
+            session=get_session(),
+            account=current_account(),
+            requester_id=account_id,
+            now=utcnow(),
+            limits=services.FriendLimits.from_config(current_app.config),
+        )
+
+
+@friends_blp.route("/me/friends/<uuid:account_id>")
+class Friend(MethodView):
+    @endpoint(role="customer")
+    @friends_blp.response(204)
+    @friends_blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, account_id: uuid.UUID):
+        """Decline their request, cancel yours, or unfriend."""
+        services.remove_friendship(
+            session=get_session(), account=current_account(), other_id=account_id
+        )
+
+
+@friends_blp.route("/me/feed")
+class MyFeed(MethodView):
+    @endpoint(role="customer", read_only=True)
+    @friends_blp.arguments(PageQuerySchema, location="query")
+    @friends_blp.response(200, FeedSchema)
+    def get(self, args):
+        """Your friends' shared check-ins and commitments, and their reviews, newest first."""
+        return newest_first_page(
+            args, partial(services.feed, session=get_session(), account=current_account())
+        )
+
+
+@data_blp.route("/me/export")
+class MyExport(MethodView):
+    @endpoint(read_only=True)
+    @data_blp.response(200, ExportSchema)
+    def get(self):
+        """Everything about you, as JSON (check-ins with the points you reported)."""
+        return privacy.export_account(session=get_session(), account=current_account())
+
+
+@data_blp.route("/me")
+class DeleteMe(MethodView):
+    @endpoint(role="customer")
+    @data_blp.response(204)
+    def delete(self):
+        """Delete your account (see the README: what goes, and what stays anonymous)."""
+        privacy.delete_account(session=get_session(), account=current_account(), now=utcnow())

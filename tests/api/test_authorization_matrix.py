@@ -154,6 +154,20 @@ def build_world(api, app, db, engine) -> World:
             )
         )
         world.ids[name] = written["id"]
+    # c1 has a pending friend request from another customer (the object of the friend routes:
+    # its account id); c2 has a friend request of its own from someone else.
+    requester, other_requester = api.register("customer"), api.register("customer")
+    for customer, asker in ((c1, requester), (c2, other_requester)):
+        handle = f"h_{uuid.uuid4().hex[:12]}"
+        assert (
+            client.patch(
+                f"{API}/me", json={"handle": handle}, headers=customer["headers"]
+            ).status_code
+            == 200
+        )
+        created(client.post(f"{API}/me/friends", json={"handle": handle}, headers=asker["headers"]))
+        customer["account"]["handle"] = handle
+    world.ids["requester"] = requester["account"]["id"]
 
     # Inbox rows (and webhook deliveries) from the events so far, without sending anything.
     with app.app_context():
@@ -454,6 +468,26 @@ ROUTES = [
         codes={409: "own-review"},
     ),
     Route("DELETE", f"{V}/reviews/<uuid:review_id>", "review", "c1", "c2", "m1", (204, 404, 404)),
+    # Friends: the object is the other account; only the one it asked may accept, only the two
+    # of them may remove what is between them (accept before delete: the owner then unfriends).
+    Route(
+        "POST",
+        f"{V}/me/friends/<uuid:account_id>/accept",
+        "requester",
+        "c1",
+        "c2",
+        "m1",
+        (200, 404, 403),
+    ),
+    Route(
+        "DELETE",
+        f"{V}/me/friends/<uuid:account_id>",
+        "requester",
+        "c1",
+        "c2",
+        "m1",
+        (204, 404, 403),
+    ),
     Route("GET", f"{V}/webhooks/<uuid:webhook_id>", "webhook", "m1", "m2", "c1", (200, 404, 403)),
     Route(
         "GET",
@@ -764,6 +798,8 @@ def forged_value(name: str, world: World):
         "hidden_at": "2026-01-01T00:00:00Z",
         "reply": {"text": "Forged reply"},
         "review_id": world.ids["other_review"],
+        "email": "forged@example.com",
+        "role": "merchant",
     }
     return values[name]
 
@@ -803,6 +839,23 @@ CREATIONS = [
             "password": "correct horse battery",
         },
         ("account_id", "expires_at", "token"),
+    ),
+    Creation(
+        "patch me",
+        "PATCH",
+        f"{V}/me",
+        "c1",
+        {"display_name": "Renamed"},
+        ("id", "email", "role", "created_at", "deleted_at"),
+        status=200,
+    ),
+    Creation(
+        "ask to be friends",
+        "POST",
+        f"{V}/me/friends",
+        "c1",
+        lambda w: {"handle": w.callers["c2"]["account"]["handle"]},
+        ("account_id", "status", "created_at"),
     ),
     Creation(
         "create venue",

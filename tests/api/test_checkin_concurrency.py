@@ -3,6 +3,7 @@ threads) on the test database. The venue's time zone is chosen so that it is abo
 so no run straddles the venue's midnight."""
 
 import requests
+from sqlalchemy import text
 
 from tests.checkins_support import (
     events,
@@ -146,3 +147,47 @@ def test_max_rewards_is_never_exceeded_under_parallel_check_ins(live_server, eng
         assert sum(by_account.values()) == caps[program["kind"]], program["kind"]
         assert set(by_account.values()) == {1}, program["kind"]
         assert rewards_issued(engine, program["id"]) == caps[program["kind"]], program["kind"]
+
+
+def make_friends(engine, group: list[dict]) -> None:
+    """Every two accounts of `group` friends (both rows of each friendship), in SQL."""
+    ids = [member["account"]["id"] for member in group]
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO friendships (account_id, friend_id) "
+                "SELECT a, b FROM unnest(CAST(:ids AS uuid[])) a, unnest(CAST(:ids AS uuid[])) b "
+                "WHERE a <> b"
+            ),
+            {"ids": ids},
+        )
+
+
+def test_a_parallel_friends_special_pays_each_friend_exactly_once_and_no_stranger(
+    live_server, engine
+):
+    friends = register_over_http(live_server, 10)
+    strangers = register_over_http(live_server, 5)
+    make_friends(engine, friends)
+    group = {f["account"]["id"] for f in friends}
+    rounds = [
+        setup_venue(
+            live_server,
+            {"kind": "friends", "title": "Bring friends", "threshold": 3, "window_minutes": 180},
+        )
+        for _ in range(2)
+    ]
+
+    for venue, (special,) in rounds:  # friends and strangers at the door at the same moment
+        check_in_together(live_server, venue, friends + strangers)
+
+        assert rewards_by_account(engine, special["id"]) == {account: 1 for account in group}
+        assert rewards_issued(engine, special["id"]) == 10
+
+    venue, (special,) = rounds[0]
+    again = check_in_together(live_server, venue, friends)  # the same local day: not twice
+
+    assert not any(r.json()["checkin"]["counted"] or r.json()["rewards"] for r in again)
+    assert rewards_by_account(engine, special["id"]) == {account: 1 for account in group}
+    earned = sorted(recipient for recipient, _ in events(engine, "reward.earned"))
+    assert earned == sorted(list(group) * 2)

@@ -115,6 +115,8 @@ def fuzz_app(database_url):
             "ANONYMOUS_RATE_LIMIT",  # every anonymous case comes from the test client's address
             "REVIEW_RATE_LIMIT",
             "REVIEW_REPORT_RATE_LIMIT",
+            "FRIEND_REQUEST_RATE_LIMIT",
+            "FRIEND_REQUESTS_PENDING_MAX",
         )
     }
     app = create_app(
@@ -170,6 +172,10 @@ class FuzzWorld:
             parameter = "reward_code" if path.startswith(f"{API}/rewards/") else "voucher_code"
         return self.values["customer" if role == ANONYMOUS else role].get(parameter, [])
 
+    def throwaway(self, role: str) -> dict:
+        """Headers of a new account of `role`, for a case that deletes its account."""
+        return self.api.register(role)["headers"]
+
     def fresh_token(self, role: str) -> dict:
         """Headers with a new token of `role`'s account, for a case that revokes its token."""
         login = created(
@@ -221,6 +227,19 @@ def write_review(world: FuzzWorld) -> str:
     return created(
         client.post(reviews, headers=customer["headers"], json={"rating": 4, "text": "Good"})
     )["id"]
+
+
+def create_friend_request(world: FuzzWorld) -> str:
+    """A new customer asks the fuzzing customer to be friends; the asker's account id."""
+    asker = world.api.register("customer")
+    created(
+        world.api.client.post(
+            f"{API}/me/friends",
+            json={"handle": world.accounts["customer"]["account"]["handle"]},
+            headers=asker["headers"],
+        )
+    )
+    return asker["account"]["id"]
 
 
 def build_world(api: Api, app, db) -> FuzzWorld:
@@ -276,6 +295,12 @@ def build_world(api: Api, app, db) -> FuzzWorld:
 
     world.add("webhook_id", create_webhook(world))
     world.add("area_id", create_alert_area(world))
+    handle = f"fuzz_{uuid.uuid4().hex[:12]}"
+    created(
+        api.client.patch(f"{API}/me", json={"handle": handle}, headers=customer["headers"]), 200
+    )
+    customer["account"]["handle"] = handle
+    world.add("account_id", create_friend_request(world))  # the merchant gets 403 for it
     for role in ROLES:
         world.add("device_id", create_device(world, role), role)
     with app.app_context():
@@ -310,7 +335,14 @@ RENEWED = {
     ("DELETE", f"{API}/reviews/{{review_id}}"): lambda world, role: {
         "review_id": write_review(world)
     },
+    ("DELETE", f"{API}/me/friends/{{account_id}}"): lambda world, role: {
+        "account_id": create_friend_request(world)
+    },
+    ("POST", f"{API}/me/friends/{{account_id}}/accept"): lambda world, role: {
+        "account_id": create_friend_request(world)
+    },
 }
+DELETES_ITS_ACCOUNT = ("DELETE", f"{API}/me")
 REVOKES_ITS_TOKEN = ("DELETE", f"{API}/tokens/current")
 WITHDRAWS = ("DELETE", f"{API}/deals/{{deal_id}}/commitments/mine")
 
@@ -401,6 +433,8 @@ def prepare(case, world: FuzzWorld, role: str, draw) -> dict:
     headers = world.headers(role)
     if key == REVOKES_ITS_TOKEN:
         headers = world.fresh_token(role)
+    if key == DELETES_ITS_ACCOUNT:
+        headers = world.throwaway(role)
     if case.path_parameters and not case.meta.is_negative_at(ParameterLocation.PATH):
         real = {
             name: draw(st.sampled_from(world.choices(role, operation.path, name)))
@@ -438,6 +472,7 @@ PROGRAM_SETTINGS = {  # docs/API.md "Program kinds": the settings each kind is d
     "frequency": {"threshold": 3, "window_days": 30},
     "swarm": {"threshold": 3, "window_minutes": 60},
     "flash": {"threshold": 10},
+    "friends": {"threshold": 3, "window_minutes": 60},
 }
 
 

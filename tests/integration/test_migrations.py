@@ -130,7 +130,8 @@ def test_a_commitment_status_change_touches_no_index_and_has_room_on_its_page(sc
             .all()
         )
     assert options == ["fillfactor=50"]
-    # primary key, (deal_id), (account_id, created_at), and the never-changing attribution
-    assert len(indexes) == 5
+    # primary key, (deal_id), (account_id, created_at), the never-changing attribution, and
+    # the shared ones for friends (`share` never changes either)
+    assert len(indexes) == 7
     for column in ("status", "released_at", "confirmed_at"):
         assert [index for index in indexes if column in index] == []

@@ -18,6 +18,7 @@ from tests.checkins_support import (
     rewards_issued,
 )
 from tests.factories import BERLIN, rows, scalar
+from tests.friends_support import befriend
 from tests.processes import wait_until
 
 ZONE = "Europe/Berlin"
@@ -427,6 +428,78 @@ def test_a_swarm_needs_distinct_accounts_not_repeated_visits(engine, program, vi
         _, rewards, progress = visit(loner, T0 + timedelta(minutes=minute))
         assert rewards == [] and progress_of(progress, swarm) == (1, 2, False)
     assert rewards_issued(engine, swarm.id) == 0
+
+
+# --- friends (the friends special) ----------------------------------------------------------
+
+
+def test_a_friends_special_of_three_rewards_the_account_and_its_two_friends_once_a_local_day(
+    api, engine, program, visit, customers
+):
+    special = program("friends", threshold=3, window_minutes=120, title="Bring two friends")
+    a, b, c, d = people = customers(4)
+    for first, second in ((a, b), (a, c), (b, c), (c, d)):
+        befriend(api, first, second)
+    names = {uid(p): n for p, n in zip(people, "abcd")}
+
+    def rewarded():
+        return {names[acc]: n for acc, n in rewards_by_account(engine, special.id).items()}
+
+    def at(hour, minute, day=0):
+        return local(ZONE, 2026, 3, 2 + day, hour, minute)
+
+    _, rewards, progress = visit(a, at(10, 0))
+    assert (rewards, progress_of(progress, special)) == ([], (1, 3, False))
+    _, rewards, progress = visit(b, at(10, 20))
+    assert (rewards, progress_of(progress, special)) == ([], (2, 3, False))
+    _, rewards, progress = visit(c, at(10, 40))  # c and two friends: each of them earns
+    assert [str(r.account_id) for r in rewards] == [uid(c)]
+    assert progress_of(progress, special) == (3, 3, True)
+    assert rewarded() == {"a": 1, "b": 1, "c": 1}
+    assert reward_events_for(engine, special) == sorted([uid(a), uid(b), uid(c)])
+
+    _, again, _ = visit(c, at(11, 0))  # the same local day: not counted, nothing again
+    assert again == []
+    _, rewards, progress = visit(d, at(11, 10))  # d's only friend here is c: two, not three
+    assert (rewards, progress_of(progress, special)) == ([], (2, 3, False))
+    assert rewarded() == {"a": 1, "b": 1, "c": 1}
+
+    for minute, person in ((0, a), (10, b), (20, c)):  # the next local day: once more each
+        visit(person, at(10, minute, day=1))
+    assert rewarded() == {"a": 2, "b": 2, "c": 2}
+    assert rewards_issued(engine, special.id) == 6
+
+
+def test_three_strangers_together_do_not_earn_a_friends_special(engine, program, visit, customers):
+    special = program("friends", threshold=3, window_minutes=120)
+    for minute, stranger in enumerate(customers(3)):
+        _, rewards, progress = visit(stranger, T0 + timedelta(minutes=minute))
+        assert (rewards, progress_of(progress, special)) == ([], (1, 3, False))
+    assert rewards_issued(engine, special.id) == 0
+
+
+def test_a_friends_special_counts_the_checking_in_accounts_own_friends_within_the_window(
+    api, engine, program, visit, customers
+):
+    special = program("friends", threshold=3, window_minutes=60)
+    hub, left, right = customers(3)  # left and right are friends of the hub, not of each other
+    befriend(api, hub, left)
+    befriend(api, hub, right)
+
+    visit(hub, T0)
+    visit(left, T0 + timedelta(minutes=10))
+    visit(right, T0 + timedelta(minutes=20))  # right's friends here: the hub only
+    assert rewards_issued(engine, special.id) == 0
+
+    next_day = T0 + timedelta(days=1)
+    visit(left, next_day)
+    visit(right, next_day + timedelta(minutes=10))
+    visit(hub, next_day + timedelta(minutes=90))  # left is out of the window by then
+    assert rewards_issued(engine, special.id) == 0
+    visit(left, next_day + timedelta(days=1))
+    visit(right, next_day + timedelta(days=1, minutes=10))
+    visit(hub, next_day + timedelta(days=1, minutes=20))  # both of the hub's friends: all earn
+    assert rewards_by_account(engine, special.id) == {uid(hub): 1, uid(left): 1, uid(right): 1}
 
 
 # --- flash -----------------------------------------------------------------------------------

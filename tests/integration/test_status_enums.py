@@ -20,6 +20,7 @@ from payments.models import (
 )
 from referrals.models import CreditStatus
 from reviews.models import ModerationAction, ReportReason, VerifiedBy
+from social.models import Audience
 from tests.factories import scalar
 
 # (table, column) -> the enum of the values its CHECK constraint `ck_<table>_<column>` accepts.
@@ -44,6 +45,8 @@ CHECKED = {
     ("payment_refunds", "reason"): RefundReason,
     ("ledger_entries", "account"): LedgerAccount,
     ("ledger_entries", "kind"): EntryKind,
+    ("checkins", "share"): Audience,
+    ("commitments", "share"): Audience,
 }
 # Status columns whose default is the enum's first state.
 DEFAULTED = {
@@ -52,6 +55,8 @@ DEFAULTED = {
     ("deliveries", "status"): DeliveryStatus.PENDING,
     ("outbox_events", "status"): OutboxStatus.PENDING,
     ("credits", "status"): CreditStatus.PENDING,
+    ("checkins", "share"): Audience.PRIVATE,
+    ("commitments", "share"): Audience.PRIVATE,
 }
 # Columns checked against a fixed list of values that is not an enum of this codebase.
 NOT_ENUMS = {("accounts", "role")}

@@ -22,6 +22,7 @@ def test_every_program_kind_declares_the_settings_it_needs():
         ("mayor", []),
         ("swarm", ["threshold", "window_minutes"]),
         ("flash", ["threshold"]),
+        ("friends", ["threshold", "window_minutes"]),
     ],
 )
 def test_a_program_without_settings_lacks_exactly_what_its_kind_needs(kind, missing):

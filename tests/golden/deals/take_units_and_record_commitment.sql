@@ -17,9 +17,9 @@ FROM referrals
 WHERE referrals.deal_id = %(commit_deal_id)s::UUID AND referrals.account_id = %(committer_id)s::UUID 
  LIMIT %(param_5)s::INTEGER), 
 commitment AS 
-(INSERT INTO commitments (deal_id, account_id, quantity, status, confirmed_at, share_id, referrer_id) SELECT %(commit_deal_id)s::UUID AS anon_1, %(committer_id)s::UUID AS anon_3, %(quantity)s::INTEGER AS anon_4, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(param_3)s::VARCHAR ELSE %(param_4)s::VARCHAR END AS anon_5, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(now)s::TIMESTAMP WITH TIME ZONE END AS anon_6, (SELECT attribution.share_id 
+(INSERT INTO commitments (deal_id, account_id, quantity, status, confirmed_at, share_id, referrer_id, share) SELECT %(commit_deal_id)s::UUID AS anon_1, %(committer_id)s::UUID AS anon_3, %(quantity)s::INTEGER AS anon_4, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(param_3)s::VARCHAR ELSE %(param_4)s::VARCHAR END AS anon_5, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(now)s::TIMESTAMP WITH TIME ZONE END AS anon_6, (SELECT attribution.share_id 
 FROM attribution) AS anon_7, (SELECT attribution.referrer_id 
-FROM attribution) AS anon_8 
+FROM attribution) AS anon_8, %(shared_with)s::VARCHAR AS anon_9 
 FROM taken 
 WHERE EXISTS (SELECT joined.open_quantity 
 FROM joined) RETURNING commitments.id, commitments.deal_id, commitments.account_id, commitments.quantity, commitments.status, commitments.created_at), 
@@ -32,9 +32,9 @@ vouchers AS
 FROM taken) AS anon_2 
 FROM confirmed_now JOIN generate_series(%(generate_series_1)s::INTEGER, confirmed_now.quantity) AS unit ON true), 
 event AS 
-(INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key) SELECT %(param_6)s::VARCHAR AS anon_9, anon_10.recipient_id AS recipient_id, anon_10.title AS title, anon_10.body AS body, anon_10.payload AS payload, anon_10.event_key || %(param_7)s::VARCHAR || CAST(anon_10.recipient_id AS VARCHAR) AS anon_11 
+(INSERT INTO outbox_events (kind, recipient_id, title, body, payload, dedupe_key) SELECT %(param_6)s::VARCHAR AS anon_10, anon_11.recipient_id AS recipient_id, anon_11.title AS title, anon_11.body AS body, anon_11.payload AS payload, anon_11.event_key || %(param_7)s::VARCHAR || CAST(anon_11.recipient_id AS VARCHAR) AS anon_12 
 FROM (SELECT taken.merchant_id AS recipient_id, %(param_8)s::VARCHAR AS title, CAST(%(quantity)s::INTEGER AS VARCHAR) || %(param_9)s::VARCHAR || taken.title || %(param_10)s::VARCHAR || CAST(taken.committed_count AS VARCHAR) || %(param_11)s::VARCHAR AS body, jsonb_build_object(%(jsonb_build_object_1)s::VARCHAR, CAST(taken.id AS VARCHAR), %(jsonb_build_object_2)s::VARCHAR, taken.title, %(jsonb_build_object_3)s::VARCHAR, CAST(commitment.id AS VARCHAR), %(jsonb_build_object_4)s::VARCHAR, %(quantity)s::INTEGER, %(jsonb_build_object_5)s::VARCHAR, taken.committed_count) AS payload, %(param_12)s::VARCHAR || CAST(commitment.id AS VARCHAR) AS event_key 
-FROM taken JOIN commitment ON true) AS anon_10 ON CONFLICT (dedupe_key) DO NOTHING), 
+FROM taken JOIN commitment ON true) AS anon_11 ON CONFLICT (dedupe_key) DO NOTHING), 
 credited AS 
 (UPDATE shares SET commitments=(shares.commitments + %(commitments_1)s::INTEGER), units=(shares.units + %(quantity)s::INTEGER) WHERE shares.id = (SELECT attribution.share_id 
 FROM attribution) AND (EXISTS (SELECT commitment.id 

@@ -61,6 +61,10 @@ class Review(Base):
         CheckConstraint("(reply_text IS NULL) = (replied_at IS NULL)", name="reply_complete"),
         # The list's three orders, each a backward scan of its own index (keyset pagination).
         Index("ix_reviews_venue_newest", "venue_id", "created_at", "id", postgresql_where=VISIBLE),
+        # An author's visible reviews newest first: friends' feeds read one range per friend.
+        Index(
+            "ix_reviews_account_newest", "account_id", "created_at", "id", postgresql_where=VISIBLE
+        ),
         Index(
             "ix_reviews_venue_highest",
             "venue_id",

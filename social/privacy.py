@@ -17,6 +17,8 @@ from deals.errors import DealTipped
 from deals.models import Commitment, Voucher
 from deals.services import withdraw
 from notifications.models import AlertArea, Device, Notification, OutboxEvent
+from referrals.models import Credit
+from reviews.models import Review
 from social import statements
 from social.models import FriendNoticeCount, Share
 from social.services import list_friends
@@ -28,7 +30,7 @@ EXPORT_FRIENDS_MAX = 1_000_000
 def export_account(*, session: Session, account: Account) -> dict:
     """Everything the account has given us or done here, for itself: the account, friends and
     requests, check-ins (with the reported points), commitments, vouchers, rewards, shares,
-    alert areas, devices (without push tokens) and the inbox."""
+    alert areas, devices (without push tokens), the inbox, reviews and referral credit."""
 
     def own(model, created=None):
         created = created if created is not None else model.created_at
@@ -46,6 +48,8 @@ def export_account(*, session: Session, account: Account) -> dict:
         "alert_areas": own(AlertArea),
         "devices": own(Device),
         "notifications": own(Notification),
+        "reviews": own(Review),
+        "credits": own(Credit),
     }
 
 

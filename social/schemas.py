@@ -8,6 +8,7 @@ from core.schemas import PageQuerySchema, ReadSchema, UtcDateTime, list_schema
 from deals.schemas import CommitmentReadSchema, ReferralReadSchema, VoucherReadSchema
 from geo.schemas import LocationSchema
 from notifications.schemas import AlertAreaReadSchema, NotificationReadSchema
+from referrals.schemas import CreditEntrySchema
 
 FRIEND_STATUSES = ("friends", "incoming", "outgoing")
 FEED_KINDS = ("checkin", "commitment", "review")
@@ -124,6 +125,17 @@ class ExportDeviceSchema(ReadSchema):
     created_at = UtcDateTime(required=True)
 
 
+class ExportReviewSchema(ReadSchema):
+    id = fields.UUID(required=True)
+    venue_id = fields.UUID(required=True)
+    rating = fields.Integer(required=True)
+    text = fields.String(allow_none=True, required=True)
+    verified_by = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    edited_at = UtcDateTime(allow_none=True, required=True)
+    hidden_at = UtcDateTime(allow_none=True, required=True)
+
+
 class ExportSchema(ReadSchema):
     account = fields.Nested(AccountReadSchema, required=True)
     friends = fields.List(fields.Nested(FriendSchema), required=True)
@@ -139,3 +151,5 @@ class ExportSchema(ReadSchema):
         metadata={"description": "Without push tokens"},
     )
     notifications = fields.List(fields.Nested(NotificationReadSchema), required=True)
+    reviews = fields.List(fields.Nested(ExportReviewSchema), required=True)
+    credits = fields.List(fields.Nested(CreditEntrySchema), required=True)

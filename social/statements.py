@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     literal,
     null,
@@ -38,6 +39,7 @@ from deals.models import (
     DealCommitmentMinute,
     DealParticipant,
 )
+from reviews.models import Review
 from social.models import Audience, FriendRequest, Friendship, Referral, Share, ShareVisit
 from venues.models import Venue
 
@@ -78,8 +80,9 @@ COUNT_VISIT = (
 
 def attribution_of(*, deal_id, account_id, share_code, accepted):
     """The CTE `attribution` (share_id, referrer_id) of a commitment: the account's referral on
-    the deal if it has one, else the share behind `share_code` when that is another account's
-    share of the same deal, recorded as the referral. First attribution wins, also between
+    the deal if it has one, else the share behind `share_code` when that is another live
+    account's share of the same deal (a deleted account's links attribute nothing new),
+    recorded as the referral. First attribution wins, also between
     concurrent commits: the referral's primary key makes the later insert return the earlier row.
 
     `accepted` is a condition true when the commitment is written; no referral is recorded
@@ -89,6 +92,7 @@ def attribution_of(*, deal_id, account_id, share_code, accepted):
         Share.code == share_code,
         Share.deal_id == deal_id,
         Share.account_id != account_id,
+        ~exists().where(Account.id == Share.account_id, Account.deleted_at.is_not(None)),
         accepted,
     )
     recorded = pg_insert(Referral).from_select(
@@ -353,6 +357,17 @@ FEED_SOURCES = (
             Commitment.share == Audience.FRIENDS,
             Commitment.status != CommitmentStatus.RELEASED,
         ),
+    ),
+    # Reviews are public already: every visible one, with its venue, rating and text.
+    _feed_source(
+        "review",
+        Review,
+        Review.venue_id,
+        _none(Uuid()).label("deal_id"),
+        _none(Integer()).label("quantity"),
+        Review.rating,
+        Review.text,
+        where=(Review.hidden_at.is_(None),),
     ),
 )
 

@@ -62,6 +62,13 @@ def upgrade() -> None:
         postgresql_where=sa.text(SHARED),
     )
 
+    op.create_index(
+        "ix_reviews_account_newest",
+        "reviews",
+        ["account_id", "created_at", "id"],
+        postgresql_where=sa.text("hidden_at IS NULL"),
+    )
+
     op.drop_constraint(op.f("ck_reward_programs_kind"), "reward_programs", type_="check")
     op.create_check_constraint(
         op.f("ck_reward_programs_kind"), "reward_programs", f"kind IN ({KINDS_BEFORE},'friends')"
@@ -126,6 +133,7 @@ def downgrade() -> None:
     op.create_check_constraint(
         op.f("ck_reward_programs_kind"), "reward_programs", f"kind IN ({KINDS_BEFORE})"
     )
+    op.drop_index("ix_reviews_account_newest", table_name="reviews")
     op.drop_index("ix_commitments_shared_deal", table_name="commitments")
     op.drop_index("ix_commitments_shared", table_name="commitments")
     op.drop_constraint(op.f("ck_commitments_share"), "commitments", type_="check")

@@ -156,8 +156,23 @@ def test_deleting_an_account_keeps_every_counter_equal_to_its_rows(api, app, db,
     )
     # Rewards stay, for the venue's programs (their counters match them, checked above).
     assert len(rows(engine, titles, id=gone["account"]["id"])) == 3
-    # The share's counts stay: they say what the link brought.
+    # The share's counts stay: they say what the link brought; the link attributes nothing new.
+    newcomer = api.register("customer")
+    late = api.client.post(
+        f"{API}/deals/{shared['id']}/commitments",
+        headers=newcomer["headers"],
+        json={"quantity": 1, "share_code": code},
+    )
+    assert late.status_code == 201, late.json
     assert rows(engine, "SELECT commitments, units FROM shares WHERE code = :c", c=code) == [(1, 2)]
+    assert (
+        scalar(
+            engine,
+            "SELECT count(*) FROM referrals WHERE account_id = :id",
+            id=newcomer["account"]["id"],
+        )
+        == 0
+    )
 
     # Nothing of the account can be read, or used, any more.
     assert api.client.get(f"{API}/me", headers=gone["headers"]).status_code == 401

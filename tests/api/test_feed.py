@@ -250,3 +250,26 @@ def test_unknown_query_arguments_and_foreign_cursors_are_refused(api, customer):
         f"{API}/me/feed", query_string={"friend": str(uuid.uuid4())}, headers=customer["headers"]
     )
     assert extra.status_code == 422
+
+
+def test_a_friends_visible_reviews_are_in_the_feed_and_a_hidden_one_leaves_it(api, app, place):
+    anna, friend, stranger = (api.register("customer") for _ in range(3))
+    befriend(api, friend, anna)
+    check_in(api, anna, place["venue"])  # a verified visitor; the check-in itself is private
+    written = api.client.post(
+        f"{API}/venues/{place['venue']['id']}/reviews",
+        headers=anna["headers"],
+        json={"rating": 5, "text": "Best soup in town"},
+    )
+    assert written.status_code == 201, written.json
+    (item,) = feed(api, friend)["items"]
+    assert (item["kind"], item["id"]) == ("review", written.json["id"])
+    assert item["review"] == {"rating": 5, "text": "Best soup in town"}
+    assert item["venue"] == {"id": place["venue"]["id"], "name": "Café Freunde"}
+    assert (item["deal"], item["quantity"]) == (None, None)
+    assert feed(api, stranger)["items"] == []
+    hidden = app.test_cli_runner().invoke(
+        args=["reviews", "hide", written.json["id"], "--reason", "Spam"]
+    )
+    assert hidden.exit_code == 0, hidden.output
+    assert feed(api, friend)["items"] == []

@@ -66,6 +66,11 @@ def plant(api, app, db) -> tuple[dict, dict, dict, dict]:
     )
     assert checkin["checkin"]["counted"] and checkin["rewards"], checkin
     commit_shared(api, victim, deal)
+    review = client.post(
+        f"{API}/venues/{venue['id']}/reviews",
+        headers=victim["headers"],
+        json={"rating": 4, "text": "Public, as every review"},
+    ).json
     vouchers = client.get(f"{API}/me/vouchers", headers=victim["headers"]).json["items"]
     share = client.post(f"{API}/deals/{deal['id']}/shares", headers=victim["headers"]).json
     area = client.post(
@@ -119,6 +124,7 @@ def plant(api, app, db) -> tuple[dict, dict, dict, dict]:
         "voucher_code": vouchers[0]["code"],
         "reward_code": checkin["rewards"][0]["code"],
         "share_code": share["code"],
+        "review_id": review["id"],
     }
     return markers, callers, values, victim
 

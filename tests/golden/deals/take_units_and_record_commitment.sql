@@ -8,7 +8,9 @@ FROM taken) RETURNING deal_participants.open_quantity),
 referral AS 
 (INSERT INTO referrals (deal_id, account_id, share_id, referrer_id) SELECT %(commit_deal_id)s::UUID AS anon_1, %(committer_id)s::UUID AS anon_3, shares.id AS id, shares.account_id AS account_id 
 FROM shares 
-WHERE shares.code = %(share_code)s::VARCHAR AND shares.deal_id = %(commit_deal_id)s::UUID AND shares.account_id != %(committer_id)s::UUID AND (EXISTS (SELECT joined.open_quantity 
+WHERE shares.code = %(share_code)s::VARCHAR AND shares.deal_id = %(commit_deal_id)s::UUID AND shares.account_id != %(committer_id)s::UUID AND NOT (EXISTS (SELECT * 
+FROM accounts 
+WHERE accounts.id = shares.account_id AND accounts.deleted_at IS NOT NULL)) AND (EXISTS (SELECT joined.open_quantity 
 FROM joined)) ON CONFLICT (deal_id, account_id) DO UPDATE SET share_id = referrals.share_id RETURNING referrals.share_id, referrals.referrer_id), 
 attribution AS 
 (SELECT referral.share_id AS share_id, referral.referrer_id AS referrer_id 

@@ -52,7 +52,7 @@ def assert_unauthorized(response):
 def test_a_customer_registers_logs_in_and_sees_itself(client):
     created = register(client, "ada@example.com")
     assert created.status_code == 201
-    assert set(created.json) == {"id", "email", "display_name", "role", "created_at"}
+    assert set(created.json) == {"id", "email", "display_name", "role", "created_at", "handle"}
     token = login(client, "ada@example.com")
     assert token.status_code == 201
     assert token.json["account"] == created.json

@@ -18,7 +18,7 @@ from tests.checkins_support import (
 )
 from tests.factories import API, BERLIN, rows, scalar
 
-CHECKIN_KEYS = {"id", "venue_id", "created_at", "distance_m", "counted", "reasons"}
+CHECKIN_KEYS = {"id", "venue_id", "created_at", "distance_m", "counted", "reasons", "share"}
 
 
 def checkins_url(venue) -> str:
@@ -357,6 +357,7 @@ def test_my_checkins_lists_only_my_own_newest_first_page_by_page(app, api, clien
         "distance_m": pytest.approx(20, abs=0.5),
         "counted": True,
         "reasons": [],
+        "share": "private",
     }
     assert seen[1]["reasons"] == ["inaccurate"]
 

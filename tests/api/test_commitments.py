@@ -71,7 +71,7 @@ def test_a_commitment_takes_one_unit_by_default_and_stays_pending_below_the_tipp
     assert commitment["quantity"] == 1
     assert commitment["status"] == "pending"
     assert commitment["deal_id"] == deal["id"]
-    assert set(commitment) == {"id", "deal_id", "quantity", "status", "created_at"}
+    assert set(commitment) == {"id", "deal_id", "quantity", "status", "created_at", "share"}
     assert response.json["deal"]["committed_count"] == 1
     assert response.json["deal"]["remaining"] == 9
     assert response.json["deal"]["status"] == "active"

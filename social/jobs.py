@@ -6,21 +6,23 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from deals.models import DealCommitmentMinute
-from social.models import ShareVisit
+from social.models import FriendNoticeCount, ShareVisit
 from social.services import RECENT_WINDOW
 
 
 def prune_social_proof(*, session: Session, now: datetime) -> dict:
-    """Forget what no count needs any more: visits before yesterday (a visit is de-duplicated
-    within its UTC day; yesterday stays for requests that straddle midnight) and minute rows
-    older than the `recent_commitments` window."""
-    visits = session.execute(
-        delete(ShareVisit).where(ShareVisit.day < (now - timedelta(days=1)).date())
+    """Forget what no count needs any more: visits and friend check-in notice counts before
+    yesterday (both are counted per UTC day; yesterday stays for requests that straddle
+    midnight) and minute rows older than the `recent_commitments` window."""
+    yesterday = (now - timedelta(days=1)).date()
+    visits = session.execute(delete(ShareVisit).where(ShareVisit.day < yesterday)).rowcount
+    notices = session.execute(
+        delete(FriendNoticeCount).where(FriendNoticeCount.day < yesterday)
     ).rowcount
     minutes = session.execute(
         delete(DealCommitmentMinute).where(DealCommitmentMinute.minute <= now - RECENT_WINDOW)
     ).rowcount
-    return {"share_visits": visits, "commitment_minutes": minutes}
+    return {"share_visits": visits, "commitment_minutes": minutes, "friend_notice_counts": notices}
 
 
 JOBS = {"prune-social-proof": (prune_social_proof, "JOB_INTERVAL_SECONDS")}

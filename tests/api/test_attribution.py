@@ -242,9 +242,14 @@ def test_the_prune_job_forgets_old_visits_and_minute_rows_only(api, client, db, 
     assert client.get(f"/s/{code}").status_code == 200
     assert commit_with(client, customer, shop["deal"], None).status_code == 201
     now = utcnow()
-    assert prune_social_proof(session=db, now=now) == {"share_visits": 0, "commitment_minutes": 0}
+    nothing = {"share_visits": 0, "commitment_minutes": 0, "friend_notice_counts": 0}
+    assert prune_social_proof(session=db, now=now) == nothing
     later = now + timedelta(days=2)
-    assert prune_social_proof(session=db, now=later) == {"share_visits": 1, "commitment_minutes": 1}
+    assert prune_social_proof(session=db, now=later) == {
+        **nothing,
+        "share_visits": 1,
+        "commitment_minutes": 1,
+    }
     db.commit()
     assert my_share(client, customer, code)["visits"] == 1  # the counter stays
     assert client.get(f"/s/{code}").status_code == 200  # today's visitor counts again: row gone

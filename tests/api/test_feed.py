@@ -3,12 +3,14 @@ time only, shared commitments that still hold units), `viewer.friends_committed`
 `friend.checked_in` (only to friends, only for shared counted check-ins, capped a day)."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
 
+from social.jobs import prune_social_proof
 from tests.checkins_support import away
-from tests.factories import API, BERLIN, recipients
+from tests.factories import API, BERLIN, recipients, scalar, utcnow
 from tests.friends_support import (
     ask,
     befriend,
@@ -273,3 +275,13 @@ def test_a_friends_visible_reviews_are_in_the_feed_and_a_hidden_one_leaves_it(ap
     )
     assert hidden.exit_code == 0, hidden.output
     assert feed(api, friend)["items"] == []
+
+
+def test_the_prune_job_forgets_friend_notice_counts_before_yesterday_only(api, db, engine, place):
+    anna, friend = api.register("customer"), api.register("customer")
+    befriend(api, friend, anna)
+    check_in(api, anna, place["venue"], share="friends")
+    assert scalar(engine, "SELECT count(*) FROM friend_notice_counts") == 1
+    now = utcnow()
+    assert prune_social_proof(session=db, now=now + timedelta(days=1))["friend_notice_counts"] == 0
+    assert prune_social_proof(session=db, now=now + timedelta(days=2))["friend_notice_counts"] == 1

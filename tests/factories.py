@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy import text
 
+from core.db import in_unit_of_work
+from notifications.dispatcher import DispatchSettings, fan_out
+
 API = "/api/v1"
 PASSWORD = "correct horse battery"
 BERLIN = {"lat": 52.52, "lon": 13.405}
@@ -141,6 +144,18 @@ def move_deal_to_past(engine, deal_id, *, ended_ago: timedelta = timedelta(secon
                 " redeem_until = greatest(redeem_until, now() - :ago) WHERE id = :id"
             ),
             {"ago": ended_ago, "id": str(deal_id)},
+        )
+
+
+def fan_out_events(app, db) -> None:
+    """Run the dispatcher's fan-out once (inbox rows and deliveries of every pending event),
+    sending nothing."""
+    with app.app_context():
+        in_unit_of_work(
+            db,
+            fan_out,
+            now=utcnow(),
+            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
         )
 
 

@@ -1,10 +1,8 @@
 """An account's own data: GET /me/export (everything, for itself) and DELETE /me (personal data
 gone, what others' records need kept anonymous, every counter still equal to its rows)."""
 
-from core.db import in_unit_of_work, utcnow
-from notifications.dispatcher import DispatchSettings, fan_out
 from tests.checkins_support import away
-from tests.factories import API, BERLIN, PASSWORD, rows, scalar
+from tests.factories import API, BERLIN, PASSWORD, fan_out_events, rows, scalar
 from tests.friends_support import ask, befriend, check_in, commit_shared, feed, give_handle
 from tests.integration.test_crash_safety import World, assert_counters_equal_their_rows
 
@@ -48,13 +46,7 @@ def test_the_export_holds_the_accounts_own_data_and_nobody_elses(api, app, db, m
     api.client.post(
         f"{API}/me/devices", headers=me["headers"], json={"platform": "ios", "token": "tok-123"}
     )
-    with app.app_context():
-        in_unit_of_work(
-            db,
-            fan_out,
-            now=utcnow(),
-            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
-        )
+    fan_out_events(app, db)
 
     export = api.client.get(f"{API}/me/export", headers=me["headers"])
     assert export.status_code == 200, export.json
@@ -127,13 +119,7 @@ def test_deleting_an_account_keeps_every_counter_equal_to_its_rows(api, app, db,
     api.client.post(
         f"{API}/me/devices", headers=gone["headers"], json={"platform": "web", "token": "t-1"}
     )
-    with app.app_context():
-        in_unit_of_work(
-            db,
-            fan_out,
-            now=utcnow(),
-            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
-        )
+    fan_out_events(app, db)
     assert len(feed(api, friend)["items"]) == 4  # a check-in and three commitments
 
     deleted = api.client.delete(f"{API}/me", headers=gone["headers"])

@@ -52,6 +52,25 @@ def check_in_together(base_url: str, venue: dict, customers: list[dict]) -> list
     return responses
 
 
+def each_member_is_paid_once_a_round(live_server, engine, rounds, crowd, members) -> None:
+    """Each round (a venue with one group program) the whole `crowd` checks in at once: exactly
+    `members` earn the program, once each; the first round's crowd again, the same local day,
+    earns nothing more."""
+    for venue, (program,) in rounds:
+        check_in_together(live_server, venue, crowd)
+
+        assert rewards_by_account(engine, program["id"]) == {account: 1 for account in members}
+        assert rewards_issued(engine, program["id"]) == len(members)
+
+    venue, (program,) = rounds[0]
+    again = check_in_together(live_server, venue, crowd)  # the same local day: not twice
+
+    assert not any(r.json()["checkin"]["counted"] or r.json()["rewards"] for r in again)
+    assert rewards_by_account(engine, program["id"]) == {account: 1 for account in members}
+    earned = sorted(recipient for recipient, _ in events(engine, "reward.earned"))
+    assert earned == sorted(list(members) * len(rounds))
+
+
 def counted_and_total(engine) -> tuple[int, int]:
     ((counted, total),) = rows(
         engine, "SELECT count(*) FILTER (WHERE counted), count(*) FROM checkins"
@@ -113,19 +132,7 @@ def test_a_parallel_swarm_rewards_every_member_exactly_once(live_server, engine)
         for _ in range(3)
     ]
 
-    for venue, (swarm,) in rounds:
-        check_in_together(live_server, venue, customers)
-
-        assert rewards_by_account(engine, swarm["id"]) == {account: 1 for account in everyone}
-        assert rewards_issued(engine, swarm["id"]) == 12
-
-    venue, (swarm,) = rounds[0]
-    again = check_in_together(live_server, venue, customers)  # the same local day: not twice
-
-    assert not any(r.json()["checkin"]["counted"] or r.json()["rewards"] for r in again)
-    assert rewards_by_account(engine, swarm["id"]) == {account: 1 for account in everyone}
-    earned = sorted(recipient for recipient, _ in events(engine, "reward.earned"))
-    assert earned == sorted(list(everyone) * 3)
+    each_member_is_paid_once_a_round(live_server, engine, rounds, customers, everyone)
 
 
 def test_max_rewards_is_never_exceeded_under_parallel_check_ins(live_server, engine):
@@ -178,16 +185,5 @@ def test_a_parallel_friends_special_pays_each_friend_exactly_once_and_no_strange
         for _ in range(2)
     ]
 
-    for venue, (special,) in rounds:  # friends and strangers at the door at the same moment
-        check_in_together(live_server, venue, friends + strangers)
-
-        assert rewards_by_account(engine, special["id"]) == {account: 1 for account in group}
-        assert rewards_issued(engine, special["id"]) == 10
-
-    venue, (special,) = rounds[0]
-    again = check_in_together(live_server, venue, friends)  # the same local day: not twice
-
-    assert not any(r.json()["checkin"]["counted"] or r.json()["rewards"] for r in again)
-    assert rewards_by_account(engine, special["id"]) == {account: 1 for account in group}
-    earned = sorted(recipient for recipient, _ in events(engine, "reward.earned"))
-    assert earned == sorted(list(group) * 2)
+    # Friends and strangers at the door at the same moment: only the friends are paid.
+    each_member_is_paid_once_a_round(live_server, engine, rounds, friends + strangers, group)

@@ -7,10 +7,8 @@ export prove the search would find them."""
 import re
 import uuid
 
-from core.db import in_unit_of_work, utcnow
-from notifications.dispatcher import DispatchSettings, fan_out
 from tests.checkins_support import away
-from tests.factories import API, BERLIN
+from tests.factories import API, BERLIN, fan_out_events
 from tests.friends_support import ask, befriend, check_in, commit_shared, give_handle
 
 MARK = "zq7" + uuid.uuid4().hex[:8]
@@ -86,13 +84,7 @@ def plant(api, app, db) -> tuple[dict, dict, dict, dict]:
     webhook = client.post(
         f"{API}/webhooks", headers=m1["headers"], json={"url": "https://93.184.216.34/hook"}
     ).json
-    with app.app_context():
-        in_unit_of_work(
-            db,
-            fan_out,
-            now=utcnow(),
-            settings=DispatchSettings(push_gateway_url=None, allow_loopback=False),
-        )
+    fan_out_events(app, db)
     inbox = client.get(f"{API}/me/notifications", headers=victim["headers"]).json["items"]
 
     markers = {

@@ -8,6 +8,7 @@ import re
 import uuid
 
 from tests.checkins_support import away
+from tests.dashboard_support import signed_in
 from tests.factories import API, BERLIN, fan_out_events
 from tests.friends_support import ask, befriend, check_in, commit_shared, give_handle
 
@@ -15,8 +16,13 @@ MARK = "zq7" + uuid.uuid4().hex[:8]
 SPOT = away(BERLIN, 31.7, bearing=123)  # counted: within the venue's 100 m
 HOME = {"lat": 48.1371234, "lon": 11.5754321}
 ACCURACY = 7.654321
-# Paths outside the API that take a value of their own.
-SKIPPED = {"/api/docs/assets/<path:filename>"}
+# Static files: paths that take a file name, and show nobody's data.
+SKIPPED = {
+    "/api/docs/assets/<path:filename>",
+    "/merchant/static/<path:filename>",
+    "/merchant/vendor/leaflet/<path:filename>",
+}
+DASHBOARD = "/merchant/"
 # Query arguments the searches need to answer 200.
 QUERIES = {
     "/api/v1/deals/nearby": {"lat": 52.52, "lon": 13.405},
@@ -33,9 +39,10 @@ HANDED_OVER = {
 ENDS_THE_SESSION = [("DELETE", "/api/v1/tokens/current"), ("DELETE", "/api/v1/me")]
 
 
-def plant(api, app, db) -> tuple[dict, dict, dict, dict]:
+def plant(api, app, db) -> tuple[dict, dict, dict, dict, dict]:
     """The victim's data full of markers, and the accounts that look for them; returns
-    (markers by name, callers' headers by name, path values by parameter, the victim)."""
+    (markers by name, callers' headers by name, path values by parameter, the victim, the two
+    merchants by name, for their dashboard sessions)."""
     client = api.client
     victim = api.register("customer", email=f"{MARK}-victim@example.com")
     victim["account"]["handle"] = give_handle(api, victim)
@@ -118,7 +125,7 @@ def plant(api, app, db) -> tuple[dict, dict, dict, dict]:
         "share_code": share["code"],
         "review_id": review["id"],
     }
-    return markers, callers, values, victim
+    return markers, callers, values, victim, {"m1": m1, "m2": m2}
 
 
 def path_for(rule, values: dict) -> str:
@@ -159,7 +166,7 @@ def calls(app) -> list[tuple[str, object]]:
 
 
 def test_no_route_shows_anyone_another_accounts_email_location_vouchers_or_rewards(api, app, db):
-    markers, callers, values, victim = plant(api, app, db)
+    markers, callers, values, victim, merchants = plant(api, app, db)
     export = api.client.get(f"{API}/me/export", headers=victim["headers"]).get_data(as_text=True)
     assert [name for name, marker in markers.items() if marker not in export] == []
 
@@ -184,6 +191,20 @@ def test_no_route_shows_anyone_another_accounts_email_location_vouchers_or_rewar
             for name, marker in markers.items():
                 if marker in text and HANDED_OVER.get((who, method, rule.rule)) != name:
                     leaks.append(f"{who}: {method} {path} -> {response.status_code} shows {name}")
+    # The dashboard, signed in as each merchant: every page it reads.
+    for who, merchant in merchants.items():
+        dashboard = signed_in(app.test_client(), merchant)
+        for method, rule in calls(app):
+            if method != "GET" or not rule.rule.startswith(DASHBOARD):
+                continue
+            response = dashboard.get(path_for(rule, values))
+            answered.add((method, rule.rule, response.status_code < 400))
+            text = response.get_data(as_text=True)
+            leaks += [
+                f"{who} dashboard: {rule.rule} -> {response.status_code} shows {name}"
+                for name, marker in markers.items()
+                if marker in text
+            ]
     assert leaks == []
     # The scan reached the routes where a leak would matter, not only their refusals.
     reached = {(method, rule) for method, rule, ok in answered if ok}
@@ -194,5 +215,7 @@ def test_no_route_shows_anyone_another_accounts_email_location_vouchers_or_rewar
         ("GET", "/api/v1/me/export"),
         ("GET", "/s/<string:code>"),
         ("POST", "/api/v1/me/friends"),
+        ("GET", "/merchant/venues/<uuid:venue_id>/checkins"),
+        ("GET", "/merchant/venues/<uuid:venue_id>/reviews"),
     ):
         assert route in reached, route

@@ -110,10 +110,15 @@ def plan_of(engine, statement: str, parameters) -> dict:
     return (document if isinstance(document, list) else json.loads(document))[0]["Plan"]
 
 
-def test_the_feed_of_an_account_with_500_friends_is_one_statement_of_index_ranges(
+def test_the_feed_and_friends_committed_of_500_friends_are_one_statement_each_of_index_probes(
     db, engine, crowd
 ):
     viewer = db.get(Account, crowd)
+    assert_the_feed_reads_index_ranges_per_friend(db, engine, crowd, viewer)
+    assert_friends_committed_probes_each_friend_by_deal(db, engine, crowd, viewer)
+
+
+def assert_the_feed_reads_index_ranges_per_friend(db, engine, crowd, viewer) -> None:
     page = []
     statements = captured(
         engine,
@@ -140,10 +145,7 @@ def test_the_feed_of_an_account_with_500_friends_is_one_statement_of_index_range
     assert [item["id"] for item in page] == [row.id for row in expected]
 
 
-def test_friends_committed_for_an_account_with_500_friends_looks_friends_up_by_deal(
-    db, engine, crowd
-):
-    viewer = db.get(Account, crowd)
+def assert_friends_committed_probes_each_friend_by_deal(db, engine, crowd, viewer) -> None:
     deals = [{"id": str(uuid.UUID(int=n))} for n in range(256, 276)]
     statements = captured(
         engine,

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, one_of
+from social.models import Audience
 
 
 class PaymentStatus(enum.StrEnum):
@@ -102,6 +103,7 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", PaymentStatus), name="status"),
         CheckConstraint(one_of("method", PaymentMethodKind), name="method"),
+        CheckConstraint(one_of("share", Audience), name="share"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         Index("ix_payments_account_created", "account_id", "created_at"),
@@ -155,8 +157,10 @@ class Payment(Base):
     charge_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
     provider_customer: Mapped[str | None] = mapped_column(String(255))
     payment_method: Mapped[str | None] = mapped_column(String(255))
-    # The share link the commitment came through: its units are taken only once authorised.
+    # The share link the commitment came through, and who is to see it (the commitment's
+    # `share`): its units are taken only once authorised.
     share_code: Mapped[str | None] = mapped_column(String(32))
+    share: Mapped[str] = mapped_column(String(16), server_default=text(f"'{Audience.PRIVATE}'"))
     charge_attempts: Mapped[int] = mapped_column(server_default=text("0"))
     fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     last_error: Mapped[str | None] = mapped_column(Text)

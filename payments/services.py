@@ -75,6 +75,7 @@ from payments.settlement import (
     release_unfinished,
     take_units,
 )
+from social.models import Audience
 
 logger = logging.getLogger("schwarm.payments")
 
@@ -88,24 +89,28 @@ def commit_to_deal(
     payment_method: str | None,
     now: datetime,
     share_code: str | None = None,
+    share: str = Audience.PRIVATE,
 ) -> tuple[dict, int]:
     """Commit to units of a deal (attributed to the share behind `share_code` as the rules
-    allow), paying for them online when a provider is configured; `(body, status)`: 201 with
-    the commitment, or 202 while the customer must confirm."""
+    allow, seen by the account's friends when `share` says so), paying for them online when a
+    provider is configured; `(body, status)`: 201 with the commitment, or 202 while the customer
+    must confirm."""
     gateway = payment_provider()
     if not gateway.online:
-        return _committed(session, deal_id, account, quantity, now, share_code), 201
+        return _committed(session, deal_id, account, quantity, now, share_code, share), 201
     terms = session.execute(
         statements.DEAL_TERMS, {"terms_deal_id": deal_id, "committer_id": account.id}
     ).one_or_none()
     if terms is None:
         raise NotFound("No such deal.")
     if terms.price_cents == 0:  # nothing to pay: committed as without a provider
-        return _committed(session, deal_id, account, quantity, now, share_code), 201
+        return _committed(session, deal_id, account, quantity, now, share_code, share), 201
     if not payment_method:
         raise ValidationFailed({"payment_method": ["Required: a PaymentMethod id to pay with."]})
     _refuse_early(terms, quantity, now)
-    payment = _authorise(gateway, terms, account, quantity, payment_method, share_code, now)
+    payment = _authorise(
+        gateway, terms, account, quantity, payment_method, share_code, now, share=share
+    )
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         return {"payment": payment, "deal": deals.get_deal(session=session, deal_id=deal_id)}, 202
     commitment, deal = _take_or_release(session, gateway, payment, account, now)
@@ -322,7 +327,7 @@ def settle_after_response(job, ids: list) -> None:
         return response
 
 
-def _committed(session, deal_id, account, quantity, now, share_code) -> dict:
+def _committed(session, deal_id, account, quantity, now, share_code, share) -> dict:
     commitment, deal = deals.commit_units(
         session=session,
         deal_id=deal_id,
@@ -330,6 +335,7 @@ def _committed(session, deal_id, account, quantity, now, share_code) -> dict:
         quantity=quantity,
         now=now,
         share_code=share_code,
+        share=share,
     )
     return {"commitment": commitment, "deal": deal}
 
@@ -367,6 +373,8 @@ def _authorise(
     payment_method: str,
     share_code: str | None,
     now: datetime,
+    *,
+    share: str,
 ) -> Payment:
     """Steps 1 and 2: the intent made and recorded, then confirmed; the payment (detached),
     `requires_action` if the customer must confirm, else authorised. Raises 402 on a decline
@@ -388,6 +396,7 @@ def _authorise(
         status=PaymentStatus.AUTHORISING,
         payment_method=payment_method,
         share_code=share_code,
+        share=share,
         charge_attempts=0,
         created_at=now,
         due_at=now if tipped else None,  # after the tip, charged at once

@@ -104,6 +104,7 @@ def take_units(
             quantity=payment.quantity,
             now=now,
             share_code=payment.share_code,
+            share=payment.share,
             paid_commitment_id=payment.commitment_id,
         )
         confirmed = commitment.status == CommitmentStatus.CONFIRMED

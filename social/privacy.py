@@ -1,8 +1,8 @@
 """An account's own data: its export, and its deletion.
 
 These verbs read and change every domain's rows of one account, so they live here, above the
-domains they touch (accounts, deals, check-ins, notifications), and reach the deals' counters
-only through the deals' own verbs. Like every verb they flush and raise; the edge commits.
+domains they touch (accounts, deals, payments, check-ins, notifications), and reach the deals'
+counters and the payments only through their own verbs. Like every verb they flush and raise; the edge commits.
 """
 
 from datetime import datetime
@@ -15,8 +15,8 @@ from checkins.models import Checkin, Reward
 from core.idempotency import IdempotencyKey, account_scope
 from deals.errors import DealTipped
 from deals.models import Commitment, Voucher
-from deals.services import withdraw
 from notifications.models import AlertArea, Device, Notification, OutboxEvent
+from payments.services import withdraw
 from referrals.models import Credit
 from reviews.models import Review
 from social import statements
@@ -57,7 +57,8 @@ def delete_account(*, session: Session, account: Account, now: datetime) -> None
     """Delete the account: what is personal goes, what others' records need stays anonymous.
 
     Pending commitments are withdrawn as a withdrawal does it (each deal's count, participant
-    and minute rows with them); confirmed ones and their vouchers stay, as a merchant's
+    and minute rows with them, and the card holds cancelled right after the response);
+    confirmed ones and their vouchers stay, as a merchant's
     obligations, and nobody sees them any more. Check-ins and rewards stay for the venue's
     counts without the reported point, accuracy or message. Friendships and requests, devices,
     alert areas, the inbox, stored responses and every token go. The account row stays as a

@@ -1,5 +1,6 @@
-"""friends: handles, friend requests and friendships, who sees a check-in or commitment (share),
-the daily count of friend check-in notices, the friends special, deleted accounts
+"""friends: handles, friend requests and friendships, who sees a check-in or commitment (share,
+also kept on a payment until its units are taken), the daily count of friend check-in notices,
+friends' reviews newest first, the friends special, deleted accounts
 
 Revision ID: 0023
 Revises: 0022
@@ -54,6 +55,10 @@ def upgrade() -> None:
         "commitments",
         ["account_id", "created_at", "id"],
         postgresql_where=sa.text(SHARED),
+    )
+    op.add_column("payments", _share_column())
+    op.create_check_constraint(
+        op.f("ck_payments_share"), "payments", "share IN ('private','friends')"
     )
     op.create_index(
         "ix_commitments_shared_deal",
@@ -134,6 +139,8 @@ def downgrade() -> None:
         op.f("ck_reward_programs_kind"), "reward_programs", f"kind IN ({KINDS_BEFORE})"
     )
     op.drop_index("ix_reviews_account_newest", table_name="reviews")
+    op.drop_constraint(op.f("ck_payments_share"), "payments", type_="check")
+    op.drop_column("payments", "share")
     op.drop_index("ix_commitments_shared_deal", table_name="commitments")
     op.drop_index("ix_commitments_shared", table_name="commitments")
     op.drop_constraint(op.f("ck_commitments_share"), "commitments", type_="check")

@@ -1,10 +1,19 @@
 """An account's own data: GET /me/export (everything, for itself) and DELETE /me (personal data
 gone, what others' records need kept anonymous, every counter still equal to its rows)."""
 
+import uuid
+
 from tests.checkins_support import away
 from tests.factories import API, BERLIN, PASSWORD, fan_out_events, rows, scalar
 from tests.friends_support import ask, befriend, check_in, commit_shared, feed, give_handle
 from tests.integration.test_crash_safety import World, assert_counters_equal_their_rows
+from tests.payments_support import (
+    card,
+    commit_paid,
+    intent,
+    payment_rows,
+    unbalanced_transactions,
+)
 
 
 def assert_share_and_minute_counters_equal_their_rows(engine) -> None:
@@ -204,3 +213,39 @@ def test_merchant_accounts_are_not_deleted_through_the_api(api, merchant):
     response = api.client.delete(f"{API}/me", headers=merchant["headers"])
     assert response.status_code == 403
     assert api.client.get(f"{API}/me", headers=merchant["headers"]).status_code == 200
+
+
+def test_deleting_an_account_cancels_its_card_holds_and_leaves_the_ledger_balanced(
+    paid_api, engine, localstripe
+):
+    merchant = paid_api.register("merchant")
+    venue = paid_api.create_venue(merchant)
+    waiting = paid_api.create_deal(merchant, venue, min_commitments=5, price_cents=1800)
+    tipped = paid_api.create_deal(merchant, venue, min_commitments=1, price_cents=1800)
+    gone, other = paid_api.register("customer"), paid_api.register("customer")
+    for customer in (gone, other):
+        held = commit_paid(paid_api, customer, waiting, card(localstripe))
+        assert held.status_code == 201, held.json
+    bought = commit_paid(paid_api, gone, tipped, card(localstripe))  # tips it: charged at once
+    assert bought.status_code == 201, bought.json
+
+    assert paid_api.client.delete(f"{API}/me", headers=gone["headers"]).status_code == 204
+
+    statuses = {
+        (row.deal_id, row.account_id): row.status
+        for deal in (waiting, tipped)
+        for row in payment_rows(engine, deal["id"])
+    }
+    by_id = {deal["id"]: uuid.UUID(deal["id"]) for deal in (waiting, tipped)}
+    gone_id, other_id = (uuid.UUID(c["account"]["id"]) for c in (gone, other))
+    assert statuses == {
+        (by_id[waiting["id"]], gone_id): "cancelled",  # released right after the response
+        (by_id[waiting["id"]], other_id): "held",
+        (by_id[tipped["id"]], gone_id): "captured",  # the merchant's sale stays
+    }
+    (released,) = [row for row in payment_rows(engine, waiting["id"]) if row.account_id == gone_id]
+    assert intent(localstripe, released.provider_ref)["status"] == "canceled"
+    assert unbalanced_transactions(engine) == []
+    world = World("", merchant, [], [waiting, tipped], [venue], [])
+    assert_counters_equal_their_rows(engine, world)
+    assert paid_api.client.get(f"{API}/deals/{waiting['id']}").json["committed_count"] == 1

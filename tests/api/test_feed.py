@@ -19,6 +19,7 @@ from tests.friends_support import (
     feed,
     give_handle,
 )
+from tests.payments_support import NEEDS_3DS, authenticate, card, payment_rows
 
 
 @pytest.fixture
@@ -285,3 +286,28 @@ def test_the_prune_job_forgets_friend_notice_counts_before_yesterday_only(api, d
     now = utcnow()
     assert prune_social_proof(session=db, now=now + timedelta(days=1))["friend_notice_counts"] == 0
     assert prune_social_proof(session=db, now=now + timedelta(days=2))["friend_notice_counts"] == 1
+
+
+def test_a_paid_commitment_keeps_its_share_through_3d_secure(paid_api, engine, localstripe):
+    merchant = paid_api.register("merchant")
+    deal = paid_api.create_deal(merchant, paid_api.create_venue(merchant), price_cents=1800)
+    anna, friend = paid_api.register("customer"), paid_api.register("customer")
+    befriend(paid_api, friend, anna)
+    pending = paid_api.client.post(
+        f"{API}/deals/{deal['id']}/commitments",
+        headers=anna["headers"],
+        json={"payment_method": card(localstripe, NEEDS_3DS), "share": "friends"},
+    )
+    assert pending.status_code == 202, pending.json
+    assert feed(paid_api, friend)["items"] == []  # no units yet, nothing to show
+    payment = pending.json["payment"]
+    (row,) = payment_rows(engine, deal["id"])
+    authenticate(localstripe, row.provider_ref, payment["client_secret"])
+    confirmed = paid_api.client.post(
+        f"{API}/payments/{payment['id']}/confirm", json={}, headers=anna["headers"]
+    )
+    assert confirmed.status_code == 201, confirmed.json
+    assert confirmed.json["commitment"]["share"] == "friends"
+    assert kinds_and_ids(feed(paid_api, friend)) == [
+        ("commitment", confirmed.json["commitment"]["id"])
+    ]

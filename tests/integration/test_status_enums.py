@@ -47,6 +47,7 @@ CHECKED = {
     ("ledger_entries", "kind"): EntryKind,
     ("checkins", "share"): Audience,
     ("commitments", "share"): Audience,
+    ("payments", "share"): Audience,
 }
 # Status columns whose default is the enum's first state.
 DEFAULTED = {
@@ -57,6 +58,7 @@ DEFAULTED = {
     ("credits", "status"): CreditStatus.PENDING,
     ("checkins", "share"): Audience.PRIVATE,
     ("commitments", "share"): Audience.PRIVATE,
+    ("payments", "share"): Audience.PRIVATE,
 }
 # Columns checked against a fixed list of values that is not an enum of this codebase.
 NOT_ENUMS = {("accounts", "role")}

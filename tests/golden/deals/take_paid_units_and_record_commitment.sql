@@ -8,7 +8,9 @@ FROM taken) RETURNING deal_participants.open_quantity),
 referral AS 
 (INSERT INTO referrals (deal_id, account_id, share_id, referrer_id) SELECT %(commit_deal_id)s::UUID AS anon_5, %(committer_id)s::UUID AS anon_6, shares.id AS id, shares.account_id AS account_id 
 FROM shares 
-WHERE shares.code = %(share_code)s::VARCHAR AND shares.deal_id = %(commit_deal_id)s::UUID AND shares.account_id != %(committer_id)s::UUID AND (EXISTS (SELECT joined.open_quantity 
+WHERE shares.code = %(share_code)s::VARCHAR AND shares.deal_id = %(commit_deal_id)s::UUID AND shares.account_id != %(committer_id)s::UUID AND NOT (EXISTS (SELECT * 
+FROM accounts 
+WHERE accounts.id = shares.account_id AND accounts.deleted_at IS NOT NULL)) AND (EXISTS (SELECT joined.open_quantity 
 FROM joined)) ON CONFLICT (deal_id, account_id) DO UPDATE SET share_id = referrals.share_id RETURNING referrals.share_id, referrals.referrer_id), 
 attribution AS 
 (SELECT referral.share_id AS share_id, referral.referrer_id AS referrer_id 
@@ -17,9 +19,9 @@ FROM referrals
 WHERE referrals.deal_id = %(commit_deal_id)s::UUID AND referrals.account_id = %(committer_id)s::UUID 
  LIMIT %(param_12)s::INTEGER), 
 commitment AS 
-(INSERT INTO commitments (id, deal_id, account_id, quantity, status, confirmed_at, share_id, referrer_id) SELECT %(new_commitment_id)s::UUID AS anon_4, %(commit_deal_id)s::UUID AS anon_5, %(committer_id)s::UUID AS anon_6, %(quantity)s::INTEGER AS anon_7, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(param_10)s::VARCHAR ELSE %(param_11)s::VARCHAR END AS anon_8, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(now)s::TIMESTAMP WITH TIME ZONE END AS anon_9, (SELECT attribution.share_id 
+(INSERT INTO commitments (id, deal_id, account_id, quantity, status, confirmed_at, share_id, referrer_id, share) SELECT %(new_commitment_id)s::UUID AS anon_4, %(commit_deal_id)s::UUID AS anon_5, %(committer_id)s::UUID AS anon_6, %(quantity)s::INTEGER AS anon_7, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(param_10)s::VARCHAR ELSE %(param_11)s::VARCHAR END AS anon_8, CASE WHEN (taken.tipped_at IS NOT NULL AND taken.committed_count - %(quantity)s::INTEGER >= taken.min_commitments) THEN %(now)s::TIMESTAMP WITH TIME ZONE END AS anon_9, (SELECT attribution.share_id 
 FROM attribution) AS anon_10, (SELECT attribution.referrer_id 
-FROM attribution) AS anon_11 
+FROM attribution) AS anon_11, %(shared_with)s::VARCHAR AS anon_12 
 FROM taken 
 WHERE EXISTS (SELECT joined.open_quantity 
 FROM joined) RETURNING commitments.id, commitments.deal_id, commitments.account_id, commitments.quantity, commitments.status, commitments.created_at), 

@@ -124,6 +124,8 @@ def plant(api, app, db) -> tuple[dict, dict, dict, dict, dict]:
         "reward_code": checkin["rewards"][0]["code"],
         "share_code": share["code"],
         "review_id": review["id"],
+        # Payments are offline in this app (PAYMENT_PROVIDER=none): nobody has one.
+        "payment_id": str(uuid.uuid4()),
     }
     return markers, callers, values, victim, {"m1": m1, "m2": m2}
 

@@ -374,7 +374,7 @@ def _authorise(
     share_code: str | None,
     now: datetime,
     *,
-    share: str,
+    share: str = Audience.PRIVATE,
 ) -> Payment:
     """Steps 1 and 2: the intent made and recorded, then confirmed; the payment (detached),
     `requires_action` if the customer must confirm, else authorised. Raises 402 on a decline

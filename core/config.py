@@ -99,6 +99,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "PLATFORM_FEE_PERCENT": os.environ.get("PLATFORM_FEE_PERCENT") or "10",
         "PAYMENT_HOLD_DAYS": _env_int("PAYMENT_HOLD_DAYS", 6),
         "PAYMENT_FIX_HOURS": _env_int("PAYMENT_FIX_HOURS", 48),
+        "PAYMENT_MIN_CHARGE_CENTS": _env_int("PAYMENT_MIN_CHARGE_CENTS", 50),
         "PAYMENT_PENDING_MINUTES": _env_int("PAYMENT_PENDING_MINUTES", 30),
         "PAYMENT_JOB_INTERVAL_SECONDS": _env_int("PAYMENT_JOB_INTERVAL_SECONDS", 10),
         "PAYMENT_BATCH_SIZE": _env_int("PAYMENT_BATCH_SIZE", 100),

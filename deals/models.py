@@ -5,9 +5,9 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geography
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from core.codes import CodeStatus
 from core.db import Base, one_of
@@ -245,6 +245,8 @@ class Commitment(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     confirmed_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
+    # Referral credit applied to its units, paid at the venue (payments `none`).
+    credit_cents: Mapped[int] = mapped_column(server_default=text("0"))
     # The share it was made through and the account that shared it, when attributed.
     share_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("shares.id", ondelete="SET NULL"))
     referrer_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -323,3 +325,14 @@ class Voucher(Base):
     redeem_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     redeemed_at: Mapped[datetime | None]
+    # Referral credit that pays for part of this unit at the venue (payments `none`).
+    credit_cents: Mapped[int] = mapped_column(server_default=text("0"))
+    # The deal's price, read with the voucher (a primary-key lookup; never locked with it).
+    price_cents: Mapped[int] = column_property(
+        select(Deal.price_cents).where(Deal.id == deal_id).correlate_except(Deal).scalar_subquery()
+    )
+
+    @property
+    def to_pay_cents(self) -> int:
+        """What is left to pay at the venue: the price less the credit applied."""
+        return self.price_cents - self.credit_cents

@@ -273,6 +273,14 @@ class VoucherReadSchema(ReadSchema):
     status = fields.String(required=True, validate=validate.OneOf(list(VoucherStatus)))
     redeem_until = UtcDateTime(required=True)
     redeemed_at = UtcDateTime(allow_none=True, required=True)
+    price_cents = fields.Integer(required=True)
+    credit_cents = fields.Integer(
+        required=True, metadata={"description": "Referral credit applied (payments at the venue)"}
+    )
+    to_pay_cents = fields.Integer(
+        required=True,
+        metadata={"description": "Left to pay at the venue (paid units: already paid online)"},
+    )
 
 
 DealListSchema = list_schema(DealListingSchema, "DealList")

@@ -40,6 +40,7 @@ from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
 from notifications.services import enqueue
 from social.models import Audience
+from referrals.services import redeem_credit_of_voucher
 from venues.models import rating_of
 from venues.services import get_owned_venue
 
@@ -348,6 +349,9 @@ def redeem_voucher(*, session: Session, code: str, merchant: Account, now: datet
     refuse_redemption(status=voucher.status, valid_until=voucher.redeem_until, now=now)
     voucher.status, voucher.redeemed_at = VoucherStatus.REDEEMED, now
     deal = session.get(Deal, voucher.deal_id)
+    redeem_credit_of_voucher(
+        session=session, voucher=voucher, merchant_id=merchant.id, currency=deal.currency, now=now
+    )
     _deal_event(
         session,
         "voucher.redeemed",

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from sqlalchemy import (
     Float,
+    Integer,
     Select,
     String,
     and_,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -160,15 +162,24 @@ def commitment_changes_by_hour(deal_id: uuid.UUID) -> Select:
     )
 
 
-def _vouchers_for(commitments, deal_id, redeem_until):
-    """INSERT one voucher per unit of `commitments` (a CTE of id, account_id, quantity); the
-    database makes each code (the column default), so no unit gets one before it is accepted."""
+def _vouchers_for(commitments, deal_id, redeem_until, price=None):
+    """INSERT one voucher per unit of `commitments` (a CTE of id, account_id, quantity, and
+    credit_cents when `price` is given: the credit applied is spread over the units in order,
+    each paying at most its price); the database makes each code (the column default), so no
+    unit gets one before it is accepted."""
     unit = func.generate_series(1, commitments.c.quantity).alias("unit")
+    unit_number = literal_column("unit", Integer)  # a scalar function's alias is its value
+    columns = ["deal_id", "commitment_id", "account_id", "redeem_until"]
+    values = [deal_id, commitments.c.id, commitments.c.account_id, redeem_until]
+    if price is not None:
+        columns.append("credit_cents")
+        values.append(
+            func.least(
+                price, func.greatest(0, commitments.c.credit_cents - price * (unit_number - 1))
+            )
+        )
     return insert(Voucher).from_select(
-        ["deal_id", "commitment_id", "account_id", "redeem_until"],
-        select(deal_id, commitments.c.id, commitments.c.account_id, redeem_until).select_from(
-            commitments.join(unit, true())
-        ),
+        columns, select(*values).select_from(commitments.join(unit, true()))
     )
 
 
@@ -364,11 +375,14 @@ def confirm_pending_commitments_and_issue_vouchers(deal_id: uuid.UUID, redeem_un
         update(Commitment)
         .where(Commitment.deal_id == deal_id, Commitment.status == CommitmentStatus.PENDING)
         .values(status=CommitmentStatus.CONFIRMED, confirmed_at=now)
-        .returning(Commitment.id, Commitment.account_id, Commitment.quantity)
+        .returning(
+            Commitment.id, Commitment.account_id, Commitment.quantity, Commitment.credit_cents
+        )
         .cte("confirmed")
     )
     deal = literal(deal_id, Deal.id.type)
-    vouchers = _vouchers_for(confirmed, deal, literal(redeem_until, Deal.redeem_until.type))
+    price = select(Deal.price_cents).where(Deal.id == deal).scalar_subquery()
+    vouchers = _vouchers_for(confirmed, deal, literal(redeem_until, Deal.redeem_until.type), price)
     queued = queue_for_credit(
         confirmed, deal, exists().where(Deal.id == deal, Deal.referral.is_not(None))
     )

@@ -40,3 +40,7 @@ class InvalidWebhookSignature(DomainError):
 
 class WebhookNotConfigured(DomainError):
     status, code, title = 404, "not-found", "Not found"
+
+
+class CreditChangedError(Conflict):
+    code, title = "credit-changed", "The credit changed while paying"

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from payments.models import EntryKind, LedgerAccount, LedgerEntry
+from payments.models import CREDIT_ACCOUNTS, EntryKind, LedgerAccount, LedgerEntry
 
 _POST = (
     insert(LedgerEntry)
@@ -33,6 +33,8 @@ _POST = (
             "payment_id": bindparam("entry_payment_id"),
             "deal_id": bindparam("entry_deal_id"),
             "merchant_id": bindparam("entry_merchant_id"),
+            "holder_id": bindparam("entry_holder_id"),
+            "credit_id": bindparam("entry_credit_id"),
             "created_at": bindparam("entry_created_at"),
         }
     )
@@ -68,9 +70,12 @@ def post(
     merchant_id: uuid.UUID,
     payment_id: uuid.UUID | None,
     now: datetime,
+    holder_id: uuid.UUID | None = None,
+    credit_id: uuid.UUID | None = None,
 ) -> bool:
     """Record transaction `key` (amount per account, summing to zero; zero lines are left out)
-    in the caller's unit of work; whether it was new."""
+    in the caller's unit of work; whether it was new. The lines on the credit accounts name
+    `holder_id`, the account whose credit moves, and `credit_id`, the credit."""
     if sum(lines.values()) != 0:
         raise ValueError(f"ledger transaction {key} does not balance: {lines}")
     rows = [
@@ -83,6 +88,8 @@ def post(
             "entry_payment_id": payment_id,
             "entry_deal_id": deal_id,
             "entry_merchant_id": merchant_id,
+            "entry_holder_id": holder_id if account in CREDIT_ACCOUNTS else None,
+            "entry_credit_id": credit_id,
             "entry_created_at": now,
         }
         for account, amount in lines.items()

@@ -78,7 +78,13 @@ class LedgerAccount(enum.StrEnum):
     PROVIDER_BALANCE = "provider_balance"  # money taken and kept at the provider
     MERCHANT_PAYABLE = "merchant_payable"  # owed to merchants (negative: we owe)
     PLATFORM_FEES = "platform_fees"  # the platform's fee income (negative: earned)
-    REFERRAL_CREDIT = "referral_credit"  # credit owed to referrers (negative: we owe)
+    REFERRAL_CREDIT = "referral_credit"  # credit available to its holder (negative: we owe)
+    REFERRAL_CREDIT_PENDING = "referral_credit_pending"  # earned, the unit still refundable
+    CREDIT_APPLIED = "credit_applied"  # spent on units not yet paid or redeemed
+
+
+# The accounts whose entries name the account holding the credit (`holder_id`).
+CREDIT_ACCOUNTS = (LedgerAccount.REFERRAL_CREDIT, LedgerAccount.REFERRAL_CREDIT_PENDING)
 
 
 class EntryKind(enum.StrEnum):
@@ -88,7 +94,12 @@ class EntryKind(enum.StrEnum):
     HOLD_RELEASE = "hold_release"
     CAPTURE = "capture"
     REFUND = "refund"
+    # Credit earned, reversed or expired: the merchant's marketing cost (or its return).
     REFERRAL_COMMISSION = "referral_commission"
+    CREDIT_AVAILABLE = "credit_available"  # pending credit made available
+    CREDIT_SPENT = "credit_spent"  # available credit applied to a commitment
+    CREDIT_RESTORED = "credit_restored"  # applied credit back: the units were not bought
+    CREDIT_REDEEMED = "credit_redeemed"  # applied credit paid to the merchant of the units
 
 
 class Payment(Base):
@@ -246,6 +257,15 @@ class LedgerEntry(Base):
             "transaction_key", "account", name="uq_ledger_entries_transaction_account"
         ),
         Index("ix_ledger_entries_merchant_created", "merchant_id", "created_at"),
+        Index(
+            "ix_ledger_entries_holder",
+            "holder_id",
+            "account",
+            postgresql_where=text("holder_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_ledger_entries_credit", "credit_id", postgresql_where=text("credit_id IS NOT NULL")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -257,4 +277,7 @@ class LedgerEntry(Base):
     payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id"), index=True)
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id"), index=True)
     merchant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    # On the credit accounts' entries: whose credit it is, and which credit moved.
+    holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    credit_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

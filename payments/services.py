@@ -36,6 +36,7 @@ from deals.models import Deal, Voucher, VoucherStatus
 from notifications.services import enqueue
 from payments import jobs, statements
 from payments.errors import (
+    CreditChangedError,
     InvalidWebhookSignature,
     PaymentActionRequired,
     PaymentDeclinedError,
@@ -76,6 +77,7 @@ from payments.settlement import (
     take_units,
 )
 from social.models import Audience
+from referrals import services as referrals
 
 logger = logging.getLogger("schwarm.payments")
 
@@ -97,7 +99,18 @@ def commit_to_deal(
     must confirm."""
     gateway = payment_provider()
     if not gateway.online:
-        return _committed(session, deal_id, account, quantity, now, share_code, share), 201
+        # Read outside the deal's row lock: an account without credit pays nothing more.
+        has_credit = referrals.available_credit(session=session, account_id=account.id) > 0
+        body = _committed(session, deal_id, account, quantity, now, share_code, share)
+        if has_credit:
+            referrals.apply_credit_at_venue(
+                session=session,
+                account=account,
+                commitment=body["commitment"],
+                deal=body["deal"],
+                now=now,
+            )
+        return body, 201
     terms = session.execute(
         statements.DEAL_TERMS, {"terms_deal_id": deal_id, "committer_id": account.id}
     ).one_or_none()
@@ -108,9 +121,25 @@ def commit_to_deal(
     if not payment_method:
         raise ValidationFailed({"payment_method": ["Required: a PaymentMethod id to pay with."]})
     _refuse_early(terms, quantity, now)
-    payment = _authorise(
-        gateway, terms, account, quantity, payment_method, share_code, now, share=share
-    )
+    for _attempt in range(CREDIT_ATTEMPTS):
+        credit = _credit_to_spend(session, account, terms.price_cents * quantity)
+        try:
+            payment = _authorise(
+                gateway,
+                terms,
+                account,
+                quantity,
+                payment_method,
+                share_code,
+                now,
+                share=share,
+                credit=credit,
+            )
+            break
+        except CreditChanged:  # a parallel commitment spent it first: price it again
+            continue
+    else:
+        raise CreditChangedError("Your credit changed while paying; please retry.")
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         return {"payment": payment, "deal": deals.get_deal(session=session, deal_id=deal_id)}, 202
     commitment, deal = _take_or_release(session, gateway, payment, account, now)
@@ -340,6 +369,21 @@ def _committed(session, deal_id, account, quantity, now, share_code, share) -> d
     return {"commitment": commitment, "deal": deal}
 
 
+class CreditChanged(Exception):
+    """The credit priced into a hold was spent meanwhile by a parallel commitment."""
+
+
+CREDIT_ATTEMPTS = 3
+
+
+def _credit_to_spend(session: Session, account: Account, price_cents: int) -> int:
+    """Available credit to take off a card payment of `price_cents`: the card is still charged
+    `PAYMENT_MIN_CHARGE_CENTS` (Stripe's minimum charge), the rest of the credit stays."""
+    available = referrals.available_credit(session=session, account_id=account.id)
+    most = price_cents - current_app.config["PAYMENT_MIN_CHARGE_CENTS"]
+    return max(0, min(available, most))
+
+
 def _refuse_early(terms, quantity: int, now: datetime) -> None:
     """Refuse what the deal would surely refuse, before a card is touched."""
     if terms.status not in OPEN_TO_COMMIT or terms.starts_at > now or terms.ends_at <= now:
@@ -375,10 +419,12 @@ def _authorise(
     now: datetime,
     *,
     share: str = Audience.PRIVATE,
+    credit: int = 0,
 ) -> Payment:
-    """Steps 1 and 2: the intent made and recorded, then confirmed; the payment (detached),
-    `requires_action` if the customer must confirm, else authorised. Raises 402 on a decline
-    (the payment forgotten, nothing held)."""
+    """Steps 1 and 2: the intent made for the price less `credit` and recorded with that
+    credit spent, then confirmed; the payment (detached), `requires_action` if the customer
+    must confirm, else authorised. Raises 402 on a decline (the payment forgotten, its credit
+    back, nothing held), CreditChanged if the credit was spent meanwhile (nothing left)."""
     tipped = terms.tipped_at is not None
     saves_card = not tipped and terms.ends_at - now > timedelta(
         days=current_app.config["PAYMENT_HOLD_DAYS"]
@@ -390,7 +436,7 @@ def _authorise(
         account_id=account.id,
         merchant_id=terms.merchant_id,
         quantity=quantity,
-        amount_cents=terms.price_cents * quantity,
+        amount_cents=terms.price_cents * quantity - credit,
         currency=terms.currency,
         method=PaymentMethodKind.SAVED_CARD if saves_card else PaymentMethodKind.HOLD,
         status=PaymentStatus.AUTHORISING,
@@ -422,8 +468,15 @@ def _authorise(
             key=f"{reference}:hold",
         )
     payment.provider_ref = intent.id
-    with on_its_own() as side:
-        side.add(payment)
+    try:
+        with on_its_own() as side:
+            side.add(payment)
+            side.flush()
+            if credit and _spend(side, payment, credit, now) != credit:
+                raise CreditChanged()
+    except CreditChanged:
+        _cancel_quietly(gateway, payment)
+        raise
     try:
         intent = _provider_call(
             gateway.confirm, intent.id, payment_method=payment_method, key=f"{reference}:confirm"
@@ -449,16 +502,42 @@ def _authorise(
     return payment
 
 
-def _forget(gateway: PaymentProvider, payment: Payment) -> None:
-    """A declined payment leaves nothing: its intent cancelled (it holds nothing), its row gone."""
+def _spend(session: Session, payment: Payment, credit: int, now: datetime) -> int:
+    return referrals.spend_credit(
+        session=session,
+        account_id=payment.account_id,
+        commitment_id=payment.commitment_id,
+        up_to_cents=credit,
+        deal_id=payment.deal_id,
+        merchant_id=payment.merchant_id,
+        currency=payment.currency,
+        payment_id=payment.id,
+        now=now,
+    )
+
+
+def _cancel_quietly(gateway: PaymentProvider, payment: Payment) -> None:
     try:
         gateway.cancel(payment.provider_ref, key=f"{payment.id}:cancel")
     except (ProviderRefused, ProviderUnavailable):
         pass  # a declined intent holds no money; the release job tries again if it must
+
+
+def _forget(gateway: PaymentProvider, payment: Payment) -> None:
+    """A declined payment leaves nothing: its intent cancelled (it holds nothing), its credit
+    back, its row gone (kept as cancelled when credit was spent: the ledger names it)."""
+    _cancel_quietly(gateway, payment)
+    now = utcnow()
     with on_its_own() as side:
-        side.execute(
-            delete(Payment).where(Payment.id == payment.id, Payment.status.in_(UNFINISHED_STATUSES))
-        )
+        unfinished = (Payment.id == payment.id, Payment.status.in_(UNFINISHED_STATUSES))
+        if referrals.restore_credit(session=side, commitment_ids=[payment.commitment_id], now=now):
+            side.execute(
+                update(Payment)
+                .where(*unfinished)
+                .values(status=PaymentStatus.CANCELLED, released_at=now, settled_at=now)
+            )
+        else:
+            side.execute(delete(Payment).where(*unfinished))
 
 
 def _provider_customer(gateway: PaymentProvider, account: Account) -> str:

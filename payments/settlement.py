@@ -45,6 +45,7 @@ from payments.providers import (
     ProviderRefused,
     ProviderUnavailable,
 )
+from referrals.services import restore_credit
 
 logger = logging.getLogger("schwarm.payments")
 
@@ -136,6 +137,7 @@ def release_unfinished(
         .where(Payment.id == payment.id, Payment.status.in_(UNFINISHED_STATUSES))
         .values(status=PaymentStatus.CANCELLED, released_at=now, settled_at=now)
     )
+    restore_credit(session=session, commitment_ids=[payment.commitment_id], now=now)
     payment.status = PaymentStatus.CANCELLED
     return True
 
@@ -215,6 +217,11 @@ def record_capture(session: Session, payment: Payment, *, now: datetime) -> None
         LedgerAccount.PLATFORM_FEES: -fee,
     }
     _post(session, payment, f"capture:{payment.id}", EntryKind.CAPTURE, lines, now)
+    # Credit spent on the payment is now the merchant's too, owed by the platform.
+    credit = -ledger.balance(session, payment_id=payment.id, account=LedgerAccount.CREDIT_APPLIED)
+    credit_lines = {LedgerAccount.CREDIT_APPLIED: credit, LedgerAccount.MERCHANT_PAYABLE: -credit}
+    key = f"credit-redeem:{payment.id}"
+    _post(session, payment, key, EntryKind.CREDIT_REDEEMED, credit_lines, now)
     payment.status, payment.captured_at, payment.settled_at = PaymentStatus.CAPTURED, now, now
     payment.fee_percent, payment.last_error = percent, None
     session.flush()
@@ -273,6 +280,7 @@ def release(session: Session, gateway: PaymentProvider, payment: Payment, *, now
         if intent is None or not (intent.status in GONE or saved_card):
             return "retry"
     _release_hold_in_ledger(session, payment, now)
+    restore_credit(session=session, commitment_ids=[payment.commitment_id], now=now)
     payment.status, payment.released_at, payment.settled_at = PaymentStatus.CANCELLED, now, now
     session.flush()
     return "cancelled"

@@ -11,6 +11,7 @@ from deals.models import Deal
 from notifications.services import enqueue
 from referrals import statements
 from referrals.models import ReferralQueue
+from referrals.services import restore_credit
 
 CREDIT_LIFETIME = timedelta(days=180)
 EARN_LOCK = "earn-referral-credit"
@@ -58,18 +59,22 @@ def earn_referral_credit(*, session: Session, now: datetime) -> dict:
 
 def settle_referral_credit(*, session: Session, now: datetime) -> dict:
     """Reverse credit whose unit is gone, make credit of redeemed units available, expire
-    available credit after its lifetime."""
+    available credit after its lifetime, give back credit spent on released units paid at
+    the venue."""
     reversed_ = session.execute(statements.REVERSE_CREDIT, {"now": now}).all()
     released = session.execute(
         statements.RELEASE_CREDIT, {"now": now, "expires_at": now + CREDIT_LIFETIME}
     ).all()
-    expired = session.execute(statements.EXPIRE_CREDIT, {"now": now}).rowcount
+    expired = session.execute(statements.EXPIRE_CREDIT, {"now": now}).scalar_one()
+    released_commitments = list(session.scalars(statements.RELEASED_WITH_CREDIT))
+    restored = restore_credit(session=session, commitment_ids=released_commitments, now=now)
     _tell(session, "credit.reversed", reversed_)
     _tell(session, "credit.available", released)
     return {
         "reversed_cents": sum(row.amount_cents for row in reversed_),
         "available_cents": sum(row.amount_cents for row in released),
         "expired": expired,
+        "restored_cents": restored,
     }
 
 

@@ -43,6 +43,14 @@ class Credit(Base):
             "voucher_id",
             postgresql_where=text(one_of("status", LIVE_STATUSES)),
         ),
+        # One credit per unit; the parts split off it when it is partly spent name it too.
+        Index(
+            "uq_credits_voucher",
+            "voucher_id",
+            unique=True,
+            postgresql_where=text("split_from IS NULL"),
+        ),
+        Index("ix_credits_spent_on", "spent_on", postgresql_where=text("spent_on IS NOT NULL")),
         Index(
             "ix_credits_available_expires",
             "expires_at",
@@ -60,10 +68,14 @@ class Credit(Base):
         String(16), server_default=text(f"'{CreditStatus.PENDING}'")
     )
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
-    # The unit the credit stands or falls with; one credit per unit.
-    voucher_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("vouchers.id", ondelete="CASCADE"), unique=True
+    # The unit the credit stands or falls with.
+    voucher_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vouchers.id", ondelete="CASCADE"))
+    # The credit this part was split off when that one was partly spent (it keeps the expiry).
+    split_from: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("credits.id", ondelete="CASCADE")
     )
+    # The commitment the credit pays for while spent (cleared when it comes back).
+    spent_on: Mapped[uuid.UUID | None]
     share_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shares.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     available_at: Mapped[datetime | None]

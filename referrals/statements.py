@@ -1,9 +1,40 @@
 """The SQL of referral credit: the queue the confirming statements write, the earning and
-settling sweeps, and the balance."""
+settling sweeps, and the ledger transactions of each movement of credit.
+
+Every movement is a ledger transaction of two entries, keyed by the movement and the credit
+(`credit-earn:<credit id>`, ...), written by the same statement that moves the credit:
+earned credit is the merchant's marketing cost (merchant_payable up, the holder's pending
+credit down: owed to them); available moves it from pending to referral_credit; a reversal
+and an expiry are the counter-movement back to the merchant of the deal that earned it.
+"""
 
 from sqlalchemy import insert, select, text
 
+from payments.models import EntryKind, LedgerAccount
 from referrals.models import ReferralQueue
+
+_HOLDER_ACCOUNTS = f"('{LedgerAccount.REFERRAL_CREDIT}', '{LedgerAccount.REFERRAL_CREDIT_PENDING}')"
+
+
+def _ledger(source: str, kind: EntryKind, key: str, debited: str, credited: str) -> str:
+    """A CTE body recording one balanced transaction per credit of CTE `source` (id,
+    account_id, deal_id, amount_cents): `debited` (an SQL expression naming an account) goes
+    up by the amount, `credited` down; the credit accounts' lines name the holder."""
+    return f"""
+    INSERT INTO ledger_entries (transaction_key, kind, account, amount_cents, currency, deal_id,
+                                merchant_id, holder_id, credit_id, created_at)
+    SELECT '{key}:' || m.id::text, '{kind}', line.account, line.sign * m.amount_cents,
+           d.currency, m.deal_id, d.merchant_id,
+           CASE WHEN line.account IN {_HOLDER_ACCOUNTS} THEN m.account_id END, m.id, :now
+    FROM {source} m JOIN deals d ON d.id = m.deal_id
+    CROSS JOIN LATERAL (VALUES ({debited}, 1), ({credited}, -1)) AS line(account, sign)
+    ON CONFLICT (transaction_key, account) DO NOTHING
+    """
+
+
+_PAYABLE = f"'{LedgerAccount.MERCHANT_PAYABLE}'"
+_PENDING = f"'{LedgerAccount.REFERRAL_CREDIT_PENDING}'"
+_AVAILABLE = f"'{LedgerAccount.REFERRAL_CREDIT}'"
 
 
 def queue_for_credit(confirmed, deal_id, has_referral):
@@ -99,9 +130,12 @@ granted AS (
                          created_at)
     SELECT holder_id, kind, granted, deal_id, voucher_id, share_id, :now
     FROM capped WHERE granted > 0
-    ON CONFLICT (voucher_id) DO NOTHING
+    ON CONFLICT (voucher_id) WHERE split_from IS NULL DO NOTHING
     RETURNING id, account_id, deal_id, amount_cents
 ),
+booked AS ("""
+    + _ledger("granted", EntryKind.REFERRAL_COMMISSION, "credit-earn", _PAYABLE, _PENDING)
+    + """),
 earned AS (
     INSERT INTO referral_earnings (account_id, earned_cents)
     SELECT account_id, sum(amount_cents) FROM granted GROUP BY account_id
@@ -113,18 +147,30 @@ FROM granted GROUP BY account_id, deal_id
 """
 )
 
-# Live credit whose unit is gone (void: released with its deal; refunded; expired unredeemed:
+# Credit whose unit is gone (void: released with its deal; refunded; expired unredeemed:
 # never bought, as nothing is paid before the venue without online payments) is reversed, and
-# leaves the account's lifetime earnings.
+# leaves the account's lifetime earnings; also when it was available or spent already (the
+# holder's available balance may then go below zero: the credit was used and is owed back).
 REVERSE_CREDIT = text(
     """
 WITH reversed AS (
     UPDATE credits SET status = 'reversed', settled_at = :now
-    FROM vouchers v
-    WHERE v.id = credits.voucher_id AND credits.status IN ('pending', 'available')
+    FROM vouchers v, credits was
+    WHERE v.id = credits.voucher_id AND was.id = credits.id
+      AND credits.status IN ('pending', 'available', 'spent')
       AND v.status IN ('void', 'expired', 'refunded')
-    RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
+    RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents,
+              was.status AS was
 ),
+booked AS ("""
+    + _ledger(
+        "reversed",
+        EntryKind.REFERRAL_COMMISSION,
+        "credit-reverse",
+        f"CASE m.was WHEN 'pending' THEN {_PENDING} ELSE {_AVAILABLE} END",
+        _PAYABLE,
+    )
+    + """),
 unearned AS (
     UPDATE referral_earnings e SET earned_cents = e.earned_cents - r.amount_cents
     FROM (SELECT account_id, sum(amount_cents) AS amount_cents FROM reversed
@@ -149,13 +195,91 @@ WITH released AS (
           WHERE p.commitment_id = v.commitment_id AND p.status = 'captured'
             AND p.captured_at + make_interval(days => d.refund_days) <= :now)))
     RETURNING credits.id, credits.account_id, credits.deal_id, credits.amount_cents
-)
+),
+booked AS ("""
+    + _ledger("released", EntryKind.CREDIT_AVAILABLE, "credit-available", _PENDING, _AVAILABLE)
+    + """)
 SELECT account_id, deal_id, sum(amount_cents) AS amount_cents, min(id::text) AS first_credit
 FROM released GROUP BY account_id, deal_id
 """
 )
 
+# Available credit not spent within its lifetime expires and goes back to the merchant whose
+# deal earned it (the marketing cost it paid is returned, as with a reversal).
 EXPIRE_CREDIT = text(
-    "UPDATE credits SET status = 'expired', settled_at = :now "
-    "WHERE status = 'available' AND expires_at <= :now"
+    """
+WITH expired AS (
+    UPDATE credits SET status = 'expired', settled_at = :now
+    WHERE status = 'available' AND expires_at <= :now
+    RETURNING id, account_id, deal_id, amount_cents
+),
+booked AS ("""
+    + _ledger("expired", EntryKind.REFERRAL_COMMISSION, "credit-expire", _AVAILABLE, _PAYABLE)
+    + """)
+SELECT count(*) FROM expired
+"""
+)
+
+# Credit spent on commitments whose units were not bought after all comes back, once (the
+# ledger keys): the counter-entry of each spend, and the credit available again (one reversed
+# meanwhile stays reversed; its debt is settled). Never for a commitment with a redeemed unit.
+RESTORE_CREDIT = text(
+    """
+WITH spent AS (
+    SELECT c.id, c.account_id, c.amount_cents, c.spent_on, e.deal_id, e.merchant_id,
+           e.currency, e.payment_id
+    FROM credits c
+    JOIN ledger_entries e
+      ON e.transaction_key = 'credit-spend:' || c.spent_on::text || ':' || c.id::text
+     AND e.account = 'credit_applied'
+    WHERE c.spent_on = ANY(CAST(:commitment_ids AS uuid[]))
+      AND NOT EXISTS (SELECT 1 FROM vouchers v
+                      WHERE v.commitment_id = c.spent_on AND v.status = 'redeemed')
+    FOR UPDATE OF c
+),
+booked AS (
+    INSERT INTO ledger_entries (transaction_key, kind, account, amount_cents, currency, deal_id,
+                                merchant_id, holder_id, credit_id, payment_id, created_at)
+    SELECT 'credit-restore:' || s.spent_on::text || ':' || s.id::text, 'credit_restored',
+           line.account, line.sign * s.amount_cents, s.currency, s.deal_id, s.merchant_id,
+           CASE WHEN line.account = 'referral_credit' THEN s.account_id END, s.id,
+           s.payment_id, :now
+    FROM spent s
+    CROSS JOIN LATERAL (VALUES ('credit_applied', 1), ('referral_credit', -1))
+        AS line(account, sign)
+    ON CONFLICT (transaction_key, account) DO NOTHING
+),
+back AS (
+    UPDATE credits
+    SET status = CASE WHEN credits.status = 'spent' THEN 'available' ELSE credits.status END,
+        spent_on = NULL
+    FROM spent WHERE credits.id = spent.id
+)
+SELECT coalesce(sum(amount_cents), 0) FROM spent
+"""
+)
+
+# Commitments paid at the venue whose units were released with credit spent on them: the
+# settling job gives that credit back (paid ones get it back when their hold is released).
+RELEASED_WITH_CREDIT = text(
+    """
+SELECT DISTINCT c.spent_on FROM credits c
+JOIN commitments m ON m.id = c.spent_on
+WHERE c.spent_on IS NOT NULL AND m.status = 'released'
+  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.commitment_id = m.id)
+"""
+)
+
+# The credit applied to a commitment paid at the venue, spread over its vouchers in order,
+# each paying at most its price.
+ALLOCATE_VOUCHER_CREDIT = text(
+    """
+UPDATE vouchers v
+SET credit_cents = LEAST(d.price_cents,
+                         GREATEST(0, c.credit_cents - d.price_cents * (o.unit - 1)))
+FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS unit
+      FROM vouchers WHERE commitment_id = :commitment_id) o,
+     commitments c JOIN deals d ON d.id = c.deal_id
+WHERE v.id = o.id AND c.id = :commitment_id
+"""
 )

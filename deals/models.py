@@ -4,6 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
+from flask import current_app
 from geoalchemy2 import Geography
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -334,5 +335,8 @@ class Voucher(Base):
 
     @property
     def to_pay_cents(self) -> int:
-        """What is left to pay at the venue: the price less the credit applied."""
+        """What is left to pay at the venue: the price less the credit applied (nothing when
+        payments are online: vouchers exist only for paid units)."""
+        if current_app.config["PAYMENT_PROVIDER"] != "none":
+            return 0
         return self.price_cents - self.credit_cents

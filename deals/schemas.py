@@ -278,8 +278,7 @@ class VoucherReadSchema(ReadSchema):
         required=True, metadata={"description": "Referral credit applied (payments at the venue)"}
     )
     to_pay_cents = fields.Integer(
-        required=True,
-        metadata={"description": "Left to pay at the venue (paid units: already paid online)"},
+        required=True, metadata={"description": "Left to pay at the venue (0 if paid online)"}
     )
 
 

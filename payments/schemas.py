@@ -73,11 +73,21 @@ class StatementAmountsSchema(ReadSchema):
     currency = fields.String(required=True)
     gross_paid_cents = fields.Integer(required=True)
     refunds_cents = fields.Integer(required=True)
-    referral_commissions_cents = fields.Integer(required=True)
+    referral_commissions_cents = fields.Integer(
+        required=True,
+        metadata={"description": "Referral credit earned on the deal, less reversed and expired"},
+    )
+    credit_redeemed_cents = fields.Integer(
+        required=True,
+        metadata={"description": "Customers' referral credit spent on the deal, owed to you"},
+    )
     platform_fee_cents = fields.Integer(required=True)
     payable_cents = fields.Integer(
         required=True,
-        metadata={"description": "gross paid - refunds - referral commissions - platform fee"},
+        metadata={
+            "description": "gross paid - refunds - referral commissions + credit redeemed"
+            " - platform fee"
+        },
     )
 
 

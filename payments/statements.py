@@ -274,6 +274,7 @@ STATEMENT_COLUMNS = {
     "referral_commissions_cents": _column(
         LedgerAccount.MERCHANT_PAYABLE, EntryKind.REFERRAL_COMMISSION
     ),
+    "credit_redeemed_cents": _column(LedgerAccount.MERCHANT_PAYABLE, EntryKind.CREDIT_REDEEMED, -1),
     "platform_fee_cents": _column(LedgerAccount.PLATFORM_FEES, sign=-1),
     "payable_cents": _column(LedgerAccount.MERCHANT_PAYABLE, sign=-1),
 }

@@ -441,7 +441,11 @@ def test_each_confirmed_unit_gets_one_readable_unique_voucher(api, client, engin
                 "status",
                 "redeem_until",
                 "redeemed_at",
+                "price_cents",
+                "credit_cents",
+                "to_pay_cents",
             }
+            assert voucher["to_pay_cents"] == voucher["price_cents"] == deal["price_cents"]
             codes.append(voucher["code"])
     assert len(set(codes)) == 9
     assert scalar(engine, "SELECT count(*) FROM vouchers") == 9

@@ -462,6 +462,7 @@ def test_a_merchant_statement_sums_exactly_per_deal_and_in_total(
         "gross_paid_cents",
         "refunds_cents",
         "referral_commissions_cents",
+        "credit_redeemed_cents",
         "platform_fee_cents",
         "payable_cents",
     )
@@ -474,6 +475,7 @@ def test_a_merchant_statement_sums_exactly_per_deal_and_in_total(
             row["gross_paid_cents"]
             - row["refunds_cents"]
             - row["referral_commissions_cents"]
+            + row["credit_redeemed_cents"]
             - row["platform_fee_cents"]
         )
         assert row["payable_cents"] == -balances(engine, row["deal_id"])["merchant_payable"]

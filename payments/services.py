@@ -260,6 +260,19 @@ def refund_voucher(*, session: Session, code: str, account: Account, now: dateti
         session.add(refund)
         session.flush()
         settle_after_response(jobs.refund_payments, [refund.id])
+    elif voucher.credit_cents:  # paid at the venue, partly with credit not used after all
+        referrals.give_back_unit_credit(
+            session=session,
+            commitment_id=voucher.commitment_id,
+            cents=voucher.credit_cents,
+            key=f"credit-return:{voucher.id}",
+            paid_to_merchant=False,
+            deal_id=deal.id,
+            merchant_id=deal.merchant_id,
+            currency=deal.currency,
+            payment_id=None,
+            now=now,
+        )
     enqueue(
         session,
         kind="voucher.refunded",

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
@@ -30,6 +30,7 @@ from payments.models import (
     UNFINISHED_STATUSES,
     EntryKind,
     LedgerAccount,
+    LedgerEntry,
     Payment,
     PaymentMethodKind,
     PaymentRefund,
@@ -45,7 +46,7 @@ from payments.providers import (
     ProviderRefused,
     ProviderUnavailable,
 )
-from referrals.services import restore_credit
+from referrals.services import give_back_unit_credit, restore_credit
 
 logger = logging.getLogger("schwarm.payments")
 
@@ -321,7 +322,61 @@ def refund(
     _post(session, payment, f"refund:{pending.id}", EntryKind.REFUND, lines, now)
     pending.status, pending.provider_ref, pending.refunded_at = RefundStatus.SUCCEEDED, made.id, now
     session.flush()
+    _give_back_credit_of_refunded_units(session, payment, pending, now)
     return "refunded"
+
+
+def _give_back_credit_of_refunded_units(session, payment, pending, now) -> None:
+    """The credit share of the units refunded so far (spent credit x refunded / quantity,
+    rounded down, so all units refunded give it all back) is available to the customer again,
+    taken back from the merchant."""
+    credit_totals = session.execute(
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (LedgerEntry.kind == EntryKind.CREDIT_SPENT, LedgerEntry.amount_cents),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
+            func.coalesce(
+                -func.sum(
+                    case(
+                        (LedgerEntry.kind == EntryKind.CREDIT_REDEEMED, LedgerEntry.amount_cents),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
+        ).where(
+            LedgerEntry.payment_id == payment.id,
+            LedgerEntry.account == LedgerAccount.REFERRAL_CREDIT,
+        )
+    ).one()
+    spent, given_back = credit_totals
+    if not spent:
+        return
+    refunded_units = session.scalar(
+        select(func.count()).where(
+            PaymentRefund.payment_id == payment.id, PaymentRefund.status == RefundStatus.SUCCEEDED
+        )
+    )
+    due = spent * refunded_units // payment.quantity - given_back
+    if due > 0:
+        give_back_unit_credit(
+            session=session,
+            commitment_id=payment.commitment_id,
+            cents=due,
+            key=f"credit-return:{pending.id}",
+            paid_to_merchant=True,
+            deal_id=payment.deal_id,
+            merchant_id=payment.merchant_id,
+            currency=payment.currency,
+            payment_id=payment.id,
+            now=now,
+        )
 
 
 def reconcile(

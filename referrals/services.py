@@ -92,18 +92,7 @@ def spend_credit(
         part = min(left, credit.amount_cents)
         if part < credit.amount_cents:
             credit.amount_cents -= part
-            credit = Credit(
-                account_id=account_id,
-                kind=credit.kind,
-                amount_cents=part,
-                deal_id=credit.deal_id,
-                voucher_id=credit.voucher_id,
-                share_id=credit.share_id,
-                created_at=credit.created_at,
-                available_at=credit.available_at,
-                expires_at=credit.expires_at,
-                split_from=credit.id,
-            )
+            credit = _split(credit, part)
             session.add(credit)
         credit.status, credit.spent_on = CreditStatus.SPENT, commitment_id
         session.flush()
@@ -136,6 +125,74 @@ def restore_credit(*, session: Session, commitment_ids: list[uuid.UUID], now: da
         statements.RESTORE_CREDIT,
         {"commitment_ids": [str(commitment_id) for commitment_id in commitment_ids], "now": now},
     ).scalar_one()
+
+
+def give_back_unit_credit(
+    *,
+    session: Session,
+    commitment_id: uuid.UUID,
+    cents: int,
+    key: str,
+    paid_to_merchant: bool,
+    deal_id: uuid.UUID,
+    merchant_id: uuid.UUID,
+    currency: str,
+    payment_id: uuid.UUID | None,
+    now: datetime,
+) -> int:
+    """A refunded unit paid partly with credit: `cents` of the credit spent on its commitment
+    is available again (split off a spent credit where needed, keeping its expiry), taken
+    back from the merchant when it was paid to them, else from the credit applied. Each part
+    is a ledger transaction `<key>:<credit>`; returns the cents given back."""
+    left, given = cents, 0
+    source = LedgerAccount.MERCHANT_PAYABLE if paid_to_merchant else LedgerAccount.CREDIT_APPLIED
+    for credit in session.scalars(
+        select(Credit)
+        .where(Credit.spent_on == commitment_id, Credit.status == CreditStatus.SPENT)
+        .order_by(Credit.expires_at, Credit.id)
+        .with_for_update()
+    ).all():
+        if left <= 0:
+            break
+        part = min(left, credit.amount_cents)
+        if part < credit.amount_cents:
+            credit.amount_cents -= part
+            credit = _split(credit, part)
+            session.add(credit)
+        credit.status, credit.spent_on = CreditStatus.AVAILABLE, None
+        session.flush()
+        ledger.post(
+            session,
+            key=f"{key}:{credit.id}",
+            kind=EntryKind.CREDIT_REDEEMED if paid_to_merchant else EntryKind.CREDIT_RESTORED,
+            lines={source: part, LedgerAccount.REFERRAL_CREDIT: -part},
+            currency=currency,
+            deal_id=deal_id,
+            merchant_id=merchant_id,
+            payment_id=payment_id,
+            now=now,
+            holder_id=credit.account_id,
+            credit_id=credit.id,
+        )
+        left -= part
+        given += part
+    return given
+
+
+def _split(credit: Credit, part: int) -> Credit:
+    """A new credit of `part` cents split off `credit` (same unit, kind and expiry)."""
+    return Credit(
+        account_id=credit.account_id,
+        kind=credit.kind,
+        amount_cents=part,
+        deal_id=credit.deal_id,
+        voucher_id=credit.voucher_id,
+        share_id=credit.share_id,
+        created_at=credit.created_at,
+        available_at=credit.available_at,
+        expires_at=credit.expires_at,
+        split_from=credit.split_from or credit.id,
+    )
 
 
 def apply_credit_at_venue(

@@ -356,3 +356,45 @@ def test_with_stripe_commission_of_twenty_paid_units_is_exactly_ten_percent_and_
     row = statement_row(client, merchant, deal, until=later + timedelta(seconds=1))
     assert row["referral_commissions_cents"] == 17 * 180
     assert_ledger_is_the_balance(engine, client, sharer)
+
+
+def test_a_refunded_unit_paid_partly_with_credit_gives_the_card_and_the_credit_back(
+    api, client, app, paid_api, paid_app, engine, localstripe, merchant, venue
+):
+    sharer = api.register("customer")
+    earn_available_credit(api, client, app, merchant, venue, sharer)
+    deal = paid_api.create_deal(merchant, venue, price_cents=1000, min_commitments=1)
+    response = paid_api.client.post(
+        f"{API}/deals/{deal['id']}/commitments",
+        json={"quantity": 1, "payment_method": card(localstripe)},
+        headers=sharer["headers"],
+    )
+    assert response.status_code == 201, response.json
+    run_job(paid_app, capture_payments)
+    (code,) = vouchers(paid_api.client, sharer)
+
+    refunded = paid_api.client.post(f"{API}/vouchers/{code}/refund", headers=merchant["headers"])
+    assert refunded.status_code == 200, refunded.json
+    run_job(paid_app, refund_payments)
+
+    assert scalar(engine, "SELECT sum(amount_cents) FROM payment_refunds") == 820
+    assert credits(client, sharer)["available_cents"] == 180
+    row = statement_row(client, merchant, deal)
+    assert (row["credit_redeemed_cents"], row["payable_cents"]) == (0, 0)
+    assert_ledger_is_the_balance(engine, client, sharer)
+
+
+def test_a_unit_paid_at_the_venue_partly_with_credit_and_refunded_gives_the_credit_back(
+    api, client, app, engine, merchant, venue, other_merchant, other_venue
+):
+    sharer = api.register("customer")
+    earn_available_credit(api, client, app, merchant, venue, sharer)
+    deal = api.create_deal(other_merchant, other_venue, price_cents=1000, min_commitments=1)
+    commit(client, sharer, deal)
+    (code,) = vouchers(client, sharer)
+
+    refunded = client.post(f"{API}/vouchers/{code}/refund", headers=other_merchant["headers"])
+
+    assert refunded.status_code == 200, refunded.json
+    assert credits(client, sharer)["available_cents"] == 180
+    assert_ledger_is_the_balance(engine, client, sharer)

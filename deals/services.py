@@ -39,8 +39,8 @@ from deals.rules import TERMS, initial_status, term_errors, with_defaults
 from geo.bbox import BBox, split_at_antimeridian
 from geo.postgis import located, nearest_first
 from notifications.services import enqueue
-from social.models import Audience
 from referrals.services import redeem_credit_of_voucher
+from social.models import Audience
 from venues.models import rating_of
 from venues.services import get_owned_venue
 

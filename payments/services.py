@@ -76,8 +76,8 @@ from payments.settlement import (
     release_unfinished,
     take_units,
 )
-from social.models import Audience
 from referrals import services as referrals
+from social.models import Audience
 
 logger = logging.getLogger("schwarm.payments")
 

@@ -15,17 +15,19 @@ from tests.api.test_referral_credit import credits, run, share
 from tests.factories import API, iso, scalar, utcnow
 
 FRIENDS = 3
+ANYONE = st.sampled_from([0, 1, 2, FRIENDS, FRIENDS])  # a friend, or (more often) the sharer
 STEPS = st.lists(
     st.one_of(
         st.tuples(st.just("commit"), st.integers(0, FRIENDS - 1), st.integers(1, 2)),
         st.tuples(st.just("spend"), st.integers(0, 1), st.integers(1, 2)),
-        st.tuples(st.just("withdraw"), st.integers(0, FRIENDS), st.just(0)),
-        st.tuples(st.just("redeem"), st.integers(0, FRIENDS), st.just(0)),
-        st.tuples(st.just("refund"), st.integers(0, FRIENDS), st.just(0)),
+        st.tuples(st.just("spend"), st.integers(0, 1), st.integers(1, 2)),
+        st.tuples(st.just("withdraw"), ANYONE, st.just(0)),
+        st.tuples(st.just("redeem"), ANYONE, st.just(0)),
+        st.tuples(st.just("refund"), ANYONE, st.just(0)),
         st.tuples(st.just("settle"), st.sampled_from([0, 181]), st.just(0)),
     ),
     min_size=1,
-    max_size=10,
+    max_size=12,
 )
 
 
@@ -50,15 +52,39 @@ def test_every_account_and_the_platform_balance_after_any_sequence(
         per_user_limit=4,
         referral={"kind": "commission", "percent": 25},
     )
-    spending_deals = [
-        api.create_deal(shop, shop_venue, price_cents=price, min_commitments=2, per_user_limit=4)
-        for price in (150, 400)
+    spending_deals = [  # one tips at once, one takes two units
+        api.create_deal(
+            shop, shop_venue, price_cents=price, min_commitments=minimum, per_user_limit=4
+        )
+        for price, minimum in ((150, 1), (400, 2))
     ]
+    spending_ids = {spending["id"] for spending in spending_deals}
     sharer = api.register("customer")
     code = share(client, sharer, deal)
     friends = [api.register("customer") for _ in range(FRIENDS)]
     everyone = [*friends, sharer]
-    clock = utcnow()
+    start = clock = utcnow()
+    # The sharer starts with 500 available (two redeemed referred units of a seed deal), so the
+    # steps spend, give back and reverse credit from the first one on.
+    seed = api.create_deal(
+        merchant,
+        venue,
+        price_cents=1000,
+        min_commitments=1,
+        per_user_limit=4,
+        referral={"kind": "commission", "percent": 25},
+    )
+    seed_code = share(client, sharer, seed)
+    client.post(
+        f"{API}/deals/{seed['id']}/commitments",
+        json={"quantity": 2, "share_code": seed_code},
+        headers=friends[0]["headers"],
+    )
+    run(app, jobs.earn_referral_credit, now=clock)
+    for voucher in client.get(f"{API}/me/vouchers", headers=friends[0]["headers"]).json["items"]:
+        client.post(f"{API}/vouchers/{voucher['code']}/redeem", headers=merchant["headers"])
+    run(app, jobs.settle_referral_credit, now=clock)
+    assert credits(client, sharer)["available_cents"] == 500
 
     for step, who, amount in steps:
         if step == "commit":
@@ -82,7 +108,7 @@ def test_every_account_and_the_platform_balance_after_any_sequence(
             items = client.get(f"{API}/me/vouchers", headers=everyone[who]["headers"]).json
             issued = [v for v in items["items"] if v["status"] == "issued"]
             if issued:
-                owner = merchant if issued[0]["deal_id"] == deal["id"] else shop
+                owner = shop if issued[0]["deal_id"] in spending_ids else merchant
                 verb = "redeem" if step == "redeem" else "refund"
                 client.post(f"{API}/vouchers/{issued[0]['code']}/{verb}", headers=owner["headers"])
         else:
@@ -98,7 +124,7 @@ def test_every_account_and_the_platform_balance_after_any_sequence(
     for owner in (merchant, shop):
         report = client.get(
             f"{API}/merchant/statement",
-            query_string={"to": iso(clock + timedelta(days=1))},
+            query_string={"from": iso(start), "to": iso(clock + timedelta(days=1))},
             headers=owner["headers"],
         ).json
         payable = sum(total["payable_cents"] for total in report["totals"])

@@ -190,13 +190,18 @@ def confirm_payment(
 
 
 def withdraw(*, session: Session, deal_id: uuid.UUID, account: Account, now: datetime):
-    """Withdraw the account's pending commitments; their holds are cancelled right after."""
+    """Withdraw the account's pending commitments; their holds are cancelled right after (and
+    the credit spent on them given back), or, paid at the venue, their credit given back now."""
     released, deal = deals.withdraw(session=session, deal_id=deal_id, account=account, now=now)
     if released and payment_provider().online:
         releasing = session.execute(
             statements.release_payments_of_released_commitments(deal_id, account.id)
         ).scalars()
         settle_after_response(jobs.release_payments, list(releasing))
+    elif released:
+        referrals.restore_credit_of_released(
+            session=session, deal_ids=[deal_id], account_id=account.id, now=now
+        )
     return released, deal
 
 

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from deals.models import Deal
 from notifications.services import enqueue
+from payments.statements import ended_deals
 from referrals import statements
 from referrals.models import ReferralQueue
-from referrals.services import restore_credit
+from referrals.services import restore_credit_of_released
 
 CREDIT_LIFETIME = timedelta(days=180)
 EARN_LOCK = "earn-referral-credit"
@@ -59,15 +60,17 @@ def earn_referral_credit(*, session: Session, now: datetime) -> dict:
 
 def settle_referral_credit(*, session: Session, now: datetime) -> dict:
     """Reverse credit whose unit is gone, make credit of redeemed units available, expire
-    available credit after its lifetime, give back credit spent on released units paid at
-    the venue."""
+    available credit after its lifetime, give back credit spent on units paid at the venue
+    of deals that failed or were cancelled."""
     reversed_ = session.execute(statements.REVERSE_CREDIT, {"now": now}).all()
     released = session.execute(
         statements.RELEASE_CREDIT, {"now": now, "expires_at": now + CREDIT_LIFETIME}
     ).all()
     expired = session.execute(statements.EXPIRE_CREDIT, {"now": now}).scalar_one()
-    released_commitments = list(session.scalars(statements.RELEASED_WITH_CREDIT))
-    restored = restore_credit(session=session, commitment_ids=released_commitments, now=now)
+    # Deals that failed or were cancelled lately (their closing time's index): the credit spent
+    # on their released units paid at the venue comes back (withdrawals give it back at once).
+    since = now - timedelta(hours=current_app.config["PAYMENT_SWEEP_LOOKBACK_HOURS"])
+    restored = restore_credit_of_released(session=session, deal_ids=ended_deals(since), now=now)
     _tell(session, "credit.reversed", reversed_)
     _tell(session, "credit.available", released)
     return {

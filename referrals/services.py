@@ -10,13 +10,14 @@ credit was spent and then reversed.
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.db import newest_first
+from deals.models import Commitment, CommitmentStatus
 from payments import ledger
-from payments.models import EntryKind, LedgerAccount, LedgerEntry
+from payments.models import EntryKind, LedgerAccount, LedgerEntry, Payment
 from referrals import statements
 from referrals.models import Credit, CreditStatus
 
@@ -125,6 +126,23 @@ def restore_credit(*, session: Session, commitment_ids: list[uuid.UUID], now: da
         statements.RESTORE_CREDIT,
         {"commitment_ids": [str(commitment_id) for commitment_id in commitment_ids], "now": now},
     ).scalar_one()
+
+
+def restore_credit_of_released(
+    *, session: Session, deal_ids, account_id: uuid.UUID | None = None, now: datetime
+) -> int:
+    """Give back the credit spent on the released commitments paid at the venue of `deal_ids`
+    (a list, or a subquery of deal ids), only `account_id`'s when given."""
+    where = [
+        Commitment.deal_id.in_(deal_ids),
+        Commitment.status == CommitmentStatus.RELEASED,
+        Commitment.credit_cents > 0,
+        ~exists().where(Payment.commitment_id == Commitment.id),
+    ]
+    if account_id is not None:
+        where.append(Commitment.account_id == account_id)
+    released = list(session.scalars(select(Commitment.id).where(*where)))
+    return restore_credit(session=session, commitment_ids=released, now=now)
 
 
 def give_back_unit_credit(

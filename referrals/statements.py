@@ -259,17 +259,6 @@ SELECT coalesce(sum(amount_cents), 0) FROM spent
 """
 )
 
-# Commitments paid at the venue whose units were released with credit spent on them: the
-# settling job gives that credit back (paid ones get it back when their hold is released).
-RELEASED_WITH_CREDIT = text(
-    """
-SELECT DISTINCT c.spent_on FROM credits c
-JOIN commitments m ON m.id = c.spent_on
-WHERE c.spent_on IS NOT NULL AND m.status = 'released'
-  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.commitment_id = m.id)
-"""
-)
-
 # The credit applied to a commitment paid at the venue, spread over its vouchers in order,
 # each paying at most its price.
 ALLOCATE_VOUCHER_CREDIT = text(

@@ -11,10 +11,11 @@ from datetime import timedelta
 import pytest
 import requests
 
+from deals.jobs import close_deals
 from payments.jobs import capture_payments, refund_payments, release_payments
 from referrals import jobs
 from tests.api.test_referral_credit import commit, credits, redeem_all, run, share, vouchers
-from tests.factories import API, iso, rows, scalar, utcnow
+from tests.factories import API, iso, move_deal_to_past, rows, scalar, utcnow
 from tests.payments_support import (
     DECLINED_ON_CHARGE,
     card,
@@ -176,9 +177,17 @@ def test_credit_spent_on_units_that_are_released_comes_back_exactly_once(
         f"{API}/deals/{deal['id']}/commitments/mine", headers=sharer["headers"]
     )
     assert withdrawn.status_code == 200, withdrawn.json
+    assert credits(client, sharer)["available_cents"] == 180  # back with the withdrawal
+    assert run(app, jobs.settle_referral_credit)["restored_cents"] == 0
+
+    failing = api.create_deal(other_merchant, other_venue, price_cents=1000, min_commitments=5)
+    commit(client, sharer, failing)
+    assert credits(client, sharer)["available_cents"] == 0
+    move_deal_to_past(engine, failing["id"])
+    run(app, close_deals)
 
     assert run(app, jobs.settle_referral_credit)["restored_cents"] == 180
-    assert run(app, jobs.settle_referral_credit)["restored_cents"] == 0
+    assert run(app, jobs.settle_referral_credit)["restored_cents"] == 0  # once
     mine = credits(client, sharer)
     assert mine["available_cents"] == 180
     assert [e["status"] for e in mine["entries"]] == ["available"]

@@ -14,6 +14,7 @@ from deals import statements
 from deals.alerts import alert_nearby
 from deals.models import Deal
 from notifications.services import enqueue_select
+from referrals.services import give_back_credit_of_expired
 
 
 def activate_deals(*, session: Session, now: datetime) -> dict:
@@ -74,9 +75,12 @@ def deal_reminders(*, session: Session, now: datetime) -> dict:
 
 
 def expire_vouchers(*, session: Session, now: datetime) -> dict:
-    """issued -> expired after `redeem_until`."""
-    expired = session.execute(statements.expire_issued_vouchers(now)).rowcount
-    return {"expired": expired}
+    """issued -> expired after `redeem_until`; credit applied to an expired unit that was to
+    be paid at the venue comes back to its account (the unit was never bought)."""
+    expired = session.execute(statements.expire_issued_vouchers(now)).all()
+    with_credit = [voucher.id for voucher in expired if voucher.credit_cents]
+    restored = give_back_credit_of_expired(session=session, voucher_ids=with_credit, now=now)
+    return {"expired": len(expired), "credit_restored_cents": restored}
 
 
 JOBS = {

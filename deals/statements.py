@@ -738,7 +738,7 @@ def ending_soon_reminders(now, lead) -> Select:
 
 
 def expire_issued_vouchers(now):
-    """issued -> expired once `redeem_until` has passed."""
+    """issued -> expired once `redeem_until` has passed; returns their ids and credit."""
     return (
         update(Voucher)
         .where(
@@ -746,6 +746,7 @@ def expire_issued_vouchers(now):
             Voucher.redeem_until < now,
         )
         .values(status=VoucherStatus.EXPIRED)
+        .returning(Voucher.id, Voucher.credit_cents)
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Account
 from core.db import newest_first
-from deals.models import Commitment, CommitmentStatus
+from deals.models import Commitment, CommitmentStatus, Deal, Voucher
 from payments import ledger
 from payments.models import EntryKind, LedgerAccount, LedgerEntry, Payment
 from referrals import statements
@@ -195,6 +195,47 @@ def give_back_unit_credit(
         left -= part
         given += part
     return given
+
+
+def give_back_credit_of_expired(
+    *, session: Session, voucher_ids: list[uuid.UUID], now: datetime
+) -> int:
+    """Vouchers that expired unredeemed, to be paid at the venue partly with credit: nothing
+    was bought, so that credit is available again (from the credit applied), once per voucher.
+    Returns the cents given back."""
+    if not voucher_ids:
+        return 0
+    unpaid = session.execute(
+        select(
+            Voucher.id,
+            Voucher.commitment_id,
+            Voucher.credit_cents,
+            Deal.id.label("deal_id"),
+            Deal.merchant_id,
+            Deal.currency,
+        )
+        .join(Deal, Deal.id == Voucher.deal_id)
+        .where(
+            Voucher.id.in_(voucher_ids),
+            Voucher.credit_cents > 0,
+            ~exists().where(Payment.commitment_id == Voucher.commitment_id),
+        )
+    ).all()
+    return sum(
+        give_back_unit_credit(
+            session=session,
+            commitment_id=voucher.commitment_id,
+            cents=voucher.credit_cents,
+            key=f"credit-return:{voucher.id}",
+            paid_to_merchant=False,
+            deal_id=voucher.deal_id,
+            merchant_id=voucher.merchant_id,
+            currency=voucher.currency,
+            payment_id=None,
+            now=now,
+        )
+        for voucher in unpaid
+    )
 
 
 def _split(credit: Credit, part: int) -> Credit:

@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 import requests
 
-from deals.jobs import close_deals
+from deals.jobs import close_deals, expire_vouchers
 from payments.jobs import capture_payments, refund_payments, release_payments
 from referrals import jobs
 from tests.api.test_referral_credit import commit, credits, redeem_all, run, share, vouchers
-from tests.factories import API, iso, move_deal_to_past, rows, scalar, utcnow
+from tests.factories import API, iso, move_deal_to_past, parse_time, rows, scalar, utcnow
 from tests.payments_support import (
     DECLINED_ON_CHARGE,
     card,
@@ -407,3 +407,31 @@ def test_a_unit_paid_at_the_venue_partly_with_credit_and_refunded_gives_the_cred
     assert refunded.status_code == 200, refunded.json
     assert credits(client, sharer)["available_cents"] == 180
     assert_ledger_is_the_balance(engine, client, sharer)
+
+
+def test_credit_applied_to_a_unit_that_expires_unredeemed_comes_back_once(
+    api, client, app, engine, merchant, venue, other_merchant, other_venue
+):
+    sharer = api.register("customer")
+    earn_available_credit(api, client, app, merchant, venue, sharer)
+    deal = api.create_deal(other_merchant, other_venue, price_cents=1000, min_commitments=1)
+    commit(client, sharer, deal)
+    assert credits(client, sharer)["available_cents"] == 0
+    (voucher,) = my_vouchers(client, sharer)
+    after_redemption_period = parse_time(voucher["redeem_until"]) + timedelta(seconds=1)
+
+    expired = run(app, expire_vouchers, now=after_redemption_period)
+
+    assert expired == {"expired": 1, "credit_restored_cents": 180}
+    assert my_vouchers(client, sharer)[0]["status"] == "expired"
+    assert credits(client, sharer)["available_cents"] == 180
+    assert_ledger_is_the_balance(engine, client, sharer)
+    later = after_redemption_period + timedelta(days=1)
+    assert run(app, expire_vouchers, now=later) == {"expired": 0, "credit_restored_cents": 0}
+    assert credits(client, sharer)["available_cents"] == 180
+    redeemed = scalar(
+        engine,
+        "SELECT count(*) FROM ledger_entries WHERE deal_id = :deal AND kind = 'credit_redeemed'",
+        deal=deal["id"],
+    )
+    assert redeemed == 0  # the merchant is owed nothing for a unit nobody came for

@@ -370,12 +370,17 @@ def test_expire_vouchers_expires_issued_vouchers_after_redeem_until_only(
     )
     redeem_until = parse_time(deal["redeem_until"])
 
-    assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until) == {"expired": 0}
+    assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until) == {
+        "expired": 0,
+        "credit_restored_cents": 0,
+    }
     assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until + timedelta(seconds=1)) == {
-        "expired": 2
+        "expired": 2,
+        "credit_restored_cents": 0,
     }
     assert in_unit_of_work(db, jobs.expire_vouchers, now=redeem_until + timedelta(days=1)) == {
-        "expired": 0
+        "expired": 0,
+        "credit_restored_cents": 0,
     }
 
     statuses = {

@@ -91,10 +91,7 @@ def spend_credit(
         if left <= 0:
             break
         part = min(left, credit.amount_cents)
-        if part < credit.amount_cents:
-            credit.amount_cents -= part
-            credit = _split(credit, part)
-            session.add(credit)
+        credit = _part_of(session, credit, part)
         credit.status, credit.spent_on = CreditStatus.SPENT, commitment_id
         session.flush()
         ledger.post(
@@ -173,10 +170,7 @@ def give_back_unit_credit(
         if left <= 0:
             break
         part = min(left, credit.amount_cents)
-        if part < credit.amount_cents:
-            credit.amount_cents -= part
-            credit = _split(credit, part)
-            session.add(credit)
+        credit = _part_of(session, credit, part)
         credit.status, credit.spent_on = CreditStatus.AVAILABLE, None
         session.flush()
         ledger.post(
@@ -238,9 +232,13 @@ def give_back_credit_of_expired(
     )
 
 
-def _split(credit: Credit, part: int) -> Credit:
-    """A new credit of `part` cents split off `credit` (same unit, kind and expiry)."""
-    return Credit(
+def _part_of(session: Session, credit: Credit, part: int) -> Credit:
+    """`credit` itself when `part` is all of it, else a new credit of `part` cents split off
+    it (same unit, kind and expiry; the caller sets its status); the rest stays behind."""
+    if part == credit.amount_cents:
+        return credit
+    credit.amount_cents -= part
+    split = Credit(
         account_id=credit.account_id,
         kind=credit.kind,
         amount_cents=part,
@@ -252,6 +250,8 @@ def _split(credit: Credit, part: int) -> Credit:
         expires_at=credit.expires_at,
         split_from=credit.split_from or credit.id,
     )
+    session.add(split)
+    return split
 
 
 def apply_credit_at_venue(

@@ -19,6 +19,7 @@ from tests.factories import API, iso, move_deal_to_past, parse_time, rows, scala
 from tests.payments_support import (
     DECLINED_ON_CHARGE,
     card,
+    commit_paid,
     intent,
     payment_rows,
     run_job,
@@ -257,11 +258,7 @@ def test_with_stripe_credit_lowers_the_hold_and_comes_back_once_when_the_hold_is
     sharer = api.register("customer")
     earn_available_credit(api, client, app, merchant, venue, sharer)
     deal = paid_api.create_deal(merchant, venue, price_cents=1000, min_commitments=5)
-    response = paid_api.client.post(
-        f"{API}/deals/{deal['id']}/commitments",
-        json={"quantity": 1, "payment_method": card(localstripe)},
-        headers=sharer["headers"],
-    )
+    response = commit_paid(paid_api, sharer, deal, card(localstripe))
     assert response.status_code == 201, response.json
     (payment,) = payment_rows(engine, deal["id"])
     assert payment.amount_cents == 820
@@ -288,11 +285,7 @@ def test_with_stripe_credit_covering_the_price_still_charges_the_minimum_and_the
     sharer = api.register("customer")
     earn_available_credit(api, client, app, merchant, venue, sharer)
     deal = paid_api.create_deal(merchant, venue, price_cents=100, min_commitments=1)
-    response = paid_api.client.post(
-        f"{API}/deals/{deal['id']}/commitments",
-        json={"quantity": 1, "payment_method": card(localstripe)},
-        headers=sharer["headers"],
-    )
+    response = commit_paid(paid_api, sharer, deal, card(localstripe))
     assert response.status_code == 201, response.json
     run_job(paid_app, capture_payments)
 
@@ -311,11 +304,7 @@ def test_with_stripe_a_declined_card_gives_the_credit_back(
     sharer = api.register("customer")
     earn_available_credit(api, client, app, merchant, venue, sharer)
     deal = paid_api.create_deal(merchant, venue, price_cents=1000, min_commitments=1)
-    response = paid_api.client.post(
-        f"{API}/deals/{deal['id']}/commitments",
-        json={"quantity": 1, "payment_method": card(localstripe, DECLINED_ON_CHARGE)},
-        headers=sharer["headers"],
-    )
+    response = commit_paid(paid_api, sharer, deal, card(localstripe, DECLINED_ON_CHARGE))
     assert response.status_code == 402, response.json
     assert credits(client, sharer)["available_cents"] == 180
     assert_ledger_is_the_balance(engine, client, sharer)
@@ -373,11 +362,7 @@ def test_a_refunded_unit_paid_partly_with_credit_gives_the_card_and_the_credit_b
     sharer = api.register("customer")
     earn_available_credit(api, client, app, merchant, venue, sharer)
     deal = paid_api.create_deal(merchant, venue, price_cents=1000, min_commitments=1)
-    response = paid_api.client.post(
-        f"{API}/deals/{deal['id']}/commitments",
-        json={"quantity": 1, "payment_method": card(localstripe)},
-        headers=sharer["headers"],
-    )
+    response = commit_paid(paid_api, sharer, deal, card(localstripe))
     assert response.status_code == 201, response.json
     run_job(paid_app, capture_payments)
     (code,) = vouchers(paid_api.client, sharer)
